@@ -1,0 +1,41 @@
+"""automl_nb: AutoML for computer vision that lives in a Jupyter notebook.
+
+    >>> from automl_nb import image_classification, Input
+    >>> job = image_classification(training_data=Input(path="data/train", type="mltable"),
+    ...                            target_column_name="label")
+    >>> job.set_training_parameters(model_name="resnet18", number_of_epochs=10)
+
+Names are imported on first use, so ``import automl_nb`` stays fast (no torch).
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "image_classification": "automl_nb.spec",
+    "image_classification_multilabel": "automl_nb.spec",
+    "image_object_detection": "automl_nb.spec",
+    "image_instance_segmentation": "automl_nb.spec",
+    "load_job": "automl_nb.spec",
+    "Input": "automl_nb.spec",
+    "run_trial": "automl_nb.train",
+    "Trial": "automl_nb.train",
+    "AutoMLError": "automl_nb.errors",
+    "SpecError": "automl_nb.errors",
+    "DataError": "automl_nb.errors",
+    "TrialError": "automl_nb.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'automl_nb' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

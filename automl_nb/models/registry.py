@@ -1,0 +1,90 @@
+"""Model registry: a dict plus a decorator, as in torchvision's ``models/_api.py``.
+
+Each entry records what generic code needs to know about a model without building it:
+its task family, the prefixes that ``layers_to_freeze`` counts over, and the builder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the trainer needs to know about one registered model.
+
+    Attributes:
+        name: the ``model_name`` users write.
+        family: "classification", "detection" or "segmentation".
+        freeze_layers: parameter-name prefixes in the order ``layers_to_freeze`` counts
+            them; an entry may be a tuple of prefixes that count as one layer.
+        builder: ``builder(num_classes=..., pretrained=..., **options) -> nn.Module``.
+    """
+
+    name: str
+    family: str
+    freeze_layers: tuple
+    builder: Callable[..., nn.Module]
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(name: str, family: str, freeze_layers: tuple) -> Callable:
+    """Decorator that registers a model builder under ``name``; a duplicate name raises."""
+
+    def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        _REGISTRY[name] = ModelInfo(name, family, tuple(freeze_layers), builder)
+        return builder
+
+    return wrap
+
+
+def _ensure_loaded() -> None:
+    # Builders register themselves on import; importing here keeps registry.py free of
+    # the heavy modules until a model is actually asked for.
+    from automl_nb.models import classification  # noqa: F401
+
+
+def get_model_info(name: str) -> ModelInfo:
+    """The registry entry of ``name``; raises ``KeyError`` naming the known models."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
+
+
+def list_models(family: str | None = None) -> list[str]:
+    """Sorted names of the registered models, optionally of one family."""
+    _ensure_loaded()
+    return sorted(n for n, info in _REGISTRY.items() if family is None or info.family == family)
+
+
+def build_model(name: str, *, num_classes: int, pretrained: bool, **options) -> nn.Module:
+    """Build model ``name`` with a head of ``num_classes`` outputs."""
+    return get_model_info(name).builder(num_classes=num_classes, pretrained=pretrained, **options)
+
+
+def freeze_prefixes(name: str, layers_to_freeze: int | None) -> tuple[str, ...]:
+    """Parameter-name prefixes frozen by ``layers_to_freeze`` for model ``name``.
+
+    Raises:
+        ValueError: when more layers are asked for than the model's table has.
+    """
+    if not layers_to_freeze:
+        return ()
+    table = get_model_info(name).freeze_layers
+    if layers_to_freeze > len(table):
+        raise ValueError(
+            f"layers_to_freeze: {layers_to_freeze} is more than {name} has; allowed: 1..{len(table)}"
+        )
+    prefixes: list[str] = []
+    for layer in table[:layers_to_freeze]:
+        prefixes.extend(layer if isinstance(layer, tuple) else (layer,))
+    return tuple(prefixes)

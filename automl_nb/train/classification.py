@@ -1,0 +1,97 @@
+"""The classification-specific parts of a trial: data, model, loss and scores.
+
+The generic loop in :mod:`automl_nb.train.trainer` calls these; detection and
+segmentation provide the same methods.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+import torch.nn as nn
+
+from automl_nb.data.datasets import ClassificationDataset
+from automl_nb.data.records import ImageRecord
+from automl_nb.data.transforms import classification_train_transform, classification_valid_transform
+from automl_nb.metrics import multiclass_metrics, multilabel_metrics
+from automl_nb.models.registry import build_model
+
+MULTILABEL = "image_classification_multilabel"
+# A label is predicted for a multilabel image when its probability reaches this.
+MULTILABEL_THRESHOLD = 0.5
+
+
+class ClassificationAdapter:
+    """Multiclass or multilabel classification over image records.
+
+    Args:
+        task: ``image_classification`` or ``image_classification_multilabel``.
+        params: resolved training parameters.
+        train_records, valid_records: the split data.
+        classes: class names in output order.
+    """
+
+    def __init__(self, task: str, params: Mapping, train_records: Sequence[ImageRecord],
+                 valid_records: Sequence[ImageRecord], classes: Sequence[str]) -> None:
+        self.task = task
+        self.params = params
+        self.classes = list(classes)
+        self.multilabel = task == MULTILABEL
+        self.primary_metric = "iou" if self.multilabel else "accuracy"
+        self.train_dataset = ClassificationDataset(
+            train_records, classes, classification_train_transform(params["training_crop_size"]), self.multilabel)
+        self.valid_dataset = ClassificationDataset(
+            valid_records, classes,
+            classification_valid_transform(params["validation_resize_size"], params["validation_crop_size"]),
+            self.multilabel)
+        self.criterion = self._criterion()
+
+    def _criterion(self) -> nn.Module:
+        weights = None
+        mode = self.params["weighted_loss"]
+        if mode:
+            counts = self.train_dataset.class_counts()
+            # Inverse frequency, 1.0 for a balanced set; mode 1 softens it with a square root.
+            weights = counts.sum() / (len(self.classes) * counts.clamp(min=1))
+            if mode == 1:
+                weights = weights.sqrt()
+        if self.multilabel:
+            return nn.BCEWithLogitsLoss(weight=weights)
+        return nn.CrossEntropyLoss(weight=weights)
+
+    def build_model(self, pretrained: bool) -> nn.Module:
+        return build_model(self.params["model_name"], num_classes=len(self.classes), pretrained=pretrained,
+                           crop_size=self.params["training_crop_size"])
+
+    def to(self, device: torch.device) -> None:
+        self.criterion.to(device)
+
+    @staticmethod
+    def collate(batch):
+        return torch.utils.data.default_collate(batch)
+
+    def forward_loss(self, model: nn.Module, batch, device: torch.device,
+                     memory_format=torch.contiguous_format) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Loss, logits and targets of one batch."""
+        images, targets = batch
+        images = images.to(device, non_blocking=True, memory_format=memory_format)
+        targets = targets.to(device, non_blocking=True)
+        logits = model(images)
+        return self.criterion(logits.float(), targets), logits, targets
+
+    def score(self, logits: torch.Tensor, targets: torch.Tensor) -> dict:
+        """Metrics of one epoch's logits and targets (whole-epoch tensors, on CPU)."""
+        if self.multilabel:
+            return multilabel_metrics(targets.numpy(), torch.sigmoid(logits.float()).numpy(), MULTILABEL_THRESHOLD)
+        return multiclass_metrics(targets.numpy(), logits.argmax(1).numpy(), len(self.classes))
+
+    def settings(self) -> dict:
+        """Inference settings for settings.json (SPEC section 9)."""
+        return {
+            "task": self.task,
+            "model_name": self.params["model_name"],
+            "valid_resize_size": self.params["validation_resize_size"],
+            "valid_crop_size": self.params["validation_crop_size"],
+            "labels": self.classes,
+        }

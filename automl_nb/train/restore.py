@@ -1,0 +1,54 @@
+"""Rebuild a trained model from a trial folder, and score it again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from automl_nb.models.registry import build_model
+from automl_nb.train.folder import BEST_CHECKPOINT, TrialFolder
+from automl_nb.train.setup import make_adapter
+from automl_nb.train.trial import Trial
+
+
+def load_best_model(trial_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The model saved at the trial's best epoch, in eval mode, and its checkpoint record.
+
+    The record holds ``labels``, ``params`` (resolved training parameters), ``epoch``
+    and ``metric``.
+    """
+    state = TrialFolder(trial_dir).load_checkpoint(BEST_CHECKPOINT, device)
+    params = state["params"]
+    model = build_model(params["model_name"], num_classes=len(state["labels"]), pretrained=False,
+                        crop_size=params.get("training_crop_size"))
+    model.load_state_dict(state["model"])
+    record = {k: v for k, v in state.items() if k != "model"}
+    return model.to(device).eval(), record
+
+
+def rescore(trial_dir: str | Path) -> dict:
+    """Evaluate the best checkpoint on the trial's validation data again.
+
+    Rebuilds the trial's split from params.json (same seed, same split), so the result
+    equals the metric recorded at the best epoch.
+    """
+    folder = TrialFolder(trial_dir)
+    description = folder.read_json("params.json")
+    trial = Trial(trial_id=description["trial_id"], task=description["task"],
+                  parameters=description["parameters"], training_data=description["training_data"],
+                  validation_data=description["validation_data"],
+                  validation_data_size=description["validation_data_size"],
+                  target_column_name=description["target_column_name"], output_dir=str(trial_dir))
+    params = dict(description["parameters"])
+    model, _ = load_best_model(trial_dir)
+    adapter = make_adapter(trial, params, params["random_seed"])
+    loader = torch.utils.data.DataLoader(adapter.valid_dataset, batch_size=params["validation_batch_size"],
+                                         collate_fn=adapter.collate)
+    outputs, targets = [], []
+    with torch.no_grad():
+        for batch in loader:
+            _, logits, target = adapter.forward_loss(model, batch, torch.device("cpu"))
+            outputs.append(logits)
+            targets.append(target)
+    return adapter.score(torch.cat(outputs), torch.cat(targets))

@@ -1,0 +1,60 @@
+"""From a trial record to what the loop needs: resolved parameters and a task adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from automl_nb.errors import TrialError
+from automl_nb.train.trial import Trial
+
+CLASSIFICATION_TASKS = ("image_classification", "image_classification_multilabel")
+
+
+def resolve_trial_parameters(trial: Trial) -> dict:
+    """The trial's parameters validated, with every default filled in (raises SpecError)."""
+    from automl_nb.spec import resolve_parameters
+
+    return dict(resolve_parameters(trial.task, trial.parameters))
+
+
+def load_split(trial: Trial, seed: int) -> tuple[list, list]:
+    """Training and validation records: the given validation set, or a seeded split."""
+    from automl_nb.data.mltable import load_records
+    from automl_nb.data.split import check_minimum_images, split_records
+
+    train = load_records(trial.training_data, trial.task, trial.target_column_name)
+    check_minimum_images(train, trial.training_data)
+    if trial.validation_data:
+        valid = load_records(trial.validation_data, trial.task, trial.target_column_name)
+        return train, valid
+    return split_records(train, trial.task, trial.validation_data_size, seed)
+
+
+def make_adapter(trial: Trial, params: dict, seed: int):
+    """The task adapter of ``trial.task`` with its data loaded and split."""
+    from automl_nb.data.records import class_names
+
+    train, valid = load_split(trial, seed)
+    classes = class_names(list(train) + list(valid))
+    if trial.task in CLASSIFICATION_TASKS:
+        from automl_nb.train.classification import ClassificationAdapter
+
+        return ClassificationAdapter(trial.task, params, train, valid, classes)
+    raise TrialError(f"task {trial.task!r} cannot be trained yet; supported: {', '.join(CLASSIFICATION_TASKS)}")
+
+
+def trial_from_job(job, output_dir: str | Path, trial_id: str = "0", parameters: dict | None = None,
+                   resume: bool = False) -> Trial:
+    """The single trial a job describes (its training parameters, or ``parameters`` if given).
+
+    Data paths are resolved against the job's folder, so a YAML file's relative paths work
+    from any working directory.
+    """
+    validation = job.resolve_data_path(job.validation_data) if job.validation_data else None
+    size = job.validation_data_size if job.validation_data_size is not None else 0.2
+    return Trial(
+        trial_id=trial_id, task=job.task,
+        parameters=dict(job.training_parameters if parameters is None else parameters),
+        training_data=job.resolve_data_path(job.training_data), validation_data=validation,
+        validation_data_size=size, target_column_name=job.target_column_name,
+        output_dir=str(output_dir), resume=resume)

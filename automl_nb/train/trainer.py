@@ -1,0 +1,304 @@
+"""``run_trial``: one training run, start to finish, written to its trial folder.
+
+The loop is task-agnostic: a task adapter (see :mod:`automl_nb.train.classification`)
+supplies datasets, the model, the loss and the scores. The loop owns the optimizer,
+schedule, mixed precision, gradient accumulation, evaluation cadence, early stopping,
+checkpoints and reporting.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+import traceback
+import zlib
+from contextlib import nullcontext
+from typing import Mapping
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from automl_nb.errors import TrialError
+from automl_nb.models.registry import freeze_prefixes
+from automl_nb.train.early_stopping import EarlyStopping
+from automl_nb.train.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, TrialFolder
+from automl_nb.train.optim import build_optimizer, build_scheduler
+from automl_nb.train.setup import make_adapter, resolve_trial_parameters
+from automl_nb.train.trial import NullReporter, Reporter, Trial, TrialResult
+
+
+def run_trial(trial: Trial, reporter: Reporter | None = None) -> TrialResult:
+    """Train and evaluate one model as ``trial`` says, writing its folder as it goes.
+
+    Args:
+        trial: what to train on what, and where to write.
+        reporter: receives each evaluation's metrics and may stop the trial.
+
+    Returns:
+        How the trial ended.
+
+    Raises:
+        SpecError: invalid training parameters (before any work).
+        DataError: invalid data (before training).
+        TrialError: e.g. pretrained weights unavailable, or the loss became non-finite.
+        Any error is also recorded in ``status.json`` as Failed with its traceback.
+    """
+    folder = TrialFolder(trial.output_dir)
+    folder.path.mkdir(parents=True, exist_ok=True)
+    try:
+        params = resolve_trial_parameters(trial)
+        return _Training(trial, params, folder, reporter or NullReporter()).run()
+    except KeyboardInterrupt:
+        folder.write_status("Canceled", reason="interrupted")
+        raise
+    except Exception as error:
+        folder.write_status("Failed", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
+        raise
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (model initialisation draws from torch's global generator)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def effective_seed(trial: Trial, params: Mapping) -> int:
+    """The user's ``random_seed``, else one derived from the trial id (stable across retries)."""
+    if params.get("random_seed") is not None:
+        return int(params["random_seed"])
+    return zlib.crc32(trial.trial_id.encode())
+
+
+class _Training:
+    """State of one run of the loop; built by :func:`run_trial`."""
+
+    def __init__(self, trial: Trial, params: dict, folder: TrialFolder, reporter: Reporter) -> None:
+        self.trial, self.params, self.folder, self.reporter = trial, params, folder, reporter
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.seed = effective_seed(trial, params)
+        self.params["random_seed"] = self.seed
+        seed_everything(self.seed)
+        self.adapter = make_adapter(trial, params, self.seed)
+        self.adapter.to(self.device)
+        self.model = self.adapter.build_model(bool(params["use_pretrained_model"]))
+        self.frozen = freeze_prefixes(params["model_name"], params.get("layers_to_freeze"))
+        for name, parameter in self.model.named_parameters():
+            if name.startswith(self.frozen):
+                parameter.requires_grad_(False)
+        self._load_initial_checkpoint()
+        self.memory_format = torch.contiguous_format
+        if self.device.type == "cuda":
+            # channels_last speeds up convolutions on tensor cores by ~20%.
+            self.memory_format = torch.channels_last
+            torch.backends.cudnn.benchmark = params.get("random_seed") is None
+        self.model.to(self.device, memory_format=self.memory_format)
+        self.train_loader, self.valid_loader = self._loaders()
+        self.accumulate = params["gradient_accumulation_step"]
+        self.steps_per_epoch = math.ceil(len(self.train_loader) / self.accumulate)
+        self.optimizer = build_optimizer(self.model.parameters(), params)
+        self.scheduler, self.schedule_every = build_scheduler(self.optimizer, params, self.steps_per_epoch)
+        self.amp_dtype = None
+        if self.device.type == "cuda":
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # bf16 keeps fp32's range, so only fp16 needs loss scaling.
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.stopper = EarlyStopping(params["early_stopping_patience"], params["early_stopping_delay"])
+        self.best_metric: float | None = None
+        self.best_epoch: int | None = None
+        self.start_epoch = 1
+        self.started = time.time()
+
+    # -- set-up -------------------------------------------------------------------------
+    def _loaders(self) -> tuple[DataLoader, DataLoader]:
+        workers = self.params.get("number_of_workers")
+        if workers is None:  # auto: on CPU, loader processes would steal the training cores
+            workers = min(4, os.cpu_count() or 1) if self.device.type == "cuda" else 0
+        common = {"num_workers": workers, "pin_memory": self.device.type == "cuda",
+                  "persistent_workers": workers > 0, "collate_fn": self.adapter.collate}
+        if workers > 0:
+            common["worker_init_fn"] = _seed_worker
+        train_set = self.adapter.train_dataset
+        batch = self.params["training_batch_size"]
+        generator = torch.Generator().manual_seed(self.seed)
+        # A last batch of one image breaks batch norm in training mode: drop it.
+        train = DataLoader(train_set, batch_size=batch, shuffle=True, generator=generator,
+                           drop_last=len(train_set) % batch == 1 and len(train_set) > 1, **common)
+        valid = DataLoader(self.adapter.valid_dataset, batch_size=self.params["validation_batch_size"], **common)
+        return train, valid
+
+    def _load_initial_checkpoint(self) -> None:
+        source = self.params.get("checkpoint_run_id")
+        if not source:
+            return
+        path = os.path.join(source, BEST_CHECKPOINT) if os.path.isdir(source) else source
+        if not os.path.exists(path):
+            raise TrialError(f"checkpoint_run_id: {source!r} is neither a trial folder with "
+                             f"{BEST_CHECKPOINT} nor a checkpoint file")
+        state = torch.load(path, map_location="cpu", weights_only=False)["model"]
+        own = self.model.state_dict()
+        # Incremental training may change the classes: keep only tensors whose shape fits.
+        fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        self.model.load_state_dict(fitting, strict=False)
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast("cuda", dtype=self.amp_dtype)
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self) -> TrialResult:
+        if self.trial.resume and self.folder.has(LAST_CHECKPOINT):
+            self._resume()
+        else:
+            (self.folder.path / "metrics.jsonl").unlink(missing_ok=True)
+        self._write_description()
+        self.folder.write_status("Running", epoch=self.start_epoch - 1, started=self.started)
+        status, stopped_early, row, epoch = "Completed", False, {}, self.start_epoch - 1
+        for epoch in range(self.start_epoch, self.params["number_of_epochs"] + 1):
+            train_loss, train_scores, images_per_second = self._train_epoch(epoch)
+            if self.schedule_every == "epoch":
+                self.scheduler.step()
+            if self._evaluates_at(epoch):
+                row = self._evaluate(epoch, train_loss, train_scores, images_per_second)
+                if self.params["early_stopping"] and self.stopper.update(row[self.adapter.primary_metric]):
+                    stopped_early = True
+            self._save_last(epoch)
+            self.folder.write_status("Running", epoch=epoch, best_metric=self.best_metric, started=self.started)
+            if row.get("epoch") == epoch and self.reporter.should_stop():
+                status = "Canceled"
+                break
+            if stopped_early:
+                break
+        return self._finish(status, stopped_early, epoch, row)
+
+    def _evaluates_at(self, epoch: int) -> bool:
+        return epoch % self.params["evaluation_frequency"] == 0 or epoch == self.params["number_of_epochs"]
+
+    def _train_epoch(self, epoch: int) -> tuple[float, dict, float]:
+        self.model.train()
+        for name, module in self.model.named_modules():
+            if name and (name + ".").startswith(self.frozen):
+                module.eval()  # frozen layers keep their batch-norm statistics too
+        keep_outputs = bool(self.params.get("log_training_metrics"))
+        outputs, targets = [], []
+        total_loss = torch.zeros((), device=self.device)
+        seen, started = 0, time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        batches = len(self.train_loader)
+        for i, batch in enumerate(self.train_loader):
+            with self._autocast():
+                loss, logits, target = self.adapter.forward_loss(self.model, batch, self.device, self.memory_format)
+            self.scaler.scale(loss / self.accumulate).backward()
+            if (i + 1) % self.accumulate == 0 or i + 1 == batches:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.schedule_every == "batch":
+                    self.scheduler.step()
+            size = len(target)
+            total_loss += loss.detach() * size
+            seen += size
+            if keep_outputs:
+                outputs.append(logits.detach().float().cpu())
+                targets.append(target.cpu())
+        mean_loss = total_loss.item() / max(seen, 1)
+        if not math.isfinite(mean_loss):
+            raise TrialError(f"training loss became {mean_loss} in epoch {epoch}; "
+                             f"try a lower learning_rate (now {self.params['learning_rate']})")
+        scores = self.adapter.score(torch.cat(outputs), torch.cat(targets)) if keep_outputs else {}
+        return mean_loss, scores, seen / (time.perf_counter() - started)
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, dict]:
+        """Validation loss and the adapter's scores over the whole validation set."""
+        self.model.eval()
+        total_loss, seen, outputs, targets = 0.0, 0, [], []
+        for batch in self.valid_loader:
+            with self._autocast():
+                loss, logits, target = self.adapter.forward_loss(self.model, batch, self.device, self.memory_format)
+            total_loss += loss.item() * len(target)
+            seen += len(target)
+            outputs.append(logits.float().cpu())
+            targets.append(target.cpu())
+        return total_loss / max(seen, 1), self.adapter.score(torch.cat(outputs), torch.cat(targets))
+
+    def _evaluate(self, epoch: int, train_loss: float, train_scores: dict, images_per_second: float) -> dict:
+        valid_loss, scores = self.evaluate()
+        primary = self.adapter.primary_metric
+        row = {"epoch": epoch, "train_loss": train_loss, "validation_loss": valid_loss,
+               "learning_rate": self.optimizer.param_groups[0]["lr"],
+               "train_images_per_second": images_per_second,
+               "elapsed_seconds": time.time() - self.started}
+        row.update({k: v for k, v in scores.items() if isinstance(v, float)})
+        row.update({f"train_{k}": v for k, v in train_scores.items() if isinstance(v, float)})
+        self.folder.append_metrics(row)
+        self.reporter.report(epoch, row)
+        if self.best_metric is None or row[primary] > self.best_metric:
+            self.best_metric, self.best_epoch = row[primary], epoch
+            self.folder.save_checkpoint(BEST_CHECKPOINT, self._model_state(epoch))
+            self.folder.write_json("evaluation.json", {"epoch": epoch, **scores, "labels": self.adapter.classes})
+        frequency = self.params.get("checkpoint_frequency")
+        if frequency and epoch % frequency == 0:
+            self.folder.save_checkpoint(f"checkpoint_epoch_{epoch}.pt", self._model_state(epoch))
+        return row
+
+    # -- files --------------------------------------------------------------------------
+    def _model_state(self, epoch: int) -> dict:
+        return {"model": self.model.state_dict(), "epoch": epoch, "task": self.trial.task,
+                "params": self.params, "labels": self.adapter.classes, "metric": self.best_metric}
+
+    def _save_last(self, epoch: int) -> None:
+        state = self._model_state(epoch)
+        state.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
+                     scaler=self.scaler.state_dict(), stopper=self.stopper.state_dict(),
+                     best_metric=self.best_metric, best_epoch=self.best_epoch,
+                     rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                          "python": random.getstate(), "loader": self.train_loader.generator.get_state()})
+        self.folder.save_checkpoint(LAST_CHECKPOINT, state)
+
+    def _resume(self) -> None:
+        state = self.folder.load_checkpoint(LAST_CHECKPOINT, self.device)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.stopper.load_state_dict(state["stopper"])
+        self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        self.train_loader.generator.set_state(state["rng"]["loader"].cpu())
+        self.start_epoch = state["epoch"] + 1
+        self.folder.truncate_metrics(state["epoch"])
+
+    def _write_description(self) -> None:
+        self.folder.write_json("params.json", {
+            "trial_id": self.trial.trial_id, "task": self.trial.task, "parameters": self.params,
+            "training_data": self.trial.training_data, "validation_data": self.trial.validation_data,
+            "validation_data_size": self.trial.validation_data_size,
+            "target_column_name": self.trial.target_column_name,
+        })
+        self.folder.write_json("labels.json", self.adapter.classes)
+        self.folder.write_json("settings.json", self.adapter.settings())
+
+    def _finish(self, status: str, stopped_early: bool, epoch: int, row: dict) -> TrialResult:
+        if status == "Completed":
+            (self.folder.path / LAST_CHECKPOINT).unlink(missing_ok=True)  # only needed to resume
+        result = TrialResult(
+            trial_id=self.trial.trial_id, status=status, primary_metric=self.adapter.primary_metric,
+            best_metric=self.best_metric, best_epoch=self.best_epoch, epochs_completed=epoch,
+            output_dir=str(self.folder.path), stopped_early=stopped_early, last_metrics=row)
+        self.folder.write_status(status, epoch=epoch, best_metric=self.best_metric, best_epoch=self.best_epoch,
+                                 stopped_early=stopped_early, started=self.started, ended=time.time())
+        return result
+
+
+def _seed_worker(worker_id: int) -> None:
+    # Each loader process gets a seed derived from the loader's, so augmentations repeat.
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)

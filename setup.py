@@ -1,0 +1,35 @@
+"""automl_nb: AutoML for computer vision that lives in a Jupyter notebook."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="automl_nb",
+    version="0.1.0",
+    description="AutoML for computer vision in Jupyter: %%automl jobs, Dask sweeps, live curves.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["automl_nb", "automl_nb.*"]),
+    install_requires=[
+        # The CUDA build from the ordinary registry; it runs on CPU too. torchvision pins
+        # an exact torch, so the two ranges move together.
+        "torch>=2.15,<2.16",
+        "torchvision>=0.29,<0.30",
+        "timm>=1.0.20,<2",
+        "numpy>=1.26",
+        "pillow>=10",
+        "pyyaml>=6",
+        "fsspec>=2024.2",
+        "matplotlib>=3.8",
+        "tqdm>=4.66",
+        "pycocotools>=2.0.8",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "pytest-timeout>=2.3"],
+    },
+    entry_points={"console_scripts": ["automl-nb=automl_nb.cli:main"]},
+)
