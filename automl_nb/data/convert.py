@@ -31,7 +31,8 @@ from pathlib import Path
 from automl_nb.data.images import image_info
 from automl_nb.data.jsonl import write_jsonl
 from automl_nb.data.mltable import write_mltable
-from automl_nb.data.records import DETECTION, MULTICLASS, SEGMENTATION, ImageRecord, ObjectLabel
+from automl_nb.data.records import ImageRecord, ObjectLabel
+from automl_nb.spec.tasks import DETECTION, MULTICLASS, SEGMENTATION
 from automl_nb.errors import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")

@@ -28,17 +28,9 @@ from typing import Iterable
 
 from automl_nb._atomic import atomic_write_text
 from automl_nb.data.images import LOCAL_PROTOCOLS, image_info, protocol
-from automl_nb.data.records import (
-    DETECTION,
-    MULTICLASS,
-    MULTILABEL,
-    SEGMENTATION,
-    TASKS,
-    ImageRecord,
-    ObjectLabel,
-    is_url,
-)
+from automl_nb.data.records import ImageRecord, ObjectLabel, is_url
 from automl_nb.errors import DataError
+from automl_nb.spec.tasks import DETECTION, MULTICLASS, MULTILABEL, SEGMENTATION, TASKS
 
 COORDINATE_TOLERANCE = 1e-6
 _BOX_KEYS = ("topX", "topY", "bottomX", "bottomY")

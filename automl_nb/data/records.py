@@ -12,12 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Union
 
-# Plain strings here; automl_nb.spec.tasks owns the public constants.
-MULTICLASS = "image_classification"
-MULTILABEL = "image_classification_multilabel"
-DETECTION = "image_object_detection"
-SEGMENTATION = "image_instance_segmentation"
-TASKS = (MULTICLASS, MULTILABEL, DETECTION, SEGMENTATION)
 
 # "scheme://..." marks a URL; one letter before ":" is a Windows drive, not a scheme.
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")

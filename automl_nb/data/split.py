@@ -8,7 +8,8 @@ import warnings
 from collections import Counter
 from typing import Sequence
 
-from automl_nb.data.records import MULTICLASS, ImageRecord
+from automl_nb.data.records import ImageRecord
+from automl_nb.spec.tasks import MULTICLASS
 from automl_nb.errors import DataError
 
 

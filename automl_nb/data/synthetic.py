@@ -25,7 +25,8 @@ from PIL import Image, ImageDraw
 
 from automl_nb.data.jsonl import write_jsonl
 from automl_nb.data.mltable import write_mltable
-from automl_nb.data.records import DETECTION, MULTICLASS, MULTILABEL, TASKS, ImageRecord, ObjectLabel
+from automl_nb.data.records import ImageRecord, ObjectLabel
+from automl_nb.spec.tasks import DETECTION, MULTICLASS, MULTILABEL, TASKS
 from automl_nb.errors import DataError
 
 SHAPES = ("circle", "square", "triangle", "star", "ellipse", "hexagon")

@@ -7,14 +7,6 @@ import torch.nn as nn
 from automl_nb.models.registry import register_model
 from automl_nb.models.weights import create_timm_model, load_torchvision_weights
 
-# layers_to_freeze tables from the hyperparameter page. resnest (timm) uses the resnet
-# names conv1/bn1/layer1..4, so it shares the resnet table.
-RESNET_LAYERS = (("conv1.", "bn1."), "layer1.", "layer2.", "layer3.", "layer4.")
-MOBILENETV2_LAYERS = tuple(f"features.{i}." for i in range(19))
-SERESNEXT_LAYERS = ("layer0.", "layer1.", "layer2.", "layer3.", "layer4.")
-VIT_LAYERS = ("patch_embed",) + tuple(f"blocks.{i}." for i in range(12))
-
-
 def _torchvision_resnet(model_name: str, depth: int, num_classes: int, pretrained: bool) -> nn.Module:
     import torchvision.models as tvm
 
@@ -29,7 +21,7 @@ def _torchvision_resnet(model_name: str, depth: int, num_classes: int, pretraine
 def _register_resnet(depth: int) -> None:
     name = f"resnet{depth}"
 
-    @register_model(name, "classification", RESNET_LAYERS)
+    @register_model(name, "classification")
     def build(*, num_classes: int, pretrained: bool, **_: object) -> nn.Module:
         return _torchvision_resnet(name, depth, num_classes, pretrained)
 
@@ -38,7 +30,7 @@ for _depth in (18, 34, 50, 101, 152):
     _register_resnet(_depth)
 
 
-@register_model("mobilenetv2", "classification", MOBILENETV2_LAYERS)
+@register_model("mobilenetv2", "classification")
 def mobilenetv2(*, num_classes: int, pretrained: bool, **_: object) -> nn.Module:
     """torchvision MobileNetV2 with a new last Linear layer."""
     import torchvision.models as tvm
@@ -51,24 +43,25 @@ def mobilenetv2(*, num_classes: int, pretrained: bool, **_: object) -> nn.Module
     return model
 
 
-# model_name -> (timm name, freeze table, takes img_size). ViTs are built for the crop
-# size, so positional embeddings match the training and validation crops.
+# model_name -> (timm name, takes img_size). ViTs are built for the crop size, so their
+# positional embeddings match the training and validation crops. seresnext is the
+# "legacy" port, whose layer0..layer4 names match the layers_to_freeze table.
 _TIMM_MODELS = {
-    "seresnext": ("legacy_seresnext50_32x4d", SERESNEXT_LAYERS, False),
-    "resnest50": ("resnest50d", RESNET_LAYERS, False),
-    "resnest101": ("resnest101e", RESNET_LAYERS, False),
-    "vits16r224": ("vit_small_patch16_224", VIT_LAYERS, True),
-    "vitb16r224": ("vit_base_patch16_224", VIT_LAYERS, True),
-    "vitl16r224": ("vit_large_patch16_224", VIT_LAYERS, True),
+    "seresnext": ("legacy_seresnext50_32x4d", False),
+    "resnest50": ("resnest50d", False),
+    "resnest101": ("resnest101e", False),
+    "vits16r224": ("vit_small_patch16_224", True),
+    "vitb16r224": ("vit_base_patch16_224", True),
+    "vitl16r224": ("vit_large_patch16_224", True),
 }
 
 
-def _register_timm(name: str, timm_name: str, layers: tuple, takes_size: bool) -> None:
-    @register_model(name, "classification", layers)
+def _register_timm(name: str, timm_name: str, takes_size: bool) -> None:
+    @register_model(name, "classification")
     def build(*, num_classes: int, pretrained: bool, crop_size: int = 224, **_: object) -> nn.Module:
         extra = {"img_size": crop_size} if takes_size else {}
         return create_timm_model(name, timm_name, pretrained, num_classes=num_classes, **extra)
 
 
-for _name, (_timm_name, _layers, _takes_size) in _TIMM_MODELS.items():
-    _register_timm(_name, _timm_name, _layers, _takes_size)
+for _name, (_timm_name, _takes_size) in _TIMM_MODELS.items():
+    _register_timm(_name, _timm_name, _takes_size)

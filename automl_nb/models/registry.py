@@ -1,7 +1,8 @@
 """Model registry: a dict plus a decorator, as in torchvision's ``models/_api.py``.
 
 Each entry records what generic code needs to know about a model without building it:
-its task family, the prefixes that ``layers_to_freeze`` counts over, and the builder.
+its group of tasks and its builder. The prefixes that ``layers_to_freeze`` counts over
+belong to the job spec (``automl_nb.spec.FREEZE_LAYER_ORDER``), which validates that key.
 """
 
 from __future__ import annotations
@@ -18,28 +19,33 @@ class ModelInfo:
 
     Attributes:
         name: the ``model_name`` users write.
-        family: "classification", "detection" or "segmentation".
-        freeze_layers: parameter-name prefixes in the order ``layers_to_freeze`` counts
-            them; an entry may be a tuple of prefixes that count as one layer.
+        group: "classification", "detection" or "segmentation".
         builder: ``builder(num_classes=..., pretrained=..., **options) -> nn.Module``.
     """
 
     name: str
-    family: str
-    freeze_layers: tuple
+    group: str
     builder: Callable[..., nn.Module]
+
+    @property
+    def freeze_layers(self) -> tuple:
+        """Parameter-name prefixes in the order ``layers_to_freeze`` counts them; an entry
+        may be a tuple of prefixes that count as one layer."""
+        from automl_nb.spec import FREEZE_LAYER_ORDER, model_family
+
+        return FREEZE_LAYER_ORDER[model_family(self.name)]
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
-def register_model(name: str, family: str, freeze_layers: tuple) -> Callable:
+def register_model(name: str, group: str) -> Callable:
     """Decorator that registers a model builder under ``name``; a duplicate name raises."""
 
     def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
-        _REGISTRY[name] = ModelInfo(name, family, tuple(freeze_layers), builder)
+        _REGISTRY[name] = ModelInfo(name, group, builder)
         return builder
 
     return wrap
@@ -60,10 +66,10 @@ def get_model_info(name: str) -> ModelInfo:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
 
 
-def list_models(family: str | None = None) -> list[str]:
-    """Sorted names of the registered models, optionally of one family."""
+def list_models(group: str | None = None) -> list[str]:
+    """Sorted names of the registered models, optionally of one group of tasks."""
     _ensure_loaded()
-    return sorted(n for n, info in _REGISTRY.items() if family is None or info.family == family)
+    return sorted(n for n, info in _REGISTRY.items() if group is None or info.group == group)
 
 
 def build_model(name: str, *, num_classes: int, pretrained: bool, **options) -> nn.Module:

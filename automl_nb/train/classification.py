@@ -16,8 +16,8 @@ from automl_nb.data.records import ImageRecord
 from automl_nb.data.transforms import classification_train_transform, classification_valid_transform
 from automl_nb.metrics import multiclass_metrics, multilabel_metrics
 from automl_nb.models.registry import build_model
+from automl_nb.spec.tasks import MULTILABEL, PRIMARY_METRICS
 
-MULTILABEL = "image_classification_multilabel"
 # A label is predicted for a multilabel image when its probability reaches this.
 MULTILABEL_THRESHOLD = 0.5
 
@@ -38,7 +38,7 @@ class ClassificationAdapter:
         self.params = params
         self.classes = list(classes)
         self.multilabel = task == MULTILABEL
-        self.primary_metric = "iou" if self.multilabel else "accuracy"
+        self.primary_metric = PRIMARY_METRICS[task]
         self.train_dataset = ClassificationDataset(
             train_records, classes, classification_train_transform(params["training_crop_size"]), self.multilabel)
         self.valid_dataset = ClassificationDataset(

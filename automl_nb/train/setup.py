@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from automl_nb.errors import TrialError
+from automl_nb.spec.tasks import CLASSIFICATION_TASKS
 from automl_nb.train.trial import Trial
-
-CLASSIFICATION_TASKS = ("image_classification", "image_classification_multilabel")
 
 
 def resolve_trial_parameters(trial: Trial) -> dict:
@@ -21,13 +20,14 @@ def load_split(trial: Trial, seed: int) -> tuple[list, list]:
     """Training and validation records: the given validation set, or a seeded split."""
     from automl_nb.data.mltable import load_records
     from automl_nb.data.split import check_minimum_images, split_records
+    from automl_nb.spec import DEFAULT_VALIDATION_DATA_SIZE
 
     train = load_records(trial.training_data, trial.task, trial.target_column_name)
     check_minimum_images(train, trial.training_data)
     if trial.validation_data:
         valid = load_records(trial.validation_data, trial.task, trial.target_column_name)
         return train, valid
-    return split_records(train, trial.task, trial.validation_data_size, seed)
+    return split_records(train, trial.task, trial.validation_data_size or DEFAULT_VALIDATION_DATA_SIZE, seed)
 
 
 def make_adapter(trial: Trial, params: dict, seed: int):
@@ -51,10 +51,9 @@ def trial_from_job(job, output_dir: str | Path, trial_id: str = "0", parameters:
     from any working directory.
     """
     validation = job.resolve_data_path(job.validation_data) if job.validation_data else None
-    size = job.validation_data_size if job.validation_data_size is not None else 0.2
     return Trial(
         trial_id=trial_id, task=job.task,
         parameters=dict(job.training_parameters if parameters is None else parameters),
         training_data=job.resolve_data_path(job.training_data), validation_data=validation,
-        validation_data_size=size, target_column_name=job.target_column_name,
+        validation_data_size=job.effective_validation_data_size(), target_column_name=job.target_column_name,
         output_dir=str(output_dir), resume=resume)

@@ -17,7 +17,8 @@ class Trial:
             in by ``automl_nb.spec.resolve_parameters`` when the trial starts.
         training_data: resolved path or URL of a JSONL file or MLTable folder.
         validation_data: the same for validation, or None to split the training data.
-        validation_data_size: fraction held out when ``validation_data`` is None.
+        validation_data_size: fraction held out when ``validation_data`` is None
+            (None: the job's default).
         target_column_name: the JSONL key holding labels.
         output_dir: the trial's folder; created if missing.
         resume: continue from ``output_dir/last.pt`` when it exists.
@@ -29,7 +30,7 @@ class Trial:
     training_data: str
     output_dir: str
     validation_data: str | None = None
-    validation_data_size: float = 0.2
+    validation_data_size: float | None = None
     target_column_name: str = "label"
     resume: bool = False
 

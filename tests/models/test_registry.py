@@ -1,5 +1,3 @@
-import time
-
 import pytest
 import torch
 
@@ -17,7 +15,7 @@ def test_every_classification_model_of_the_spec_is_registered():
 
 def test_duplicate_name_raises():
     with pytest.raises(ValueError, match="already registered"):
-        register_model("resnet18", "classification", ())(lambda **_: None)
+        register_model("resnet18", "classification")(lambda **_: None)
 
 
 def test_unknown_model_names_the_known_ones():
@@ -51,15 +49,14 @@ def test_freeze_prefixes_counts_layers_in_table_order():
         freeze_prefixes("resnet18", 6)
 
 
+@pytest.mark.timeout(60)  # the point: it fails, it does not hang
 @pytest.mark.parametrize("name", ["resnet18", "mobilenetv2", "seresnext", "vitb16r224"])
 def test_missing_pretrained_weights_fail_fast_with_advice(name, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty torchvision cache
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))  # an empty timm cache
     monkeypatch.setattr(weights, "host_reachable", lambda url, timeout=3.0: False)
-    started = time.monotonic()
     with pytest.raises(TrialError, match="use_pretrained_model: false"):
         build_model(name, num_classes=2, pretrained=True)
-    assert time.monotonic() - started < 30  # never a hang
 
 
 def test_cached_torchvision_weights_are_loaded(tmp_path, monkeypatch):

@@ -9,11 +9,12 @@ SIZES = {"training_crop_size": 28, "validation_resize_size": 32, "validation_cro
 
 
 def records(counts):
+    """Images labelled by class; balanced weights are n / (classes * count): 10 / (2 * [8, 2])."""
     return [ImageRecord(image_url=f"/x/{label}{i}.png", label=label)
             for label, n in counts.items() for i in range(n)]
 
 
-@pytest.mark.parametrize("mode, expected", [(0, None), (2, [0.5, 2.0]), (1, [0.5 ** 0.5, 2 ** 0.5])])
+@pytest.mark.parametrize("mode, expected", [(0, None), (2, [0.625, 2.5]), (1, [0.625 ** 0.5, 2.5 ** 0.5])])
 def test_weighted_loss_uses_inverse_class_frequency(mode, expected):
     train = records({"a": 8, "b": 2})
     adapter = ClassificationAdapter("image_classification", {**SIZES, "weighted_loss": mode}, train, train, ["a", "b"])

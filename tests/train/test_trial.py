@@ -6,36 +6,22 @@ import pytest
 import torch
 
 from automl_nb.errors import DataError
+from automl_nb.testing import FAST_CLASSIFICATION, RecordingReporter
 from automl_nb.models.registry import build_model
 from automl_nb.train import Trial, run_trial
 from automl_nb.train.folder import TrialFolder
 from automl_nb.train.restore import load_best_model, rescore
 
-from .conftest import FAST
-
 pytestmark = pytest.mark.slow
 
 
 def make_trial(data, tmp_path, task="image_classification", name="trial", **parameters):
-    return Trial(trial_id="0", task=task, parameters={**FAST, **parameters}, training_data=str(data),
+    return Trial(trial_id="0", task=task, parameters={**FAST_CLASSIFICATION, **parameters}, training_data=str(data),
                  output_dir=str(tmp_path / name), validation_data_size=0.25)
 
 
-class StopAt:
-    """A reporter that records rows and asks to stop after a given epoch."""
-
-    def __init__(self, epoch=None):
-        self.epoch, self.rows = epoch, []
-
-    def report(self, epoch, metrics):
-        self.rows.append(dict(metrics))
-
-    def should_stop(self):
-        return self.epoch is not None and self.rows[-1]["epoch"] >= self.epoch
-
-
 def test_multiclass_trial_learns_and_writes_its_folder(multiclass_data, tmp_path):
-    reporter = StopAt()
+    reporter = RecordingReporter()
     result = run_trial(make_trial(multiclass_data, tmp_path), reporter)
     folder = TrialFolder(result.output_dir)
     rows = folder.metrics()
@@ -97,7 +83,7 @@ def test_best_checkpoint_reproduces_the_saved_metric(multiclass_data, tmp_path):
 def test_resumed_trial_matches_an_uninterrupted_one(multiclass_data, tmp_path):
     whole = run_trial(make_trial(multiclass_data, tmp_path, name="whole", number_of_epochs=5))
     interrupted = make_trial(multiclass_data, tmp_path, name="parts", number_of_epochs=5)
-    first = run_trial(interrupted, StopAt(epoch=2))
+    first = run_trial(interrupted, RecordingReporter(stop_after=2))
     assert first.status == "Canceled" and first.epochs_completed == 2
     assert TrialFolder(first.output_dir).has("last.pt")
     resumed = run_trial(Trial(**{**interrupted.__dict__, "resume": True}))
@@ -119,7 +105,7 @@ def test_checkpoint_frequency_and_training_metrics(multiclass_data, tmp_path):
 
 
 def test_failed_trial_records_the_error(tmp_path):
-    trial = Trial(trial_id="0", task="image_classification", parameters=FAST,
+    trial = Trial(trial_id="0", task="image_classification", parameters=FAST_CLASSIFICATION,
                   training_data=str(tmp_path / "missing.jsonl"), output_dir=str(tmp_path / "t"))
     with pytest.raises(DataError):
         run_trial(trial)

@@ -1,0 +1,105 @@
+"""The automl-nb command and the README's examples, run for real."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from automl_nb import cli
+from automl_nb.data.synthetic import make_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+JOB = """\
+task: image_classification
+target_column_name: label
+training_data: {path: ./shapes, type: mltable}
+training_parameters:
+  model_name: resnet18
+  use_pretrained_model: false
+  number_of_epochs: 3
+  training_batch_size: 16
+  learning_rate: 0.05
+  training_crop_size: 28
+  validation_resize_size: 32
+  validation_crop_size: 28
+  random_seed: 0
+"""
+
+
+@pytest.mark.slow
+def test_run_resolves_data_against_the_yaml_folder(tmp_path, monkeypatch, capsys):
+    project = tmp_path / "project"
+    make_dataset("image_classification", 40, 32, project / "shapes", seed=0)
+    (project / "job.yml").write_text(JOB)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert cli.main(["run", str(project / "job.yml")]) == 0
+    run = elsewhere / "runs" / "job"
+    assert '"status": "Completed"' in (run / "trials" / "0" / "status.json").read_text()
+    assert (run / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = capsys.readouterr().out
+    assert re.search(r"^\s+3\s+\d", out, re.M)  # the table's last epoch row
+    # A second run never overwrites the first.
+    assert cli.main(["run", str(project / "job.yml")]) == 0
+    assert (elsewhere / "runs" / "job-2" / "trials" / "0" / "model_best.pt").exists()
+
+
+def test_invalid_job_fails_before_work_naming_the_key(tmp_path, capsys):
+    job = tmp_path / "det.yml"
+    job.write_text("task: image_object_detection\ntarget_column_name: label\n"
+                   "training_data: {path: ./d, type: mltable}\n"
+                   "training_parameters:\n  training_crop_size: 224\n")
+    assert cli.main(["run", str(job), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "det.yml:5: training_crop_size: 224" in err and "image_classification" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweeps_are_refused_with_a_clear_message(tmp_path, capsys):
+    job = tmp_path / "sweep.yml"
+    job.write_text(JOB.replace("training_parameters:", "limits: {max_trials: 4}\ntraining_parameters:"))
+    assert cli.main(["run", str(job), "--output", str(tmp_path / "out")]) == 2
+    assert "max_trials" in capsys.readouterr().err
+
+
+def test_convert_folder_writes_jsonl(tmp_path, capsys):
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (tmp_path / "pets" / label).mkdir(parents=True)
+        Image.new("RGB", (8, 6)).save(tmp_path / "pets" / label / "1.png")
+    out = tmp_path / "pets.jsonl"
+    assert cli.main(["convert", "folder", str(tmp_path / "pets"), "--output", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2 and '"cat"' in lines[0] and "cat/1.png" in lines[0]
+
+
+@pytest.mark.slow
+def test_demo_trains_and_writes_curves(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "DEMO_IMAGES", 40)
+    monkeypatch.setattr(cli, "DEMO_PARAMETERS", {**cli.DEMO_PARAMETERS, "number_of_epochs": 2})
+    assert cli.main(["demo", "--output", str(tmp_path / "demo")]) == 0
+    assert (tmp_path / "demo" / "learning_curves.png").exists()
+    assert len((tmp_path / "demo" / "trials" / "0" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.slow
+def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    example = re.search(r"## In Python\n\n```python\n(.*?)```", readme, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert namespace["result"].status == "Completed"
+    assert namespace["result"].best_metric > 0.6  # three balanced classes: chance is 1/3
+
+
+def test_readme_yaml_example_loads_and_validates(tmp_path):
+    from automl_nb.spec import load_job
+
+    readme = (ROOT / "README.md").read_text()
+    example = re.search(r"```yaml\n(# job.yml.*?)```", readme, re.S).group(1)
+    job = load_job(example)
+    assert job.resolved_training_parameters()["model_name"] == "resnet18"
