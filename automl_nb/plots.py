@@ -24,7 +24,7 @@ def plot_learning_curves(rows: Sequence[dict], primary_metric: str, path: str | 
     fig, (losses, metric) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     losses.plot(epochs, [r["train_loss"] for r in rows], "o-", label="training")
     losses.plot(epochs, [r["validation_loss"] for r in rows], "o-", label="validation")
-    losses.set(xlabel="epoch", ylabel="loss", title="Loss")
+    losses.set(xlabel="epoch", ylabel="loss (log scale)", title="Loss", yscale="log")
     losses.legend()
     values = [r[primary_metric] for r in rows]
     metric.plot(epochs, values, "o-", color="tab:green")

@@ -8,12 +8,11 @@ Layout::
     metrics.jsonl    one row per evaluation
     status.json      Running / Completed / Failed / Canceled, best metric, error
     model_best.pt    weights at the best primary metric
-    last.pt          everything needed to resume after the last epoch
+    last.pt          everything needed to resume from the last evaluation (while unfinished)
 """
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any, Mapping
 
 import torch
 
-from automl_nb._atomic import append_jsonl, atomic_write_bytes, atomic_write_json, read_jsonl_rows
+from automl_nb._atomic import append_jsonl, atomic_write_bytes, atomic_write_json, atomic_writer, read_jsonl_rows
 
 BEST_CHECKPOINT = "model_best.pt"
 LAST_CHECKPOINT = "last.pt"
@@ -56,10 +55,10 @@ class TrialFolder:
         self.write_json("status.json", {"status": status, "updated": time.time(), **fields})
 
     def save_checkpoint(self, name: str, state: Mapping[str, Any]) -> Path:
-        """``torch.save`` to memory, then an atomic write: no half checkpoint after a crash."""
-        buffer = io.BytesIO()
-        torch.save(dict(state), buffer)
-        return atomic_write_bytes(self.path / name, buffer.getvalue())
+        """``torch.save`` through an atomic write: no half checkpoint after a crash."""
+        with atomic_writer(self.path / name) as f:
+            torch.save(dict(state), f)
+        return self.path / name
 
     def load_checkpoint(self, name: str, device: str | torch.device = "cpu") -> dict:
         return torch.load(self.path / name, map_location=device, weights_only=False)

@@ -162,16 +162,18 @@ class _Training:
             train_loss, train_scores, images_per_second = self._train_epoch(epoch)
             if self.schedule_every == "epoch":
                 self.scheduler.step()
-            if self._evaluates_at(epoch):
-                row = self._evaluate(epoch, train_loss, train_scores, images_per_second)
-                if self.params["early_stopping"] and self.stopper.update(row[self.adapter.primary_metric]):
-                    stopped_early = True
+            if not self._evaluates_at(epoch):
+                continue
+            row = self._evaluate(epoch, train_loss, train_scores, images_per_second)
+            if self.params["early_stopping"] and self.stopper.update(row[self.adapter.primary_metric]):
+                stopped_early = True
+            if stopped_early or epoch == self.params["number_of_epochs"]:
+                break  # complete: a stop asked for now comes too late to matter
+            # Resume points sit at evaluations, where metrics.jsonl has its rows.
             self._save_last(epoch)
             self.folder.write_status("Running", epoch=epoch, best_metric=self.best_metric, started=self.started)
-            if row.get("epoch") == epoch and self.reporter.should_stop():
+            if self.reporter.should_stop():
                 status = "Canceled"
-                break
-            if stopped_early:
                 break
         return self._finish(status, stopped_early, epoch, row)
 
@@ -287,7 +289,7 @@ class _Training:
 
     def _finish(self, status: str, stopped_early: bool, epoch: int, row: dict) -> TrialResult:
         if status == "Completed":
-            (self.folder.path / LAST_CHECKPOINT).unlink(missing_ok=True)  # only needed to resume
+            (self.folder.path / LAST_CHECKPOINT).unlink(missing_ok=True)  # from a resumed run
         result = TrialResult(
             trial_id=self.trial.trial_id, status=status, primary_metric=self.adapter.primary_metric,
             best_metric=self.best_metric, best_epoch=self.best_epoch, epochs_completed=epoch,
