@@ -112,3 +112,11 @@ def test_failed_trial_records_the_error(tmp_path):
     status = json.loads((tmp_path / "t" / "status.json").read_text())
     assert status["status"] == "Failed" and "missing.jsonl" in status["error"]
     assert "Traceback" in status["traceback"]
+
+
+def test_loader_processes_keep_a_seeded_trial_reproducible(multiclass_data, tmp_path):
+    runs = [run_trial(make_trial(multiclass_data, tmp_path, name=f"w{i}", number_of_epochs=2, number_of_workers=2))
+            for i in range(2)]
+    losses = [[r["train_loss"] for r in TrialFolder(run.output_dir).metrics()] for run in runs]
+    assert losses[0] == losses[1]
+    assert losses[0][0] != pytest.approx(losses[0][1])  # it trained: the loss moved
