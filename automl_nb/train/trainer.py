@@ -68,7 +68,7 @@ def seed_everything(seed: int) -> None:
 
 def effective_seed(trial: Trial, params: Mapping) -> int:
     """The user's ``random_seed``, else one derived from the trial id (stable across retries)."""
-    if params.get("random_seed") is not None:
+    if params["random_seed"] is not None:
         return int(params["random_seed"])
     return zlib.crc32(trial.trial_id.encode())
 
@@ -79,13 +79,16 @@ class _Training:
     def __init__(self, trial: Trial, params: dict, folder: TrialFolder, reporter: Reporter) -> None:
         self.trial, self.params, self.folder, self.reporter = trial, params, folder, reporter
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        # cuDNN's autotuner picks kernels by timing, which breaks bit-exact repeats: use it
+        # only when the user asked for no seed.
+        self.autotune = params["random_seed"] is None
         self.seed = effective_seed(trial, params)
-        self.params["random_seed"] = self.seed
+        self.params["random_seed"] = self.seed  # params.json records the seed actually used
         seed_everything(self.seed)
         self.adapter = make_adapter(trial, params, self.seed)
         self.adapter.to(self.device)
         self.model = self.adapter.build_model(bool(params["use_pretrained_model"]))
-        self.frozen = freeze_prefixes(params["model_name"], params.get("layers_to_freeze"))
+        self.frozen = freeze_prefixes(params["model_name"], params["layers_to_freeze"])
         for name, parameter in self.model.named_parameters():
             if name.startswith(self.frozen):
                 parameter.requires_grad_(False)
@@ -94,7 +97,7 @@ class _Training:
         if self.device.type == "cuda":
             # channels_last speeds up convolutions on tensor cores by ~20%.
             self.memory_format = torch.channels_last
-            torch.backends.cudnn.benchmark = params.get("random_seed") is None
+            torch.backends.cudnn.benchmark = self.autotune
         self.model.to(self.device, memory_format=self.memory_format)
         self.train_loader, self.valid_loader = self._loaders()
         self.accumulate = params["gradient_accumulation_step"]
@@ -114,7 +117,7 @@ class _Training:
 
     # -- set-up -------------------------------------------------------------------------
     def _loaders(self) -> tuple[DataLoader, DataLoader]:
-        workers = self.params.get("number_of_workers")
+        workers = self.params["number_of_workers"]
         if workers is None:  # auto: on CPU, loader processes would steal the training cores
             workers = min(4, os.cpu_count() or 1) if self.device.type == "cuda" else 0
         common = {"num_workers": workers, "pin_memory": self.device.type == "cuda",
@@ -131,7 +134,7 @@ class _Training:
         return train, valid
 
     def _load_initial_checkpoint(self) -> None:
-        source = self.params.get("checkpoint_run_id")
+        source = self.params["checkpoint_run_id"]
         if not source:
             return
         path = os.path.join(source, BEST_CHECKPOINT) if os.path.isdir(source) else source
@@ -185,7 +188,7 @@ class _Training:
         for name, module in self.model.named_modules():
             if name and (name + ".").startswith(self.frozen):
                 module.eval()  # frozen layers keep their batch-norm statistics too
-        keep_outputs = bool(self.params.get("log_training_metrics"))
+        keep_outputs = bool(self.params["log_training_metrics"])
         outputs, targets = [], []
         total_loss = torch.zeros((), device=self.device)
         seen, started = 0, time.perf_counter()
@@ -243,7 +246,7 @@ class _Training:
             self.best_metric, self.best_epoch = row[primary], epoch
             self.folder.save_checkpoint(BEST_CHECKPOINT, self._model_state(epoch))
             self.folder.write_json("evaluation.json", {"epoch": epoch, **scores, "labels": self.adapter.classes})
-        frequency = self.params.get("checkpoint_frequency")
+        frequency = self.params["checkpoint_frequency"]
         if frequency and epoch % frequency == 0:
             self.folder.save_checkpoint(f"checkpoint_epoch_{epoch}.pt", self._model_state(epoch))
         return row
