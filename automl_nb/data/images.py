@@ -48,6 +48,18 @@ def _open_binary(url: str) -> Iterator[IO[bytes]]:
         opened.close()
 
 
+@contextmanager
+def _pil_image(url: str | os.PathLike) -> Iterator[Image.Image]:
+    """The lazily opened PIL image at ``url``; a decoding error in the block names the URL."""
+    url = str(url)
+    with _open_binary(url) as f:
+        try:
+            with Image.open(f) as image:
+                yield image
+        except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... on bad data
+            raise DataError(f"cannot read image {url}: {exc}") from exc
+
+
 def open_image(url: str | os.PathLike) -> Image.Image:
     """Open an image fully decoded as RGB.
 
@@ -60,14 +72,9 @@ def open_image(url: str | os.PathLike) -> Image.Image:
     Raises:
         DataError: the image is missing, unreadable or corrupt (names the URL).
     """
-    url = str(url)
-    with _open_binary(url) as f:
-        try:
-            with Image.open(f) as image:
-                image.load()
-                return image.convert("RGB") if image.mode != "RGB" else image.copy()
-        except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... on bad data
-            raise DataError(f"cannot read image {url}: {exc}") from exc
+    with _pil_image(url) as image:
+        image.load()
+        return image.convert("RGB") if image.mode != "RGB" else image.copy()
 
 
 def image_info(url: str | os.PathLike, verify: bool = False) -> tuple[int, int, str]:
@@ -84,16 +91,11 @@ def image_info(url: str | os.PathLike, verify: bool = False) -> tuple[int, int, 
     Raises:
         DataError: the image is missing, unreadable or corrupt (names the URL).
     """
-    url = str(url)
-    with _open_binary(url) as f:
-        try:
-            with Image.open(f) as image:
-                width, height = image.size
-                image_format = (image.format or "").lower()
-                if verify:
-                    image.verify()
-        except Exception as exc:
-            raise DataError(f"cannot read image {url}: {exc}") from exc
+    with _pil_image(url) as image:
+        width, height = image.size
+        image_format = (image.format or "").lower()
+        if verify:
+            image.verify()
     return width, height, image_format
 
 

@@ -30,17 +30,10 @@ from automl_nb._atomic import atomic_write_text
 from automl_nb.data.images import LOCAL_PROTOCOLS, image_info, protocol
 from automl_nb.data.records import ImageRecord, ObjectLabel, is_url
 from automl_nb.errors import DataError
-from automl_nb.spec.tasks import DETECTION, MULTICLASS, MULTILABEL, SEGMENTATION, TASKS
+from automl_nb.spec.tasks import DETECTION, MULTICLASS, MULTILABEL, SEGMENTATION, check_task
 
 COORDINATE_TOLERANCE = 1e-6
 _BOX_KEYS = ("topX", "topY", "bottomX", "bottomY")
-
-
-def check_task(task: str) -> str:
-    """Return ``task`` if it is one of the four image tasks, else raise DataError."""
-    if task not in TASKS:
-        raise DataError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    return task
 
 
 def read_jsonl(
@@ -65,14 +58,15 @@ def read_jsonl(
         against the JSONL file's folder) and ``source`` set to ``"file:line"``.
 
     Raises:
-        DataError: unknown task, missing/empty file, malformed JSON, missing keys, a label
+        SpecError: unknown task.
+        DataError: missing/empty file, malformed JSON, missing keys, a label
             of the wrong shape, bad coordinates or polygons, missing/corrupt images.
             The message names ``file:line``.
 
     Example:
         >>> records = read_jsonl("data/train/labels.jsonl", "image_classification")
     """
-    check_task(task)
+    task = check_task(task)
     name = str(path)
     text = _read_text(name)
     rows = _parse_rows(text, name)

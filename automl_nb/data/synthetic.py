@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from automl_nb.data.jsonl import write_jsonl
 from automl_nb.data.mltable import write_mltable
 from automl_nb.data.records import ImageRecord, ObjectLabel
-from automl_nb.spec.tasks import DETECTION, MULTICLASS, MULTILABEL, TASKS
+from automl_nb.spec.tasks import DETECTION, MULTICLASS, MULTILABEL, check_task
 from automl_nb.errors import DataError
 
 SHAPES = ("circle", "square", "triangle", "star", "ellipse", "hexagon")
@@ -60,7 +60,8 @@ def make_dataset(
         Path of the JSONL file.
 
     Raises:
-        DataError: unknown task, ``n < 1``, ``size < 16``, empty or repeated class names.
+        SpecError: unknown task.
+        DataError: ``n < 1``, ``size < 16``, empty or repeated class names.
 
     Example:
         >>> jsonl = make_dataset("image_object_detection", n=20, size=64, out_dir="toy")
@@ -96,8 +97,7 @@ def make_dataset(
 
 
 def _check_arguments(task: str, n: int, size: int, classes: Sequence[str]) -> None:
-    if task not in TASKS:
-        raise DataError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    check_task(task)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise DataError(f"n must be an integer >= 1, got {n!r}")
     if isinstance(size, bool) or not isinstance(size, int) or size < 16:

@@ -41,9 +41,3 @@ def classification_valid_transform(resize_size: int, crop_size: int) -> v2.Compo
         ]
     )
 
-
-def denormalise(image: torch.Tensor) -> torch.Tensor:
-    """Undo the ImageNet normalisation of a [3, H, W] tensor, back to [0, 1]."""
-    mean = torch.tensor(IMAGENET_MEAN, device=image.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=image.device).view(3, 1, 1)
-    return (image * std + mean).clamp(0, 1)

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from automl_nb.models.registry import build_model
+from automl_nb.train.evaluate import evaluate_model
 from automl_nb.train.folder import BEST_CHECKPOINT, TrialFolder
 from automl_nb.train.setup import make_adapter
 from automl_nb.train.trial import Trial
@@ -45,10 +46,5 @@ def rescore(trial_dir: str | Path) -> dict:
     adapter = make_adapter(trial, params, params["random_seed"])
     loader = torch.utils.data.DataLoader(adapter.valid_dataset, batch_size=params["validation_batch_size"],
                                          collate_fn=adapter.collate)
-    outputs, targets = [], []
-    with torch.no_grad():
-        for batch in loader:
-            _, logits, target = adapter.forward_loss(model, batch, torch.device("cpu"))
-            outputs.append(logits)
-            targets.append(target)
-    return adapter.score(torch.cat(outputs), torch.cat(targets))
+    _, scores = evaluate_model(model, loader, adapter, torch.device("cpu"))
+    return scores

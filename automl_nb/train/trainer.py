@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 from automl_nb.errors import TrialError
 from automl_nb.models.registry import freeze_prefixes
 from automl_nb.train.early_stopping import EarlyStopping
+from automl_nb.train.evaluate import evaluate_model
 from automl_nb.train.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, TrialFolder
 from automl_nb.train.optim import build_optimizer, build_scheduler
 from automl_nb.train.setup import make_adapter, resolve_trial_parameters
@@ -217,22 +218,9 @@ class _Training:
         scores = self.adapter.score(torch.cat(outputs), torch.cat(targets)) if keep_outputs else {}
         return mean_loss, scores, seen / (time.perf_counter() - started)
 
-    @torch.no_grad()
-    def evaluate(self) -> tuple[float, dict]:
-        """Validation loss and the adapter's scores over the whole validation set."""
-        self.model.eval()
-        total_loss, seen, outputs, targets = 0.0, 0, [], []
-        for batch in self.valid_loader:
-            with self._autocast():
-                loss, logits, target = self.adapter.forward_loss(self.model, batch, self.device, self.memory_format)
-            total_loss += loss.item() * len(target)
-            seen += len(target)
-            outputs.append(logits.float().cpu())
-            targets.append(target.cpu())
-        return total_loss / max(seen, 1), self.adapter.score(torch.cat(outputs), torch.cat(targets))
-
     def _evaluate(self, epoch: int, train_loss: float, train_scores: dict, images_per_second: float) -> dict:
-        valid_loss, scores = self.evaluate()
+        valid_loss, scores = evaluate_model(self.model, self.valid_loader, self.adapter, self.device,
+                                            self.memory_format, self._autocast)
         primary = self.adapter.primary_metric
         row = {"epoch": epoch, "train_loss": train_loss, "validation_loss": valid_loss,
                "learning_rate": self.optimizer.param_groups[0]["lr"],

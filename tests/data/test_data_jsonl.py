@@ -10,7 +10,7 @@ from PIL import Image
 
 from automl_nb.data.jsonl import read_jsonl, record_from_json, resolve_url, write_jsonl
 from automl_nb.data.records import ImageRecord, ObjectLabel
-from automl_nb.errors import DataError
+from automl_nb.errors import DataError, SpecError
 
 MULTICLASS = "image_classification"
 MULTILABEL = "image_classification_multilabel"
@@ -229,7 +229,7 @@ def test_empty_and_missing_files(folder):
 
 def test_unknown_task(folder, jsonl_file):
     path = jsonl_file(folder / "train.jsonl", [{"image_url": "images/a.png", "label": "cat"}])
-    with pytest.raises(DataError, match="unknown task 'image_regression'"):
+    with pytest.raises(SpecError, match="'image_regression' is not a task"):
         read_jsonl(path, "image_regression")
 
 

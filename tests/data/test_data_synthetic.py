@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from automl_nb.data.mltable import load_records
 from automl_nb.data.synthetic import make_dataset
-from automl_nb.errors import DataError
+from automl_nb.errors import DataError, SpecError
 
 TASKS = [
     "image_classification",
@@ -98,15 +98,15 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
         assert a["labels.jsonl"] != c["labels.jsonl"] or a["images/00000.png"] != c["images/00000.png"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"task": "image_regression"}, "unknown task"),
-    ({"n": 0}, "n must be an integer >= 1"),
-    ({"size": 8}, "size must be an integer >= 16"),
-    ({"classes": ()}, "classes must be a non-empty"),
-    ({"classes": ("a", "a")}, "classes must be unique"),
-    ({"classes": ("a",)}, "needs at least 2 classes"),
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"task": "image_regression"}, SpecError, "'image_regression' is not a task"),
+    ({"n": 0}, DataError, "n must be an integer >= 1"),
+    ({"size": 8}, DataError, "size must be an integer >= 16"),
+    ({"classes": ()}, DataError, "classes must be a non-empty"),
+    ({"classes": ("a", "a")}, DataError, "classes must be unique"),
+    ({"classes": ("a",)}, DataError, "needs at least 2 classes"),
 ])
-def test_arguments_are_checked(tmp_path, kwargs, message):
+def test_arguments_are_checked(tmp_path, kwargs, error, message):
     arguments = {"task": "image_classification", "n": 4, "size": 32, "out_dir": tmp_path, **kwargs}
-    with pytest.raises(DataError, match=message):
+    with pytest.raises(error, match=message):
         make_dataset(**arguments)
