@@ -27,6 +27,11 @@ setup(
         "matplotlib>=3.8",
         "tqdm>=4.66",
         "pycocotools>=2.0.8",
+        # Sweeps: trials run through a Dask cluster; optuna's TPE sits behind `bayesian`.
+        "dask>=2025.1",
+        "distributed>=2025.1",
+        "optuna>=4.2,<6",
+        "pandas>=2.2",
     ],
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2.3"],
