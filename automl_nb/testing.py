@@ -27,3 +27,21 @@ class RecordingReporter:
 
     def should_stop(self) -> bool:
         return self.stop_after is not None and bool(self.rows) and self.rows[-1]["epoch"] >= self.stop_after
+
+
+class OutOfMemoryAbove:
+    """A trial function for sweep tests: raises torch's OutOfMemoryError when the trial's
+    training batch is above ``max_batch``, else runs the trial (CPUs never run out of GPU memory)."""
+
+    def __init__(self, max_batch: int) -> None:
+        self.max_batch = max_batch
+
+    def __call__(self, trial, reporter):
+        import torch
+
+        from automl_nb.train import run_trial
+
+        batch = trial.parameters.get("training_batch_size")
+        if batch is not None and batch > self.max_batch:
+            raise torch.OutOfMemoryError(f"CUDA out of memory (simulated: batch {batch} > {self.max_batch})")
+        return run_trial(trial, reporter)

@@ -294,6 +294,16 @@ class ImageJob:
             fail("sweep", "grid sampling needs a search_space to enumerate; add one or use random sampling")
         self._check_addresses()
 
+    def submit(self, output: str | os.PathLike | None = None, **options: Any):
+        """Validate the job and start it as a sweep in the background; return its ``Run``.
+
+        See :func:`automl_nb.sweep.submit` for ``output`` and ``options`` (``cluster``, ``client``).
+        """
+        # The one call from this bottom layer upward: jobs submit themselves as Azure's do.
+        from automl_nb.sweep import submit
+
+        return submit(self, output, **options)
+
     def resolved_training_parameters(self) -> dict[str, Any]:
         """Every parameter of a single trial: the fixed ones plus defaults for the task and model.
 

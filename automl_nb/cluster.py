@@ -1,0 +1,147 @@
+"""Make or connect the Dask cluster that runs a sweep's trials.
+
+By default a ``distributed.LocalCluster`` on this machine: one worker per GPU, each
+advertising a ``GPU`` resource, or on a CPU-only machine one worker per concurrent trial
+with the CPU threads split evenly between them. A scheduler address (``tcp://host:8786``)
+or an existing ``Client`` connects to a cluster the user runs instead.
+
+Dask's worker threads are not torch's: each worker runs one trial at a time (one Dask
+thread), and the trial sets torch's intra-op threads to ``threads_per_trial``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+GPU = "GPU"
+# A trial whose worker dies is retried once (resuming from its last checkpoint), then failed.
+ALLOWED_WORKER_DEATHS = 1
+
+
+@dataclass
+class ClusterHandle:
+    """The client a sweep submits to, and what it owns.
+
+    Attributes:
+        client: a ``distributed.Client``.
+        cluster: the LocalCluster made for this sweep (closed with the handle), or None.
+        threads_per_trial: torch threads for each trial (None: leave the worker's default).
+        uses_gpus: the workers advertise GPU resources, so each trial asks for one.
+        owns_client: the client was made here (closed with the handle).
+    """
+
+    client: Any
+    cluster: Any = None
+    threads_per_trial: int | None = None
+    uses_gpus: bool = False
+    owns_client: bool = True
+
+    @property
+    def owned(self) -> bool:
+        """This handle made the cluster, so it may stop its workers."""
+        return self.cluster is not None
+
+    @property
+    def trial_resources(self) -> dict[str, float] | None:
+        """What each trial asks of its worker: one GPU where workers have them."""
+        return {GPU: 1} if self.uses_gpus else None
+
+    def close(self) -> None:
+        """Close what this handle made: the client, and the local cluster (its workers die)."""
+        if self.owns_client:
+            self.client.close()
+        if self.owned:
+            self.cluster.close()
+
+
+def gpu_count() -> int:
+    """CUDA devices on this machine (0 without torch's CUDA build or a GPU)."""
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:
+        return 0
+
+
+def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: int | None = None) -> ClusterHandle:
+    """Start a LocalCluster sized for a sweep.
+
+    Args:
+        max_concurrent_trials: trials at once (the job's limit).
+        gpus: GPUs to use (default: all visible). With GPUs there is one worker per GPU and
+            at most that many trials at once.
+        cpus: CPU cores to split between CPU trials (default: all).
+
+    Returns:
+        A handle owning the cluster.
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    gpus = gpu_count() if gpus is None else gpus
+    cpus = cpus or os.cpu_count() or 1
+    workers = gpus if gpus else max_concurrent_trials
+    threads = max(1, cpus // workers)
+    options: dict[str, Any] = {"resources": {GPU: 1}} if gpus else {}
+    config = {
+        "distributed.scheduler.allowed-failures": ALLOWED_WORKER_DEATHS,
+        # Dask's default worker environment sets MALLOC_TRIM_THRESHOLD_=65536, which makes
+        # glibc hand memory back to the OS on every free: PyTorch training on CPU ran at half
+        # speed with it (measured here). We keep glibc's default and set the math threads.
+        "distributed.nanny.pre-spawn-environ": {name: str(threads) for name in _THREAD_VARIABLES},
+        # The worker's statistical profiler samples every thread's stack every 10 ms, taking
+        # the GIL from the trial's Python data loading.
+        "distributed.worker.profile.enabled": False,
+    }
+    with dask.config.set(config):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR, **options)
+    client = Client(cluster, set_as_default=False)
+    return ClusterHandle(client, cluster, threads_per_trial=threads, uses_gpus=bool(gpus))
+
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def connect(address: str | None = None, client: Any = None, *, max_concurrent_trials: int = 1) -> ClusterHandle:
+    """The cluster a sweep runs on: ``client`` if given, else ``address``, else a new local one.
+
+    Raises:
+        AutoMLError: the scheduler at ``address`` cannot be reached.
+    """
+    if client is not None:
+        return ClusterHandle(client, uses_gpus=_has_gpu_workers(client), owns_client=False)
+    if address is None:
+        return local_cluster(max_concurrent_trials)
+    from distributed import Client
+
+    from automl_nb.errors import AutoMLError
+
+    try:
+        remote = Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError) as error:
+        raise AutoMLError(f"cluster: cannot reach the Dask scheduler at {address!r} ({error}); "
+                          "start it with `dask scheduler` or leave out cluster: for a local one") from None
+    return ClusterHandle(remote, uses_gpus=_has_gpu_workers(remote))
+
+
+def _has_gpu_workers(client: Any) -> bool:
+    workers = client.scheduler_info().get("workers", {})
+    return any(GPU in worker.get("resources", {}) for worker in workers.values())
+
+
+def pick_gpu() -> None:
+    """In a GPU worker of a local cluster, make this worker's GPU (by worker name) the current one."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return
+    from distributed import get_worker
+
+    name = get_worker().name
+    if isinstance(name, int) or str(name).isdigit():
+        torch.cuda.set_device(int(name) % torch.cuda.device_count())

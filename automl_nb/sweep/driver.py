@@ -1,0 +1,331 @@
+"""The sweep driver: sampler -> Dask -> policy -> run store, in one loop on one thread.
+
+The loop drains the trials' events (starts and reports, pushed by Dask into a queue),
+collects finished trials, enforces the time budget and cancellation, and fills free slots
+with new trials from the sampler. Every decision is written to the run store first, so a
+driver killed at any point can be resumed from the folder alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+import traceback
+import uuid
+from typing import Any, Callable
+
+from automl_nb.cluster import ClusterHandle
+from automl_nb.errors import SpecError
+from automl_nb.sweep.store import (
+    CANCELED, COMPLETED, FAILED, HEARTBEAT_SECONDS, QUEUED, RUNNING, STOPPED_BY_POLICY, RunStore, TrialRecord,
+)
+from automl_nb.sweep.worker import Channel, run_sweep_trial
+
+log = logging.getLogger(__name__)
+
+# A trial that runs out of GPU memory restarts with half the batch (and twice the
+# gradient accumulation, so the effective batch is unchanged) up to this many times.
+MAX_OOM_RETRIES = 3
+
+
+class SweepDriver:
+    """Runs one session of a sweep (a fresh start or a resume) to its end.
+
+    Args:
+        job: the validated job.
+        store: the run folder.
+        handle: the Dask cluster to run trials on.
+        sampler: gives each trial's sampled values (see ``automl_nb.sweep.samplers``).
+        max_trials: trials in the sweep (the job's limit, capped by the sampler's capacity).
+        policy: early termination (``automl_nb.sweep.policies``), or None.
+        time_budget_seconds: seconds this session may run; running trials are canceled after.
+        trial_function: what a worker runs for each trial (default ``run_trial``).
+        listeners: callables given every event dict (for live displays).
+    """
+
+    def __init__(self, job, store: RunStore, handle: ClusterHandle, sampler, *, max_trials: int,
+                 policy=None, time_budget_seconds: float, trial_function: Callable | None = None,
+                 listeners: list[Callable[[dict], None]] | None = None) -> None:
+        self.job, self.store, self.handle, self.sampler, self.policy = job, store, handle, sampler, policy
+        self.max_trials = max_trials
+        self.max_concurrent = job.limits.max_concurrent_trials
+        self.trial_function = trial_function
+        self.listeners = listeners if listeners is not None else []  # the Run's list: later subscribers count
+        self.session = uuid.uuid4().hex[:8]
+        self.topic = f"automl_nb-{self.session}"
+        self.events: queue.Queue = queue.Queue()
+        self.cancel_requested = threading.Event()
+        self.records: dict[str, TrialRecord] = {}
+        self.futures: dict[str, Any] = {}
+        self.starts: dict[str, int] = {}  # worker starts since the trial's last submission
+        self.curves: dict[str, dict[int, float]] = {}
+        self.stop_reasons: dict[str, str] = {}  # a policy's reason, noted once the trial has stopped
+        self.finished: set[str] = set()
+        self.next_index = 0
+        self.exhausted = False
+        self.started = time.monotonic()
+        self.deadline = self.started + time_budget_seconds
+        self.last_heartbeat = 0.0
+        self.metric = job.primary_metric
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> str:
+        """Drive the sweep until every trial has ended (or time runs out, or cancel); return the run status."""
+        self.store.claim()
+        self._restore()
+        # Dask calls this on its event loop: hand the event to our thread, with the time it was logged.
+        self.handle.client.subscribe_topic(self.topic, lambda event: self.events.put({**event[1], "logged": event[0]}))
+        reason = None
+        try:
+            while self.futures or self._more_to_run():
+                self._handle_events(wait=0.1)
+                self._collect_done()
+                reason = self._stop_reason()
+                if reason:
+                    self._stop_all(reason)
+                    break
+                self._fill_slots()
+                self._heartbeat()
+        finally:
+            self.handle.client.unsubscribe_topic(self.topic)
+        status = CANCELED if reason else self._final_status()
+        self._end(status, reason)
+        return status
+
+    def _more_to_run(self) -> bool:
+        return not self.exhausted and self.next_index < self.max_trials
+
+    def _stop_reason(self) -> str | None:
+        if self.cancel_requested.is_set():
+            return "user"
+        if time.monotonic() >= self.deadline:
+            return "timeout"
+        return None
+
+    def _final_status(self) -> str:
+        records = self.records.values()
+        return FAILED if records and all(r.status == FAILED for r in records) else COMPLETED
+
+    # -- resume ----------------------------------------------------------------------------
+    def _restore(self) -> None:
+        """Take up the trials of earlier sessions: finished ones stay, the others run again."""
+        for record in self.store.trials():
+            self.records[record.trial_id] = record
+            self.next_index = max(self.next_index, record.index + 1)
+            value = record.best_metric if record.status in (COMPLETED, CANCELED) else None
+            self.sampler.restore(record.index, record.sampler_state, value, record.finished)
+            rows = self.store.metrics(record.trial_id)
+            self.curves[record.trial_id] = {row["epoch"]: row[self.metric] for row in rows if self.metric in row}
+            if record.finished:
+                self.finished.add(record.trial_id)
+        for record in list(self.records.values()):
+            if not record.finished and len(self.futures) < self.max_concurrent:
+                record.notes.append("resumed from its last checkpoint" if record.epochs else "restarted")
+                self._submit(record, resume=True)
+        # Unfinished trials beyond the free slots wait their turn in _fill_slots.
+
+    # -- submitting ------------------------------------------------------------------------
+    def _fill_slots(self) -> None:
+        waiting = [r for r in self.records.values() if not r.finished and r.trial_id not in self.futures]
+        while len(self.futures) < self.max_concurrent and waiting:
+            self._submit(waiting.pop(0), resume=True)
+        while len(self.futures) < self.max_concurrent and self._more_to_run():
+            self._new_trial()
+
+    def _new_trial(self) -> None:
+        index = self.next_index
+        sampled = self.sampler.suggest(index)
+        if sampled is None:
+            self.exhausted = True
+            return
+        self.next_index += 1
+        record = TrialRecord(trial_id=str(index), index=index, sampled=dict(sampled),
+                             sampler_state=self.sampler.state(index),
+                             parameters={**self.job.training_parameters, **sampled})
+        self.records[record.trial_id] = record
+        try:
+            self.job.trial_parameters(sampled)  # cross-field rules between sampled values
+        except SpecError as error:
+            self._end_trial(record, FAILED, error=f"SpecError: {error}")
+            return
+        self._submit(record, resume=True)
+
+    def _submit(self, record: TrialRecord, resume: bool) -> None:
+        from automl_nb.train.setup import trial_from_job
+
+        folder = self.store.trial_folder(record.trial_id)
+        trial = trial_from_job(self.job, folder, record.trial_id, parameters=record.parameters, resume=resume)
+        channel = Channel(self.topic, self._verdict(record.trial_id).name, wait_for_verdict=self.policy is not None)
+        self._send_verdict(record.trial_id, 0, False)
+        record.status, record.stopped_by = QUEUED, None
+        self.starts[record.trial_id] = 0
+        self.store.write_trial(record)
+        self.futures[record.trial_id] = self.handle.client.submit(
+            run_sweep_trial, trial, channel, self.handle.threads_per_trial, self.trial_function,
+            key=f"automl-trial-{self.session}-{record.trial_id}-{uuid.uuid4().hex[:6]}", pure=False,
+            resources=self.handle.trial_resources)
+
+    # -- events from the workers -----------------------------------------------------------
+    def _handle_events(self, wait: float) -> None:
+        try:
+            event = self.events.get(timeout=wait)
+        except queue.Empty:
+            return
+        while True:
+            self._handle_event(event)
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle_event(self, event: dict) -> None:
+        record = self.records.get(event.get("trial"))
+        if record is None or record.trial_id not in self.futures:
+            return  # a late event of a trial that has ended
+        if event["kind"] == "start":
+            self._on_start(record, event)
+        elif event["kind"] == "report":
+            self._on_report(record, event["epoch"], event["metrics"], event.get("logged"))
+
+    def _on_start(self, record: TrialRecord, event: dict) -> None:
+        record.attempts += 1
+        self.starts[record.trial_id] += 1
+        record.status = RUNNING
+        record.started = record.started or time.time()
+        if self.starts[record.trial_id] > 1:  # Dask runs a task again when its worker dies
+            record.notes.append("worker died; resumed from its last checkpoint")
+        self.store.write_trial(record)
+        self._notify({"kind": "trial_started", "trial": record.trial_id, "attempt": record.attempts,
+                      "worker": event.get("worker"), "pid": event.get("pid")})
+
+    def _on_report(self, record: TrialRecord, epoch: int, metrics: dict, logged: float | None = None) -> None:
+        value = float(metrics.get(self.metric, math.nan))
+        # A resumed trial reports again from its checkpoint: drop what came after it.
+        curve = {e: v for e, v in self.curves.get(record.trial_id, {}).items() if e < epoch}
+        curve[epoch] = value
+        self.curves[record.trial_id] = curve
+        record.epochs = epoch
+        finite = [v for v in curve.values() if math.isfinite(v)]
+        if finite:
+            record.best_metric = max(finite)
+            record.best_epoch = max((e for e, v in curve.items() if v == record.best_metric))
+        stop = record.stopped_by == STOPPED_BY_POLICY or self._policy_stops(record)
+        self._send_verdict(record.trial_id, epoch, stop)
+        self.store.write_trial(record)
+        self._notify({"kind": "report", "trial": record.trial_id, "epoch": epoch, "metrics": metrics,
+                      "logged": logged})
+
+    def _policy_stops(self, record: TrialRecord) -> bool:
+        if self.policy is None:
+            return False
+        curves = {tid: [curve[e] for e in sorted(curve)] for tid, curve in self.curves.items()}
+        if not self.policy.should_stop(record.trial_id, curves, self.finished):
+            return False
+        record.stopped_by = STOPPED_BY_POLICY
+        self.stop_reasons[record.trial_id] = self.policy.describe(record.trial_id, curves, self.finished)
+        return True
+
+    def _verdict(self, trial_id: str):
+        from distributed import Variable
+
+        return Variable(f"{self.topic}-{trial_id}", client=self.handle.client)
+
+    def _send_verdict(self, trial_id: str, epoch: float, stop: bool) -> None:
+        self._verdict(trial_id).set({"epoch": epoch, "stop": stop})
+
+    # -- trials that ended -----------------------------------------------------------------
+    def _collect_done(self) -> None:
+        for trial_id, future in list(self.futures.items()):
+            if not future.done():
+                continue
+            del self.futures[trial_id]
+            self._verdict(trial_id).delete()  # the task has returned: nobody reads it any more
+            record = self.records[trial_id]
+            if future.status == "finished":
+                self._on_result(record, future.result())
+            elif future.status == "error":
+                error = future.exception()
+                text = "".join(traceback.format_exception(type(error), error, future.traceback()))
+                reason = "worker died twice" if type(error).__name__ == "KilledWorker" else "task failed"
+                self._end_trial(record, FAILED, error=f"{reason}: {type(error).__name__}: {error}", traceback=text)
+            else:
+                self._end_trial(record, CANCELED)
+
+    def _on_result(self, record: TrialRecord, result: dict) -> None:
+        if result.get("out_of_memory") and self._retry_smaller(record):
+            return
+        record.best_metric = result.get("best_metric", record.best_metric)
+        record.best_epoch = result.get("best_epoch", record.best_epoch)
+        record.epochs = result.get("epochs_completed", record.epochs)
+        status = result["status"]
+        reason = self.stop_reasons.pop(record.trial_id, None)
+        if status == CANCELED and record.stopped_by == STOPPED_BY_POLICY:
+            record.notes.append(f"early termination: {reason}")
+        if status == COMPLETED:
+            record.stopped_by = None  # a stop decided on the last report came too late to matter
+            if result.get("stopped_early"):
+                record.notes.append(f"early stopping at epoch {record.epochs}")
+        self._end_trial(record, status, error=result.get("error"), traceback=result.get("traceback"))
+
+    def _retry_smaller(self, record: TrialRecord) -> bool:
+        """Restart an out-of-memory trial with half the batch; False when out of retries."""
+        params = self.job.trial_parameters(record.parameters)
+        batch, accumulate = params["training_batch_size"], params["gradient_accumulation_step"]
+        if record.oom_retries >= MAX_OOM_RETRIES or batch < 2:
+            record.notes.append(f"out of memory at batch {batch}; no retries left")
+            return False
+        record.oom_retries += 1
+        record.parameters = {**record.parameters, "training_batch_size": batch // 2,
+                             "validation_batch_size": max(1, params["validation_batch_size"] // 2),
+                             "gradient_accumulation_step": accumulate * 2}
+        record.notes.append(f"out of memory at batch {batch}: retry {record.oom_retries} with batch "
+                            f"{batch // 2} x {accumulate * 2} accumulation")
+        self.curves.pop(record.trial_id, None)
+        self._submit(record, resume=False)
+        return True
+
+    def _end_trial(self, record: TrialRecord, status: str, error: str | None = None,
+                   traceback: str | None = None) -> None:
+        record.status, record.error, record.traceback = status, error, traceback
+        record.ended = time.time()
+        if record.finished:
+            self.finished.add(record.trial_id)
+            told = record.best_metric if status in (COMPLETED, CANCELED) else None
+            self.sampler.tell(record.index, told)
+        self.store.write_trial(record)
+        self._notify({"kind": "trial_ended", "trial": record.trial_id, "status": status})
+
+    # -- stopping everything ---------------------------------------------------------------
+    def _stop_all(self, reason: str) -> None:
+        """Cancel every running or queued trial; resume() continues them later."""
+        for trial_id, future in list(self.futures.items()):
+            record = self.records[trial_id]
+            self._send_verdict(trial_id, math.inf, True)
+            record.stopped_by = reason
+            record.notes.append("canceled: the job's timeout_minutes ran out" if reason == "timeout"
+                                else "canceled by the user")
+            self._end_trial(record, CANCELED)
+        self.handle.client.cancel(list(self.futures.values()))
+        self.futures.clear()
+
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        if now - self.last_heartbeat >= HEARTBEAT_SECONDS:
+            self.last_heartbeat = now
+            self.store.write_run(heartbeat=time.time())
+
+    def _end(self, status: str, reason: str | None) -> None:
+        info = self.store.run_info()
+        elapsed = info.get("elapsed_seconds", 0.0) + time.monotonic() - self.started
+        self.store.write_run(status=status, ended=time.time(), elapsed_seconds=elapsed, stopped_by=reason)
+        self._notify({"kind": "run_ended", "status": status})
+
+    def _notify(self, event: dict) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken display must not stop the sweep
+                log.exception("sweep listener %r failed on %s", listener, event.get("kind"))

@@ -1,0 +1,188 @@
+"""Submit a job as a sweep and hold its run: status, wait, cancel, leaderboard, resume.
+
+``submit`` validates the job, makes the run folder and the cluster, and returns a
+:class:`Run` at once; the driver runs on a background thread, so the notebook stays usable.
+After a kernel restart, ``load_run(folder).resume()`` continues the sweep from its folder.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from automl_nb.errors import AutoMLError
+from automl_nb.sweep.store import RunStore, free_folder
+
+DEFAULT_RUNS_FOLDER = Path("runs")
+
+
+class Run:
+    """A sweep's run folder, and its driver while this process drives it.
+
+    Attributes:
+        folder: the run folder (see ``automl_nb.sweep.store``).
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.store = RunStore(self.folder)
+        if not (self.folder / "run.json").exists():
+            raise AutoMLError(f"{str(self.folder)!r} is not a run folder (no run.json); "
+                              "give the folder that job.submit() or `automl-nb run` made")
+        self._driver = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.listeners: list[Callable[[dict], None]] = []
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        """NotStarted, Starting, Running, Completed, Failed or Canceled; Interrupted when its driver died."""
+        status = self.store.run_info().get("status", "NotStarted")
+        if status in ("Starting", "Running") and not self.running and not self.store.driver_alive():
+            return "Interrupted"
+        return status
+
+    @property
+    def running(self) -> bool:
+        """This process is driving the sweep now."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def trials(self):
+        """The driver's record of every trial (``TrialRecord``), in order."""
+        return self.store.trials()
+
+    def metrics(self, trial_id: str) -> list[dict]:
+        """The evaluation rows of one trial."""
+        return self.store.metrics(str(trial_id))
+
+    def leaderboard(self):
+        """A pandas DataFrame, best first: trial, model, params, the primary metric, status,
+        epochs, duration and notes (early termination, retries)."""
+        from automl_nb.sweep.report import leaderboard
+
+        return leaderboard(self.trials(), self.store.load_job().primary_metric)
+
+    @property
+    def best_trial(self):
+        """The record of the trial with the best primary metric (None before any report)."""
+        scored = [r for r in self.trials() if r.best_metric is not None]
+        return max(scored, key=lambda r: r.best_metric, default=None)
+
+    @property
+    def best_model_path(self) -> Path | None:
+        """The best trial's ``model_best.pt``."""
+        best = self.best_trial
+        if best is None:
+            return None
+        path = self.store.trial_folder(best.trial_id) / "model_best.pt"
+        return path if path.exists() else None
+
+    # -- control ---------------------------------------------------------------------------
+    def subscribe(self, listener: Callable[[dict], None]) -> None:
+        """Call ``listener(event)`` from the driver's thread for every trial start, report and end."""
+        self.listeners.append(listener)
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the driver ends (or ``timeout`` seconds pass); return the status.
+
+        Raises:
+            The driver's own error, if it crashed (trial errors do not raise: see the leaderboard).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # Join in short steps so Ctrl-C (KeyboardInterrupt) reaches the caller at once.
+        while self.running and (deadline is None or time.monotonic() < deadline):
+            self._thread.join(0.2)
+        if self._error is not None and not self.running:
+            raise self._error
+        return self.status
+
+    def cancel(self) -> None:
+        """Stop the sweep: running trials are canceled (resume() continues them later)."""
+        if self._driver is not None:
+            self._driver.cancel_requested.set()
+
+    def resume(self, *, cluster: str | None = None, client: Any = None, **options: Any) -> "Run":
+        """Continue an interrupted sweep: finished trials stay, the others go on from their
+        last checkpoint, and new trials are sampled until max_trials.
+
+        Raises:
+            AutoMLError: the sweep is still being driven, here or by another live process.
+        """
+        if self.running or self.store.driver_alive():
+            raise AutoMLError(f"run {str(self.folder)!r} is still running; wait() or cancel() it first")
+        job = self.store.load_job()
+        self._start(job, cluster=cluster, client=client, **options)
+        return self
+
+    def _start(self, job, *, cluster: str | None = None, client: Any = None, trial_function: Callable | None = None,
+               time_budget_seconds: float | None = None) -> None:
+        from automl_nb.cluster import connect
+        from automl_nb.sweep.plan import make_driver
+
+        handle = connect(cluster or job.scheduler_address(), client,
+                         max_concurrent_trials=job.limits.max_concurrent_trials)
+        try:
+            self._driver = make_driver(job, self.store, handle, trial_function=trial_function,
+                                       time_budget_seconds=time_budget_seconds, listeners=self.listeners)
+        except BaseException:
+            handle.close()
+            raise
+        self._error = None
+        self.store.write_run(status="Starting")
+        self._thread = threading.Thread(target=self._drive, args=(handle,), name=f"automl-sweep-{self.folder.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _drive(self, handle) -> None:
+        from automl_nb.sweep.report import write_summary
+
+        try:
+            self._driver.run()
+            write_summary(self)
+        except BaseException as error:  # recorded, and raised again by wait()
+            self._error = error
+            self.store.write_run(status="Failed", error=f"{type(error).__name__}: {error}")
+        finally:
+            handle.close()
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.folder)!r}, status={self.status!r})"
+
+
+def submit(job, output: str | os.PathLike | None = None, *, cluster: str | None = None, client: Any = None,
+           **options: Any) -> Run:
+    """Validate ``job``, create its run folder and start the sweep in the background.
+
+    Args:
+        job: an image job (single trial, AutoMode or a search space).
+        output: the run folder (default ``runs/<job name>``, made unique with -2, -3...).
+        cluster: a Dask scheduler address (overrides the job's ``cluster``).
+        client: an existing ``distributed.Client`` to run on.
+        options: for tests and benchmarks: ``trial_function`` (what a worker runs instead of
+            ``run_trial``), ``time_budget_seconds`` (instead of timeout_minutes).
+
+    Returns:
+        The :class:`Run`, already running.
+
+    Raises:
+        SpecError: the job is invalid (nothing is created).
+    """
+    job.validate()
+    folder = Path(output) if output is not None else free_folder(DEFAULT_RUNS_FOLDER / (job.name or job.task))
+    if (folder / "run.json").exists():
+        raise AutoMLError(f"output: {str(folder)!r} already holds a run; resume it with "
+                          f"load_run({str(folder)!r}).resume() or choose a new folder")
+    store = RunStore(folder)
+    store.create(job)
+    run = Run(folder)
+    run._start(store.load_job(), cluster=cluster, client=client, **options)
+    return run
+
+
+def load_run(folder: str | os.PathLike) -> Run:
+    """The run in ``folder`` (e.g. after a kernel restart); call ``.resume()`` to continue it."""
+    return Run(folder)

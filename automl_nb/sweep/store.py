@@ -1,0 +1,189 @@
+"""The run folder: the one truth about a sweep, written atomically.
+
+Layout::
+
+    job.yaml               the job, data paths made absolute (a resumed run finds its data)
+    run.json               status, timings, the driver's pid and heartbeat
+    trials/<id>/trial.json the driver's record of trial <id> (see TrialRecord)
+    trials/<id>/...        the trial's own files: params.json, metrics.jsonl, status.json, checkpoints
+    leaderboard.csv, learning_curves.png   written when the sweep ends
+
+The leaderboard, the widgets, ``resume`` and the CLI all read this folder; nothing about a
+sweep lives only in memory.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from automl_nb._atomic import atomic_write_json, atomic_write_text, read_jsonl_rows
+
+# Trial statuses, as Azure names its child runs.
+QUEUED, RUNNING, COMPLETED, FAILED, CANCELED = "Queued", "Running", "Completed", "Failed", "Canceled"
+# Why a Canceled trial was stopped. Only a policy's verdict is final: a trial stopped by the
+# timeout or by Run.cancel() was never judged, so resume() continues it.
+STOPPED_BY_POLICY, STOPPED_BY_TIMEOUT, STOPPED_BY_USER = "policy", "timeout", "user"
+
+
+@dataclass
+class TrialRecord:
+    """What the driver knows of one trial.
+
+    Attributes:
+        trial_id: the trial's folder name under ``trials/``.
+        index: the sampler's index for it (0-based, in order of asking).
+        sampled: the values the sampler chose (empty for a single-trial job).
+        sampler_state: the sampler's record, so a resumed sweep re-registers the trial.
+        parameters: what the trial trains with: fixed training parameters, the sampled values,
+            and any change made by an out-of-memory retry.
+        status: Queued, Running, Completed, Failed or Canceled.
+        stopped_by: for Canceled, ``policy``, ``timeout`` or ``user``.
+        best_metric, best_epoch, epochs: as reported so far.
+        attempts: times the trial started on a worker (> 1 after a worker died).
+        oom_retries: restarts with half the batch after running out of GPU memory.
+        notes: human-readable events (early termination reason, retries), for the leaderboard.
+        error, traceback: why a Failed trial failed.
+    """
+
+    trial_id: str
+    index: int
+    sampled: dict = field(default_factory=dict)
+    sampler_state: dict = field(default_factory=dict)
+    parameters: dict = field(default_factory=dict)
+    status: str = QUEUED
+    stopped_by: str | None = None
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    epochs: int = 0
+    started: float | None = None
+    ended: float | None = None
+    attempts: int = 0
+    oom_retries: int = 0
+    notes: list = field(default_factory=list)
+    error: str | None = None
+    traceback: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Ended for good: resume() leaves it alone."""
+        return self.status in (COMPLETED, FAILED) or (self.status == CANCELED and self.stopped_by == STOPPED_BY_POLICY)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.ended or time.time()) - self.started
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrialRecord":
+        names = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+class RunStore:
+    """Reads and writes one run folder."""
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+
+    # -- the run ---------------------------------------------------------------------------
+    def create(self, job) -> None:
+        """Start a new run folder: ``job.yaml`` (absolute data paths) and ``run.json``."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.folder / "job.yaml", _portable_job(job).dump())
+        self.write_run(status="NotStarted", created=time.time(), elapsed_seconds=0.0, sessions=0)
+
+    def load_job(self):
+        """The job stored with the run."""
+        from automl_nb.spec import load_job
+
+        return load_job(self.folder / "job.yaml")
+
+    def run_info(self) -> dict:
+        """``run.json`` (empty before :meth:`create`)."""
+        path = self.folder / "run.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def write_run(self, **changes: Any) -> dict:
+        """Update fields of ``run.json`` (a single driver writes it, so read-modify-write is safe)."""
+        info = {**self.run_info(), **changes}
+        atomic_write_json(self.folder / "run.json", info)
+        return info
+
+    def claim(self) -> None:
+        """Record this process as the run's driver (its host, pid and a fresh heartbeat)."""
+        info = self.run_info()
+        self.write_run(status="Running", host=socket.gethostname(), pid=os.getpid(), heartbeat=time.time(),
+                       sessions=info.get("sessions", 0) + 1)
+
+    def driver_alive(self) -> bool:
+        """Whether a live process on this host is driving the run (by pid), or any host's heartbeat is fresh."""
+        info = self.run_info()
+        if info.get("status") not in ("Starting", "Running") or "pid" not in info:
+            return False
+        if info.get("host") == socket.gethostname():
+            return _pid_alive(info.get("pid"))
+        return time.time() - info.get("heartbeat", 0) < HEARTBEAT_STALE_SECONDS
+
+    # -- trials ----------------------------------------------------------------------------
+    def trial_folder(self, trial_id: str) -> Path:
+        return self.folder / "trials" / trial_id
+
+    def write_trial(self, record: TrialRecord) -> None:
+        atomic_write_json(self.trial_folder(record.trial_id) / "trial.json", asdict(record))
+
+    def trials(self) -> list[TrialRecord]:
+        """Every trial record, in the order the sampler asked for them."""
+        records = []
+        for path in (self.folder / "trials").glob("*/trial.json"):
+            records.append(TrialRecord.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+        return sorted(records, key=lambda record: record.index)
+
+    def metrics(self, trial_id: str) -> list[dict]:
+        """The trial's evaluation rows (``metrics.jsonl``)."""
+        return read_jsonl_rows(self.trial_folder(trial_id) / "metrics.jsonl")
+
+
+HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_STALE_SECONDS = 30.0
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _portable_job(job):
+    """A copy of ``job`` whose data paths are absolute, so job.yaml works from its own folder."""
+    from automl_nb.spec import Input
+
+    job = copy.deepcopy(job)
+    for key in ("training_data", "validation_data"):
+        value = getattr(job, key)
+        if value is not None:
+            setattr(job, key, Input(path=job.resolve_data_path(value), type=value.type))
+    return job
+
+
+def free_folder(path: str | os.PathLike) -> Path:
+    """``path`` if it is free, else ``path-2``, ``path-3``...: a new run never overwrites an old one."""
+    path = Path(path)
+    candidate, n = path, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate

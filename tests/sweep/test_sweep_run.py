@@ -1,0 +1,233 @@
+"""Real sweeps through a Dask LocalCluster: policies, failures, dead workers, timeouts, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from automl_nb.data.synthetic import make_dataset
+from automl_nb.spec import load_job
+from automl_nb.sweep import load_run
+from automl_nb.sweep.store import RunStore
+from automl_nb.testing import OutOfMemoryAbove
+
+pytestmark = pytest.mark.slow
+
+# Tiny and fast: random weights, 28 px crops; the swept keys are set per test.
+FIXED = """\
+training_parameters:
+  use_pretrained_model: false
+  training_batch_size: 16
+  validation_batch_size: 64
+  warmup_cosine_lr_warmup_epochs: 1
+  training_crop_size: 28
+  validation_resize_size: 32
+  validation_crop_size: 28
+  random_seed: 0
+  early_stopping: false
+  number_of_epochs: {epochs}
+"""
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shapes")
+    make_dataset("image_classification", 60, 32, folder, seed=0)
+    return folder
+
+
+def job_text(shapes, body, epochs=3, swept=(), model=None):
+    """A job YAML: ``body`` (limits, sweep, search space) and the fixed parameters not in ``swept``
+    (with ``model`` and a learning rate for it when given)."""
+    head = f"task: image_classification\ntarget_column_name: label\ntraining_data: {{path: {shapes}, type: mltable}}\n"
+    fixed = [line for line in FIXED.format(epochs=epochs).splitlines(keepends=True)
+             if line.split(":")[0].strip() not in swept]
+    if model:
+        fixed.append(f"  model_name: {model}\n  learning_rate: 0.05\n")
+    return head + body + "".join(fixed)
+
+
+def submit(shapes, tmp_path, body, epochs=3, swept=(), model=None, **options):
+    return load_job(job_text(shapes, body, epochs, swept, model)).submit(tmp_path / "run", **options)
+
+
+def test_seed_example_runs_two_trials_at_a_time(shapes, tmp_path):
+    # The seed's YAML example, with classification models in place of detection ones.
+    run = submit(shapes, tmp_path, """\
+limits: {timeout_minutes: 60, max_trials: 4, max_concurrent_trials: 2}
+sweep:
+  sampling_algorithm: random
+  early_termination: {type: bandit, evaluation_interval: 2, slack_factor: 0.2, delay_evaluation: 6}
+search_space:
+  - model_name: {type: choice, values: [resnet18]}
+    learning_rate: {type: uniform, min_value: 0.01, max_value: 0.1}
+    optimizer: {type: choice, values: [sgd, adam, adamw]}
+  - model_name: {type: choice, values: [mobilenetv2]}
+    learning_rate: {type: uniform, min_value: 0.001, max_value: 0.01}
+""", epochs=2)
+    assert run.wait() == "Completed"
+    trials = run.trials()
+    assert [t.status for t in trials] == ["Completed"] * 4
+    for trial in trials:
+        low, high = (0.01, 0.1) if trial.parameters["model_name"] == "resnet18" else (0.001, 0.01)
+        assert low <= trial.parameters["learning_rate"] <= high
+        assert [row["epoch"] for row in run.metrics(trial.trial_id)] == [1, 2]
+    # Never more than two trials at once: the driver starts a trial only after one ended.
+    intervals = [(t.started, t.ended) for t in trials]
+    assert max(sum(s <= start < e for s, e in intervals) for start, _ in intervals) == 2
+    table = run.leaderboard()
+    assert list(table["accuracy"]) == sorted(table["accuracy"], reverse=True)
+    assert run.best_model_path == run.folder / "trials" / table["trial"][0] / "model_best.pt"
+    assert (run.folder / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert len((run.folder / "leaderboard.csv").read_text().splitlines()) == 5
+
+
+def test_bandit_stops_a_hopeless_trial_early(shapes, tmp_path):
+    # One at a time, grid order: a learning trial first, then one whose rate is too small to learn.
+    run = submit(shapes, tmp_path, """\
+limits: {max_trials: 2, max_concurrent_trials: 1}
+sweep:
+  sampling_algorithm: grid
+  early_termination: {type: bandit, slack_amount: 0.15, delay_evaluation: 4}
+search_space:
+  - model_name: {type: choice, values: [resnet18]}
+    learning_rate: {type: choice, values: [0.05, 0.000001]}
+""", epochs=7)
+    assert run.wait() == "Completed"
+    good, hopeless = run.trials()
+    assert good.status == "Completed" and good.epochs == 7
+    assert hopeless.status == "Canceled" and hopeless.stopped_by == "policy"
+    assert hopeless.epochs == 4  # stopped at the first report the policy may act on
+    assert "bandit" in hopeless.notes[-1]
+    assert len(run.metrics(hopeless.trial_id)) == 4
+
+
+def test_failing_trials_are_recorded_and_the_sweep_goes_on(shapes, tmp_path):
+    run = submit(shapes, tmp_path, """\
+limits: {max_trials: 3, max_concurrent_trials: 2}
+sweep: {sampling_algorithm: grid}
+search_space:
+  - model_name: {type: choice, values: [resnet18]}
+    learning_rate: {type: choice, values: [0.05]}
+    training_crop_size: 28
+    validation_crop_size: 28
+  - model_name: {type: choice, values: [resnet18]}
+    checkpoint_run_id: {type: choice, values: [/no/such/run]}
+    training_crop_size: 28
+    validation_crop_size: 28
+  - model_name: {type: choice, values: [vits16r224]}
+    training_crop_size: {type: choice, values: [192]}
+    validation_crop_size: {type: choice, values: [224]}
+""", epochs=1, swept=("training_crop_size", "validation_crop_size"))
+    assert run.wait() == "Completed"
+    ok, missing_checkpoint, bad_vit = run.trials()
+    assert ok.status == "Completed"
+    assert missing_checkpoint.status == "Failed" and "/no/such/run" in missing_checkpoint.error
+    assert "Traceback" in missing_checkpoint.traceback  # raised on the worker, recorded with its traceback
+    assert bad_vit.status == "Failed" and bad_vit.error.startswith("SpecError")  # sampled crops break a rule
+    assert bad_vit.attempts == 0  # caught by the driver before any worker time
+
+
+def test_killed_worker_resumes_the_trial_from_its_checkpoint(shapes, tmp_path):
+    seen_report, pids = threading.Event(), []
+
+    def listen(event):
+        if event["kind"] == "trial_started":
+            pids.append(event["pid"])
+        if event["kind"] == "report" and event["epoch"] >= 2:
+            seen_report.set()
+
+    run = load_job(job_text(shapes, "", epochs=5, model="resnet18")).submit(tmp_path / "run")
+    run.subscribe(listen)
+    assert seen_report.wait(300)
+    os.kill(pids[0], signal.SIGKILL)
+    assert run.wait() == "Completed"
+    (trial,) = run.trials()
+    assert trial.status == "Completed" and trial.attempts == 2 and len(set(pids)) == 2
+    assert any("worker died" in note for note in trial.notes)
+    assert [row["epoch"] for row in run.metrics("0")] == [1, 2, 3, 4, 5]
+
+
+def test_timeout_cancels_running_trials(shapes, tmp_path):
+    run = submit(shapes, tmp_path, "limits: {max_trials: 2, max_concurrent_trials: 1}\n", epochs=200, model="resnet18",
+                 time_budget_seconds=15)
+    assert run.wait(600) == "Canceled"
+    trials = run.trials()
+    assert trials[0].status == "Canceled" and trials[0].stopped_by == "timeout"
+    assert "timeout" in trials[0].notes[-1]
+    assert len(trials) == 1  # the second trial was never started
+    assert RunStore(run.folder).run_info()["stopped_by"] == "timeout"
+
+
+def test_out_of_memory_retries_with_half_the_batch(shapes, tmp_path):
+    run = submit(shapes, tmp_path, """\
+limits: {max_trials: 2, max_concurrent_trials: 2}
+sweep: {sampling_algorithm: grid}
+search_space:
+  - model_name: {type: choice, values: [resnet18]}
+    training_batch_size: {type: choice, values: [16, 128]}
+""", epochs=1, swept=("training_batch_size",), trial_function=OutOfMemoryAbove(8))
+    assert run.wait() == "Completed"
+    fits, never = run.trials()
+    assert fits.status == "Completed" and fits.oom_retries == 1
+    assert fits.parameters["training_batch_size"] == 8 and fits.parameters["gradient_accumulation_step"] == 2
+    assert "retry 1 with batch 8 x 2" in fits.notes[0]
+    assert never.status == "Failed" and never.oom_retries == 3
+    assert never.parameters["training_batch_size"] == 16 and "no retries left" in never.notes[-1]
+
+
+DRIVER = """\
+import sys
+from automl_nb.spec import load_job
+if __name__ == "__main__":
+    load_job(sys.argv[1]).submit(sys.argv[2]).wait()
+"""
+
+
+def test_resume_after_the_driver_is_killed_finishes_only_what_remains(shapes, tmp_path):
+    (tmp_path / "job.yml").write_text(job_text(shapes, """\
+limits: {max_trials: 3, max_concurrent_trials: 1}
+sweep: {sampling_algorithm: grid}
+search_space:
+  - model_name: {type: choice, values: [resnet18]}
+    learning_rate: {type: choice, values: [0.05, 0.04, 0.03]}
+""", epochs=4))
+    (tmp_path / "driver.py").write_text(DRIVER)
+    folder = tmp_path / "run"
+    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "job.yml"), str(folder)])
+    try:
+        wait_until(lambda: _status(folder, "0") == "Completed" and (folder / "trials/1/last.pt").exists())
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    before = {tid: (folder / "trials" / tid / "metrics.jsonl").read_text() for tid in ("0", "1")}
+    run = load_run(folder)
+    assert run.status == "Interrupted"
+    assert run.resume().wait() == "Completed"
+    first, second, third = run.trials()
+    assert [t.status for t in (first, second, third)] == ["Completed"] * 3
+    assert run.metrics("0") == [json.loads(line) for line in before["0"].splitlines()]  # not run again
+    assert first.attempts == 1
+    kept = before["1"].splitlines()[0]  # the checkpointed epoch 1 survives as it was
+    assert (folder / "trials/1/metrics.jsonl").read_text().splitlines()[0] == kept
+    assert [row["epoch"] for row in run.metrics("1")] == [1, 2, 3, 4]
+    assert "resumed from its last checkpoint" in second.notes
+    assert RunStore(folder).run_info()["sessions"] == 2
+
+
+def _status(folder: Path, trial_id: str):
+    path = folder / "trials" / trial_id / "trial.json"
+    return json.loads(path.read_text())["status"] if path.exists() else None
+
+
+def wait_until(condition, timeout=600.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.2)
