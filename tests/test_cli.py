@@ -40,10 +40,13 @@ def test_run_resolves_data_against_the_yaml_folder(tmp_path, monkeypatch, capsys
     assert '"status": "Completed"' in (run / "trials" / "0" / "status.json").read_text()
     assert (run / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = capsys.readouterr().out
-    assert re.search(r"^\s+3\s+\d", out, re.M)  # the table's last epoch row
-    # A second run never overwrites the first.
+    assert re.search(r"^\s*0\s+resnet18\s+[\d.]+\s+Completed\s+3\b", out, re.M)  # the leaderboard row
+    # A second run never overwrites the first; `resume` of a finished run has nothing left to do.
     assert cli.main(["run", str(project / "job.yml")]) == 0
     assert (elsewhere / "runs" / "job-2" / "trials" / "0" / "model_best.pt").exists()
+    before = (run / "trials" / "0" / "metrics.jsonl").read_text()
+    assert cli.main(["resume", str(run)]) == 0
+    assert (run / "trials" / "0" / "metrics.jsonl").read_text() == before
 
 
 def test_invalid_job_fails_before_work_naming_the_key(tmp_path, capsys):
@@ -57,11 +60,9 @@ def test_invalid_job_fails_before_work_naming_the_key(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_sweeps_are_refused_with_a_clear_message(tmp_path, capsys):
-    job = tmp_path / "sweep.yml"
-    job.write_text(JOB.replace("training_parameters:", "limits: {max_trials: 4}\ntraining_parameters:"))
-    assert cli.main(["run", str(job), "--output", str(tmp_path / "out")]) == 2
-    assert "max_trials" in capsys.readouterr().err
+def test_resume_of_a_folder_that_is_not_a_run_says_so(tmp_path, capsys):
+    assert cli.main(["resume", str(tmp_path)]) == 2
+    assert "is not a run folder (no run.json)" in capsys.readouterr().err
 
 
 def test_convert_folder_writes_jsonl(tmp_path, capsys):
@@ -77,12 +78,17 @@ def test_convert_folder_writes_jsonl(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_demo_trains_and_writes_curves(tmp_path, monkeypatch):
+def test_demo_runs_an_automode_sweep_and_writes_its_results(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "DEMO_IMAGES", 40)
+    monkeypatch.setattr(cli, "DEMO_TRIALS", 2)
     monkeypatch.setattr(cli, "DEMO_PARAMETERS", {**cli.DEMO_PARAMETERS, "number_of_epochs": 2})
     assert cli.main(["demo", "--output", str(tmp_path / "demo")]) == 0
-    assert (tmp_path / "demo" / "learning_curves.png").exists()
-    assert len((tmp_path / "demo" / "trials" / "0" / "metrics.jsonl").read_text().splitlines()) == 2
+    run = tmp_path / "demo" / "run"
+    assert (run / "learning_curves.png").exists()
+    rows = (run / "leaderboard.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("trial,model,params,accuracy,status")
+    models = {row.split(",")[1] for row in rows[1:]}
+    assert len(models) == 2  # AutoMode's two baselines are different models
 
 
 @pytest.mark.slow
@@ -92,8 +98,10 @@ def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = {}
     exec(compile(example, "README.md", "exec"), namespace)
-    assert namespace["result"].status == "Completed"
-    assert namespace["result"].best_metric > 0.6  # three balanced classes: chance is 1/3
+    run = namespace["run"]
+    assert run.status == "Completed" and len(run.trials()) == 4
+    assert run.best_trial.best_metric > 0.6  # three balanced classes: chance is 1/3
+    assert run.best_model_path.exists()
 
 
 def test_readme_yaml_example_loads_and_validates(tmp_path):
