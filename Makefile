@@ -26,6 +26,8 @@ test: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed
 	$(PY) bench/train_throughput.py
+	$(PY) bench/sweep_overhead.py
+	$(PY) bench/early_termination.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
