@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 from automl_nb.errors import SpecError
 from automl_nb.spec import (
-    CLASSIFICATION_TASKS, DETECTION, MODEL_NAME, MODELS, SEGMENTATION, Choice, LogUniform,
+    CLASSIFICATION_TASKS, DETECTION, MODEL_NAME, MODELS, Choice, LogUniform,
     check_parameters, check_search_space, check_task, default_value, get_parameter, resolve_parameters,
 )
 from automl_nb.sweep.samplers import BayesianSampler, Sampler, _check_int, startup_trials

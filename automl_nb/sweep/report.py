@@ -1,14 +1,10 @@
-"""What a sweep shows: the leaderboard table and a learning-curves figure of every trial."""
+"""What a sweep shows when it ends: the leaderboard table, and a learning-curves figure of every trial."""
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
 from typing import Sequence
 
 from automl_nb.sweep.store import TrialRecord
-
-_LINE_STYLES = {"Completed": "-", "Canceled": "--", "Failed": ":"}
 
 
 def leaderboard(records: Sequence[TrialRecord], primary_metric: str):
@@ -35,47 +31,10 @@ def leaderboard(records: Sequence[TrialRecord], primary_metric: str):
     return table.reset_index(drop=True)
 
 
-def plot_sweep_curves(curves: dict[str, list[dict]], records: Sequence[TrialRecord], primary_metric: str,
-                      path: str | Path, title: str = "") -> Path:
-    """Validation metric and loss per epoch for every trial, best trial in bold, saved as PNG.
-
-    Line style tells how a trial ended: solid completed, dashed canceled (e.g. early
-    termination), dotted failed.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    scored = [r for r in records if r.best_metric is not None]
-    best = max(scored, key=lambda r: r.best_metric).trial_id if scored else None
-    fig, (metric_axis, loss_axis) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    for record in records:
-        rows = curves.get(record.trial_id, [])
-        if not rows:
-            continue
-        epochs = [row["epoch"] for row in rows]
-        style = dict(linestyle=_LINE_STYLES.get(record.status, "-"), linewidth=2.8 if record.trial_id == best else 1.2,
-                     marker="o", markersize=3)
-        label = f"{record.trial_id}: {record.parameters.get('model_name', '')}"
-        line, = metric_axis.plot(epochs, [row.get(primary_metric, math.nan) for row in rows], label=label, **style)
-        loss_axis.plot(epochs, [row.get("validation_loss", math.nan) for row in rows], color=line.get_color(), **style)
-    metric_axis.set(xlabel="epoch", ylabel=primary_metric, title=f"Validation {primary_metric}", ylim=(0, 1.02))
-    loss_axis.set(xlabel="epoch", ylabel="loss (log scale)", title="Validation loss", yscale="log")
-    metric_axis.legend(fontsize=7, ncol=2, title="trial: model", title_fontsize=7)
-    for axis in (metric_axis, loss_axis):
-        axis.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 def write_summary(run) -> None:
     """Write ``leaderboard.csv`` and ``learning_curves.png`` into the run folder."""
     from automl_nb._atomic import atomic_write_text
+    from automl_nb.plots import plot_sweep_curves
 
     records = run.trials()
     metric = run.store.load_job().primary_metric
