@@ -75,11 +75,11 @@ class SweepDriver:
     def run(self) -> str:
         """Drive the sweep until every trial has ended (or time runs out, or cancel); return the run status."""
         self.store.claim()
-        self._restore()
         # Dask calls this on its event loop: hand the event to our thread, with the time it was logged.
         self.handle.client.subscribe_topic(self.topic, lambda event: self.events.put({**event[1], "logged": event[0]}))
         reason = None
         try:
+            self._restore()
             while self.futures or self._more_to_run():
                 self._handle_events(wait=0.1)
                 self._collect_done()

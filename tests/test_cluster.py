@@ -1,0 +1,63 @@
+"""Making and connecting the Dask cluster, with real LocalClusters on 127.0.0.1."""
+
+import logging
+import os
+import socket
+
+import pytest
+
+from automl_nb.cluster import GPU, connect, local_cluster
+from automl_nb.errors import AutoMLError
+
+
+def worker_environment():
+    return {key: os.environ.get(key) for key in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")}
+
+
+def test_cpu_cluster_has_one_single_threaded_worker_per_concurrent_trial():
+    handle = local_cluster(2, gpus=0, cpus=4)
+    try:
+        workers = handle.client.scheduler_info()["workers"].values()
+        assert len(workers) == 2 and all(w["nthreads"] == 1 and not w["resources"] for w in workers)
+        assert handle.threads_per_trial == 2 and handle.trial_resources is None
+        # torch on each worker gets its share of cores, and glibc keeps its default trimming.
+        for env in handle.client.run(worker_environment).values():
+            assert env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "2"}
+    finally:
+        handle.close()
+    assert handle.cluster.status.name == "closed"
+
+
+def test_gpu_cluster_has_one_worker_per_gpu_advertising_it():
+    handle = local_cluster(8, gpus=2, cpus=2)
+    try:
+        workers = handle.client.scheduler_info()["workers"].values()
+        assert len(workers) == 2 and all(w["resources"] == {GPU: 1} for w in workers)
+        assert handle.uses_gpus and handle.trial_resources == {GPU: 1}
+    finally:
+        handle.close()
+
+
+@pytest.mark.slow
+def test_a_scheduler_address_is_used_and_left_running():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR,
+                      resources={GPU: 1}) as theirs:
+        handle = connect(theirs.scheduler_address)
+        assert not handle.owned and handle.uses_gpus  # learnt from the workers' resources
+        handle.close()
+        with Client(theirs) as client:
+            assert len(client.scheduler_info()["workers"]) == 1  # our close did not stop their cluster
+            given = connect(client=client)
+            given.close()
+            assert client.status == "running"  # a client the user gave is not ours to close
+
+
+@pytest.mark.slow
+def test_an_unreachable_scheduler_is_named_in_the_error():
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(AutoMLError, match=f"cannot reach the Dask scheduler at 'tcp://127.0.0.1:{port}'"):
+        connect(f"tcp://127.0.0.1:{port}")
