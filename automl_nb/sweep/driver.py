@@ -23,6 +23,7 @@ from automl_nb.sweep.store import (
     CANCELED, COMPLETED, FAILED, HEARTBEAT_SECONDS, QUEUED, RUNNING, STOPPED_BY_POLICY, RunStore, TrialRecord,
 )
 from automl_nb.sweep.worker import Channel, run_sweep_trial
+from automl_nb.train.folder import LAST_CHECKPOINT
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ class SweepDriver:
                 self.finished.add(record.trial_id)
         for record in list(self.records.values()):
             if not record.finished and len(self.futures) < self.max_concurrent:
-                record.notes.append("resumed from its last checkpoint" if record.epochs else "restarted")
+                checkpoint = self.store.trial_folder(record.trial_id) / LAST_CHECKPOINT
+                record.notes.append("resumed from its last checkpoint" if checkpoint.exists() else "restarted")
                 self._submit(record, resume=True)
         # Unfinished trials beyond the free slots wait their turn in _fill_slots.
 

@@ -165,6 +165,23 @@ def test_timeout_cancels_running_trials(shapes, tmp_path):
     assert RunStore(run.folder).run_info()["stopped_by"] == "timeout"
 
 
+def test_cancel_stops_the_sweep_and_resume_continues_it(shapes, tmp_path):
+    reported = threading.Event()
+    run = submit(shapes, tmp_path, "", epochs=4, model="resnet18")
+    # After report 2, epoch 1's checkpoint is surely on disk (it is written before epoch 2 trains).
+    run.subscribe(lambda event: reported.set() if event["kind"] == "report" and event["epoch"] >= 2 else None)
+    assert reported.wait(300)
+    run.cancel()
+    assert run.wait() == "Canceled"
+    (trial,) = run.trials()
+    assert trial.status == "Canceled" and trial.stopped_by == "user" and trial.epochs < 4
+    assert run.resume().wait() == "Completed"  # a user's cancel is not a verdict: the trial goes on
+    (trial,) = run.trials()
+    assert trial.status == "Completed" and trial.epochs == 4
+    assert [row["epoch"] for row in run.metrics("0")] == [1, 2, 3, 4]
+    assert trial.notes[:2] == ["canceled by the user", "resumed from its last checkpoint"]
+
+
 def test_out_of_memory_retries_with_half_the_batch(shapes, tmp_path):
     run = submit(shapes, tmp_path, """\
 limits: {max_trials: 2, max_concurrent_trials: 2}
