@@ -27,7 +27,8 @@ from automl_nb.spec import (
     CLASSIFICATION_TASKS, DETECTION, MODEL_NAME, MODELS, Choice, LogUniform,
     check_parameters, check_search_space, check_task, default_value, get_parameter, resolve_parameters,
 )
-from automl_nb.sweep.samplers import BayesianSampler, Sampler, _check_int, startup_trials
+from automl_nb.sweep.bayesian import BayesianSampler
+from automl_nb.sweep.samplers import Sampler, _check_int, startup_trials
 
 # Fewer training images than this count as "very small data": a smaller model set.
 FEW_IMAGES = 500

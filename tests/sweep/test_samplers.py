@@ -13,7 +13,8 @@ from automl_nb.spec import (
     DETECTION, MULTICLASS, Choice, LogNormal, LogUniform, Normal, QLogNormal, QLogUniform, QNormal,
     QUniform, Randint, Uniform, check_search_space, get_parameter, parse_search_space, resolve_parameters,
 )
-from automl_nb.sweep.samplers import BayesianSampler, GridSampler, RandomSampler, make_sampler, startup_trials
+from automl_nb.sweep.bayesian import BayesianSampler
+from automl_nb.sweep.samplers import GridSampler, RandomSampler, make_sampler, startup_trials
 
 ALGORITHMS = ("random", "bayesian")
 FIXED = {"early_stopping": True}
