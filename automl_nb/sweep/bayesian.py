@@ -1,12 +1,12 @@
 """The ``bayesian`` sampler: Optuna's TPE behind the sampler protocol of :mod:`automl_nb.sweep.samplers`.
 
-Optuna's TPE (``multivariate=True, group=True``) in ask-and-tell. With several
-  subspaces the categorical ``subspace`` picks one and each key is named ``"{subspace}.{key}"``, so
-  ``group`` models each subspace on its own. ``n_startup_trials`` (random trials before TPE
-  models anything) is ``min(10, max(3, max_trials // 4))``: a quarter of a short sweep, never
-  more than Optuna's default. Each ``ask`` uses a sampler seeded from ``(seed, index)``, so a
-  draw depends only on the seed, the index and the trials told so far: the same seed and the
-  same tells give the same sequence, also across a restore.
+Optuna's TPE (``multivariate=True, group=True``) in ask-and-tell. With several subspaces the
+categorical ``subspace`` picks one and each key is named ``"{subspace}.{key}"``, so ``group``
+models each subspace on its own. ``n_startup_trials`` (random trials before TPE models
+anything) is ``min(10, max(3, max_trials // 4))``: a quarter of a short sweep, never more than
+Optuna's default. Each ``ask`` uses a sampler seeded from ``(seed, index)``, so a draw depends
+only on the seed, the index and the trials told so far: the same seed and the same tells give
+the same sequence, also across a restore.
 
 Distributions on Optuna (then the spec's own ``Distribution.sample`` applies exp and
 quantisation to Optuna's draw, and ``sample_value`` clips and coerces):
