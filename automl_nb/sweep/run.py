@@ -152,6 +152,13 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({str(self.folder)!r}, status={self.status!r})"
 
+    def _repr_html_(self) -> str:
+        """In a notebook a run shows its status and leaderboard (as of when it is displayed)."""
+        from html import escape
+
+        head = f"<p><b>{escape(str(self.folder))}</b>: {escape(self.status)}</p>"
+        return head + self.leaderboard().to_html(index=False, na_rep="", float_format="{:.4f}".format)
+
 
 def submit(job, output: str | os.PathLike | None = None, *, cluster: str | None = None, client: Any = None,
            **options: Any) -> Run:

@@ -128,3 +128,11 @@ def test_free_folder_never_reuses_a_folder_with_files(tmp_path):
     assert free_folder(tmp_path / "run") == tmp_path / "run"  # empty: reused
     (tmp_path / "run" / "run.json").write_text("{}")
     assert free_folder(tmp_path / "run") == tmp_path / "run-2"
+
+
+def test_a_run_shows_its_leaderboard_in_a_notebook(tmp_path):
+    store = RunStore(tmp_path)
+    store.create(a_job())
+    store.write_trial(TrialRecord("0", 0, parameters={"model_name": "resnet18"}, best_metric=0.75, status="Completed"))
+    html = load_run(tmp_path)._repr_html_()
+    assert "NotStarted" in html and "<td>resnet18</td>" in html and "0.7500" in html
