@@ -1,0 +1,427 @@
+"""Object-detection and instance-segmentation models of SPEC section 6, and SageMaker's SSD.
+
+Class indices: every builder takes ``num_classes`` object classes, WITHOUT background. The
+torchvision heads keep index 0 for background, so each head is built with
+``num_classes + 1`` outputs. Targets carry labels ``1..num_classes`` (the dataset's class
+``i``, 0-based, is label ``i + 1``) and predictions come back with labels in the same range;
+label 0 is never predicted.
+
+Backbones: ResNet-FPN for every depth, built with torchvision's ``_resnet_fpn_extractor``
+and all five stages trainable, because ``layers_to_freeze`` is applied by the trainer
+through the parameter-name prefixes of ``FREEZE_LAYER_ORDER`` (``backbone.body.conv1.``,
+``backbone.body.layer1.``...). The ResNet's batch norm is frozen (``FrozenBatchNorm2d``,
+as in torchvision's detection builders: batches of 2 images cannot estimate statistics)
+when ``frozen_batch_norm`` is true, ordinary ``BatchNorm2d`` otherwise; it defaults to
+``pretrained``. The two kinds have different state dicts, so a checkpoint must be rebuilt
+with the same value: ``pretrained=False, frozen_batch_norm=<use_pretrained_model of the run>``.
+
+Pretrained weights (``pretrained=True``): the COCO weights of torchvision's
+``*_resnet50_fpn`` models for depth 50, ImageNet ResNet weights for the backbone of the
+other depths. They come from the torchvision cache or a reachable download URL, else a
+:class:`~automl_nb.errors.TrialError` says to set ``use_pretrained_model: false``.
+
+Options left as None take their default from the hyperparameter table (``automl_nb.spec``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+import torchvision.models as tvm
+from torchvision.models.detection import FasterRCNN, MaskRCNN, RetinaNet
+from torchvision.models.detection._utils import overwrite_eps
+from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor
+from torchvision.models.detection.retinanet import RetinaNetClassificationHead
+from torchvision.models.detection.ssd import SSD, SSDClassificationHead, SSDHead, _vgg_extractor
+from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.ops import FrozenBatchNorm2d
+from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+
+from automl_nb.errors import SpecError
+from automl_nb.models.registry import register_model
+from automl_nb.models.weights import load_torchvision_weights
+from automl_nb.spec import DETECTION, SEGMENTATION, default_value
+
+RESNET_DEPTHS = (18, 34, 50, 101, 152)
+ALL_STAGES = 5  # trainable stages of the ResNet: freezing is the trainer's job
+BACKGROUND = 1  # extra class of the torchvision heads, at index 0
+
+
+class _RetinaNetWithBackground(RetinaNet):
+    """RetinaNet whose class 0 (background, never a positive in training) is never predicted.
+
+    torchvision's RetinaNet scores every column with a sigmoid, so unlike the R-CNN heads it
+    could return label 0; masking that column keeps the label convention of this module.
+    """
+
+    def postprocess_detections(self, head_outputs, anchors, image_shapes):
+        masked = []
+        for logits in head_outputs["cls_logits"]:
+            logits = logits.clone()
+            logits[..., 0] = float("-inf")  # sigmoid 0, never above score_thresh >= 0
+            masked.append(logits)
+        return super().postprocess_detections({**head_outputs, "cls_logits": masked}, anchors, image_shapes)
+
+
+# ----- ResNet-FPN detectors ------------------------------------------------------------
+def _option(name: str, value: Any, task: str, model_name: str | None) -> Any:
+    """``value``, or the table's default of ``name`` for the task and model when it is None."""
+    return default_value(name, task, model_name) if value is None else value
+
+
+def _resnet(model_name: str, depth: int, frozen_batch_norm: bool, imagenet: bool) -> nn.Module:
+    """A torchvision ResNet; ImageNet weights loaded when ``imagenet``."""
+    norm_layer = FrozenBatchNorm2d if frozen_batch_norm else nn.BatchNorm2d
+    resnet = tvm.get_model(f"resnet{depth}", weights=None, norm_layer=norm_layer)
+    if imagenet:
+        weights = tvm.get_model_weights(f"resnet{depth}").DEFAULT  # the file classification uses
+        resnet.load_state_dict(load_torchvision_weights(model_name, weights))
+    return resnet
+
+
+def _resnet_fpn(model_name: str, depth: int, frozen_batch_norm: bool, imagenet: bool,
+                retinanet: bool = False) -> nn.Module:
+    """ResNet-FPN backbone, its parameters named ``body.conv1.``, ``body.layer1.`` ... ``fpn.``."""
+    resnet = _resnet(model_name, depth, frozen_batch_norm, imagenet)
+    if retinanet:  # as torchvision's retinanet_resnet50_fpn: P3-P5 plus P6, P7
+        return _resnet_fpn_extractor(resnet, ALL_STAGES, returned_layers=[2, 3, 4],
+                                     extra_blocks=LastLevelP6P7(256, 256))
+    return _resnet_fpn_extractor(resnet, ALL_STAGES)
+
+
+def _coco_weights(family: str):
+    from torchvision.models.detection import (
+        FasterRCNN_ResNet50_FPN_Weights, MaskRCNN_ResNet50_FPN_Weights, RetinaNet_ResNet50_FPN_Weights,
+    )
+
+    return {"fasterrcnn": FasterRCNN_ResNet50_FPN_Weights.COCO_V1,
+            "maskrcnn": MaskRCNN_ResNet50_FPN_Weights.COCO_V1,
+            "retinanet": RetinaNet_ResNet50_FPN_Weights.COCO_V1}[family]
+
+
+def _load_coco(model: nn.Module, model_name: str, weights, coco_batch_norm: bool) -> None:
+    """Load COCO ``weights`` (if any); give frozen batch norm COCO's eps 0 when ``coco_batch_norm``.
+
+    torchvision sets eps 0 for these COCO_V1 weights. Doing it for every depth-50 model with
+    frozen batch norm, loaded or not, keeps a rebuilt checkpoint numerically identical.
+    """
+    if weights is not None:
+        model.load_state_dict(load_torchvision_weights(model_name, weights))
+    if coco_batch_norm:
+        overwrite_eps(model, 0.0)
+
+
+def build_resnet_fpn_detector(
+    family: str,
+    depth: int,
+    *,
+    num_classes: int,
+    pretrained: bool,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    box_score_threshold: float | None = None,
+    nms_iou_threshold: float | None = None,
+    box_detections_per_image: int | None = None,
+    frozen_batch_norm: bool | None = None,
+) -> nn.Module:
+    """Faster R-CNN, Mask R-CNN or RetinaNet on a ResNet-FPN backbone.
+
+    Args:
+        family: "fasterrcnn", "maskrcnn" or "retinanet".
+        depth: ResNet depth, one of ``RESNET_DEPTHS``.
+        num_classes: object classes, without background (the head gets one more).
+        pretrained: COCO weights for depth 50, ImageNet backbone weights otherwise.
+        min_size, max_size: image rescaling bounds of ``model.transform``.
+        box_score_threshold: minimum score of a returned box (``box_score_thresh``;
+            RetinaNet ``score_thresh``).
+        nms_iou_threshold: IoU of non-maximum suppression (``box_nms_thresh``; RetinaNet
+            ``nms_thresh``).
+        box_detections_per_image: most boxes returned per image (``box_detections_per_img``;
+            RetinaNet ``detections_per_img``).
+        frozen_batch_norm: ``FrozenBatchNorm2d`` in the ResNet (None: as ``pretrained``).
+
+    Returns:
+        The torchvision model: in train mode ``model(images, targets)`` gives a dict of
+        losses, in eval mode ``model(images)`` a list of dicts with boxes, scores, labels
+        (and masks).
+
+    Raises:
+        TrialError: pretrained weights neither cached nor downloadable.
+        ValueError: unknown family, depth, or ``num_classes`` < 1.
+
+    Example:
+        >>> model = build_resnet_fpn_detector("fasterrcnn", 18, num_classes=3, pretrained=False)
+        >>> model.roi_heads.box_predictor.cls_score.out_features  # 3 classes + background
+        4
+    """
+    if family not in ("fasterrcnn", "maskrcnn", "retinanet"):
+        raise ValueError(f"family: {family!r} is not one of fasterrcnn, maskrcnn, retinanet")
+    if depth not in RESNET_DEPTHS:
+        raise ValueError(f"depth: {depth!r} is not one of {RESNET_DEPTHS}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes: {num_classes!r} is not an int >= 1")
+    model_name = f"{family}_resnet{depth}_fpn"
+    task = SEGMENTATION if family == "maskrcnn" else DETECTION
+    min_size = _option("min_size", min_size, task, model_name)
+    max_size = _option("max_size", max_size, task, model_name)
+    score = _option("box_score_threshold", box_score_threshold, task, model_name)
+    nms = _option("nms_iou_threshold", nms_iou_threshold, task, model_name)
+    per_image = _option("box_detections_per_image", box_detections_per_image, task, model_name)
+
+    frozen = pretrained if frozen_batch_norm is None else bool(frozen_batch_norm)
+    coco = _coco_weights(family) if pretrained and depth == 50 else None
+    backbone = _resnet_fpn(model_name, depth, frozen, imagenet=pretrained and coco is None,
+                           retinanet=family == "retinanet")
+    # With COCO weights the model is first built with COCO's classes, then its heads replaced.
+    head_classes = len(coco.meta["categories"]) if coco is not None else num_classes + BACKGROUND
+
+    if family == "retinanet":
+        model = _RetinaNetWithBackground(backbone, head_classes, min_size=min_size, max_size=max_size,
+                                         score_thresh=score, nms_thresh=nms, detections_per_img=per_image)
+        _load_coco(model, model_name, coco, frozen and depth == 50)
+        if coco is not None:
+            model.head.classification_head = RetinaNetClassificationHead(
+                backbone.out_channels, model.anchor_generator.num_anchors_per_location()[0],
+                num_classes + BACKGROUND)
+        return model
+
+    detector = MaskRCNN if family == "maskrcnn" else FasterRCNN
+    model = detector(backbone, head_classes, min_size=min_size, max_size=max_size, box_score_thresh=score,
+                     box_nms_thresh=nms, box_detections_per_img=per_image)
+    _load_coco(model, model_name, coco, frozen and depth == 50)
+    if coco is not None:
+        in_features = model.roi_heads.box_predictor.cls_score.in_features
+        model.roi_heads.box_predictor = FastRCNNPredictor(in_features, num_classes + BACKGROUND)
+        if family == "maskrcnn":
+            predictor = model.roi_heads.mask_predictor
+            model.roi_heads.mask_predictor = MaskRCNNPredictor(
+                predictor.conv5_mask.in_channels, predictor.conv5_mask.out_channels, num_classes + BACKGROUND)
+    return model
+
+
+def _register_resnet_fpn(family: str, depth: int, group: str) -> None:
+    @register_model(f"{family}_resnet{depth}_fpn", group)
+    def build(*, num_classes: int, pretrained: bool, min_size: int | None = None, max_size: int | None = None,
+              box_score_threshold: float | None = None, nms_iou_threshold: float | None = None,
+              box_detections_per_image: int | None = None, frozen_batch_norm: bool | None = None,
+              **_: object) -> nn.Module:
+        return build_resnet_fpn_detector(
+            family, depth, num_classes=num_classes, pretrained=pretrained, min_size=min_size, max_size=max_size,
+            box_score_threshold=box_score_threshold, nms_iou_threshold=nms_iou_threshold,
+            box_detections_per_image=box_detections_per_image, frozen_batch_norm=frozen_batch_norm)
+
+
+for _depth in RESNET_DEPTHS:
+    _register_resnet_fpn("fasterrcnn", _depth, "detection")
+    _register_resnet_fpn("maskrcnn", _depth, "segmentation")
+_register_resnet_fpn("retinanet", 50, "detection")
+
+
+# ----- SageMaker's detector: SSD ---------------------------------------------------------
+# Six feature maps for both base networks; at image_shape 300 they are 38, 19, 10, 5, 3, 1
+# pixels wide, the layout (and anchors) of torchvision's ssd300_vgg16.
+_SSD_ASPECT_RATIOS = [[2], [2, 3], [2, 3], [2, 3], [2], [2]]
+_SSD_SCALES = [0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05]
+_SSD300_STEPS = [8, 16, 32, 64, 100, 300]
+_VGG_CHANNELS = [512, 1024, 512, 256, 256, 256]
+_RESNET_SSD_CHANNELS = [512, 1024, 2048, 512, 256, 256]
+
+
+def _extra_block(in_channels: int, mid_channels: int, out_channels: int, stride: int, padding: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, mid_channels, kernel_size=1), nn.ReLU(inplace=True),
+        nn.Conv2d(mid_channels, out_channels, kernel_size=3, stride=stride, padding=padding), nn.ReLU(inplace=True),
+    )
+
+
+class ResNetSSDFeatures(nn.Module):
+    """ResNet-50 feature extractor for SSD: six maps from strides 8, 16, 32 and three extra blocks.
+
+    The ResNet sits in ``body`` so its parameters are named ``body.conv1.``, ``body.layer1.``...
+    like the FPN detectors' (``backbone.body.*`` inside the SSD), and the resnet_backbone
+    layers_to_freeze table applies to it.
+    """
+
+    def __init__(self, resnet: nn.Module) -> None:
+        super().__init__()
+        self.body = IntermediateLayerGetter(resnet, return_layers={"layer2": "0", "layer3": "1", "layer4": "2"})
+        self.extra = nn.ModuleList([
+            _extra_block(2048, 256, 512, stride=2, padding=1),
+            _extra_block(512, 128, 256, stride=1, padding=0),
+            _extra_block(256, 128, 256, stride=1, padding=0),
+        ])
+        for module in self.extra.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        features = list(self.body(x).values())
+        for block in self.extra:
+            features.append(block(features[-1]))
+        return OrderedDict((str(i), feature) for i, feature in enumerate(features))
+
+
+def _vgg_ssd_backbone(pretrained: bool, frozen_batch_norm: bool) -> tuple[nn.Module, list[int], dict]:
+    # VGG-16 has no batch norm; when pretrained, the COCO SSD300 weights replace the whole
+    # model, VGG included.
+    mean_std = {"image_mean": [0.48235, 0.45882, 0.40784],  # torchvision's ssd300_vgg16: the VGG
+                "image_std": [1.0 / 255.0] * 3}              # features expect 0-255 pixel values
+    return _vgg_extractor(tvm.vgg16(weights=None), False, ALL_STAGES), _VGG_CHANNELS, mean_std
+
+
+def _resnet_ssd_backbone(pretrained: bool, frozen_batch_norm: bool) -> tuple[nn.Module, list[int], dict]:
+    resnet = _resnet("ssd resnet-50", 50, frozen_batch_norm, imagenet=pretrained)
+    return ResNetSSDFeatures(resnet), _RESNET_SSD_CHANNELS, {}
+
+
+_SSD_BACKBONES = {"vgg-16": _vgg_ssd_backbone, "resnet-50": _resnet_ssd_backbone}
+
+
+def build_ssd(
+    *,
+    base_network: str,
+    num_classes: int,
+    pretrained: bool,
+    image_shape: int | None = None,
+    nms_iou_threshold: float | None = None,
+    box_score_threshold: float | None = None,
+    box_detections_per_image: int | None = None,
+    frozen_batch_norm: bool | None = None,
+) -> nn.Module:
+    """SageMaker's object detector: an SSD on VGG-16 or ResNet-50.
+
+    SageMaker keys map as follows: ``base_network`` "vgg-16" is torchvision's
+    ``ssd300_vgg16`` layout (COCO weights when pretrained), "resnet-50" an SSD on ResNet-50
+    layers 2-4 plus three extra blocks (ImageNet backbone weights when pretrained);
+    ``image_shape`` is the square input size (``model.transform.fixed_size``); SageMaker's
+    ``nms_threshold`` is our ``nms_iou_threshold`` (the table maps it); ``num_classes`` is
+    checked by :func:`sagemaker_detector`. ``overlap_threshold`` is SageMaker's evaluation
+    IoU, not a model setting, and is not taken here. At ``image_shape`` 300 the anchors are
+    torchvision's SSD300 ones; at other sizes anchor centres follow the feature-map grid.
+
+    Args:
+        base_network: "vgg-16" or "resnet-50".
+        num_classes: object classes, without background (the head gets one more).
+        pretrained: start from pretrained weights (see above).
+        image_shape: input size in pixels; None: the table's default.
+        nms_iou_threshold: IoU of non-maximum suppression; None: the table's default.
+        box_score_threshold: minimum score of a returned box; None: the table's default.
+        box_detections_per_image: most boxes returned per image; None: the table's default.
+        frozen_batch_norm: ``FrozenBatchNorm2d`` in the ResNet-50 (None: as ``pretrained``).
+
+    Returns:
+        A torchvision ``SSD``: losses ``bbox_regression`` and ``classification`` in train
+        mode, boxes/scores/labels (labels ``1..num_classes``) in eval mode.
+
+    Raises:
+        SpecError: ``base_network`` is not one of the SageMaker choices.
+        TrialError: pretrained weights neither cached nor downloadable.
+
+    Example:
+        >>> model = build_ssd(base_network="resnet-50", num_classes=3, pretrained=False, image_shape=300)
+        >>> model.transform.fixed_size
+        (300, 300)
+    """
+    if base_network not in _SSD_BACKBONES:
+        raise SpecError(f"base_network: {base_network!r} is not a base network; allowed: one of "
+                        f"{', '.join(_SSD_BACKBONES)}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes: {num_classes!r} is not an int >= 1")
+    image_shape = _option("image_shape", image_shape, DETECTION, None)
+    nms = _option("nms_iou_threshold", nms_iou_threshold, DETECTION, None)
+    score = _option("box_score_threshold", box_score_threshold, DETECTION, None)
+    per_image = _option("box_detections_per_image", box_detections_per_image, DETECTION, None)
+
+    frozen = pretrained if frozen_batch_norm is None else bool(frozen_batch_norm)
+    backbone, channels, mean_std = _SSD_BACKBONES[base_network](pretrained, frozen)
+    steps = _SSD300_STEPS if image_shape == 300 else None
+    anchors = DefaultBoxGenerator(_SSD_ASPECT_RATIOS, scales=_SSD_SCALES, steps=steps)
+    num_anchors = anchors.num_anchors_per_location()
+    coco = None
+    if pretrained and base_network == "vgg-16":
+        from torchvision.models.detection import SSD300_VGG16_Weights
+
+        coco = SSD300_VGG16_Weights.COCO_V1
+    head_classes = len(coco.meta["categories"]) if coco is not None else num_classes + BACKGROUND
+    model = SSD(backbone, anchors, (image_shape, image_shape), head_classes,
+                head=SSDHead(channels, num_anchors, head_classes), score_thresh=score, nms_thresh=nms,
+                detections_per_img=per_image, **mean_std)
+    if coco is not None:
+        model.load_state_dict(load_torchvision_weights(f"ssd {base_network}", coco))
+        model.head.classification_head = SSDClassificationHead(channels, num_anchors, num_classes + BACKGROUND)
+    return model
+
+
+def sagemaker_detector(params: Mapping[str, Any], num_classes: int, *, pretrained: bool | None = None) -> nn.Module:
+    """SageMaker's SSD detector from resolved training parameters.
+
+    Args:
+        params: resolved parameters of an ``image_object_detection`` job given SageMaker keys
+            (they hold ``base_network``, ``image_shape``, ``use_pretrained_model``,
+            ``nms_iou_threshold`` ...).
+        num_classes: object classes found in the data, without background.
+        pretrained: load pretrained weights (None: ``use_pretrained_model``). Rebuilding a
+            checkpoint passes False; the architecture (batch norm kind) still follows
+            ``use_pretrained_model``, so the checkpoint's state dict fits.
+
+    Returns:
+        The model of :func:`build_ssd`.
+
+    Raises:
+        SpecError: ``num_classes`` was given and differs from the data's.
+        TrialError: pretrained weights neither cached nor downloadable.
+
+    Example:
+        >>> from automl_nb.spec import resolve_parameters
+        >>> params = resolve_parameters("image_object_detection", {"base_network": "resnet-50"})
+        >>> sagemaker_detector({**params, "use_pretrained_model": False}, num_classes=2).transform.fixed_size
+        (300, 300)
+    """
+    given = params.get("num_classes")
+    if given is not None and given != num_classes:
+        raise SpecError(f"num_classes: {given!r} does not match the data, which has {num_classes} classes; "
+                        f"set num_classes: {num_classes} or leave it out")
+    use_pretrained = bool(params["use_pretrained_model"])
+    return build_ssd(
+        base_network=params["base_network"], num_classes=num_classes,
+        pretrained=use_pretrained if pretrained is None else pretrained, frozen_batch_norm=use_pretrained,
+        image_shape=params["image_shape"], nms_iou_threshold=params["nms_iou_threshold"],
+        box_score_threshold=params.get("box_score_threshold"),
+        box_detections_per_image=params.get("box_detections_per_image"))
+
+
+def freeze_by_pattern(model: nn.Module, pattern: str) -> list[str]:
+    """Freeze the parameters whose names match SageMaker's ``freeze_layer_pattern``.
+
+    The regex is searched (``re.search``) in torchvision parameter names, e.g.
+    ``backbone.features.0.weight`` (vgg-16) or ``backbone.body.layer1.0.conv1.weight``
+    (resnet-50), not in SageMaker's MXNet layer names.
+
+    Args:
+        model: the model to freeze in place.
+        pattern: the regular expression.
+
+    Returns:
+        The names of the frozen parameters, in model order.
+
+    Raises:
+        SpecError: the pattern matches no parameter (it would silently freeze nothing).
+    """
+    regex = re.compile(pattern)
+    names = [name for name, _ in model.named_parameters()]
+    frozen = [name for name in names if regex.search(name)]
+    if not frozen:
+        raise SpecError(f"freeze_layer_pattern: {pattern!r} matches no parameter of the model; parameter "
+                        f"names look like {', '.join(names[:3])}")
+    for name, parameter in model.named_parameters():
+        if name in frozen:
+            parameter.requires_grad_(False)
+    return frozen
