@@ -23,6 +23,8 @@ def evaluate_model(model: torch.nn.Module, loader: DataLoader, adapter, device: 
         memory_format: layout of the input images (channels_last on CUDA).
         autocast: a factory of the mixed-precision context, as in training.
     """
+    if hasattr(adapter, "evaluate"):  # detection: predictions and losses come from different modes
+        return adapter.evaluate(model, loader, device, memory_format, autocast)
     model.eval()
     total_loss, seen, outputs, targets = 0.0, 0, [], []
     for batch in loader:

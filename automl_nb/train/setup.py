@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from automl_nb.errors import TrialError
 from automl_nb.spec.tasks import CLASSIFICATION_TASKS
 from automl_nb.train.trial import Trial
 
@@ -40,7 +39,9 @@ def make_adapter(trial: Trial, params: dict, seed: int):
         from automl_nb.train.classification import ClassificationAdapter
 
         return ClassificationAdapter(trial.task, params, train, valid, classes)
-    raise TrialError(f"task {trial.task!r} cannot be trained yet; supported: {', '.join(CLASSIFICATION_TASKS)}")
+    from automl_nb.train.detection import DetectionAdapter
+
+    return DetectionAdapter(trial.task, params, train, valid, classes)
 
 
 def trial_from_job(job, output_dir: str | Path, trial_id: str = "0", parameters: dict | None = None,

@@ -208,14 +208,14 @@ class _Training:
             size = len(target)
             total_loss += loss.detach() * size
             seen += size
-            if keep_outputs:
+            if keep_outputs and logits is not None:  # detectors return no per-image outputs in training
                 outputs.append(logits.detach().float().cpu())
                 targets.append(target.cpu())
         mean_loss = total_loss.item() / max(seen, 1)
         if not math.isfinite(mean_loss):
             raise TrialError(f"training loss became {mean_loss} in epoch {epoch}; "
                              f"try a lower learning_rate (now {self.params['learning_rate']})")
-        scores = self.adapter.score(torch.cat(outputs), torch.cat(targets)) if keep_outputs else {}
+        scores = self.adapter.score(torch.cat(outputs), torch.cat(targets)) if outputs else {}
         return mean_loss, scores, seen / (time.perf_counter() - started)
 
     def _evaluate(self, epoch: int, train_loss: float, train_scores: dict, images_per_second: float) -> dict:
