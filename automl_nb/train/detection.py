@@ -26,9 +26,14 @@ from automl_nb.spec.tasks import PRIMARY_METRICS, SEGMENTATION
 
 # The resolved parameters a detector is built with (names from the spec table).
 MODEL_OPTIONS = ("min_size", "max_size", "box_score_threshold", "nms_iou_threshold", "box_detections_per_image")
-# Inference keys written to settings.json (SPEC section 9).
-SETTINGS_KEYS = MODEL_OPTIONS + ("tile_grid_size", "tile_overlap_ratio", "tile_predictions_nms_threshold",
-                                 "mask_pixel_score_threshold", "max_number_of_polygon_points")
+# Inference settings (SPEC section 9): our parameter -> the name Azure writes in settings.json.
+SETTINGS_NAMES = {
+    "min_size": "min_size", "max_size": "max_size", "box_score_threshold": "box_score_thresh",
+    "nms_iou_threshold": "nms_iou_thresh", "box_detections_per_image": "box_detections_per_img",
+    "tile_grid_size": "tile_grid_size", "tile_overlap_ratio": "tile_overlap_ratio",
+    "tile_predictions_nms_threshold": "tile_predictions_nms_thresh",
+}
+SEGMENTATION_SETTINGS = ("mask_pixel_score_threshold", "max_number_of_polygon_points", "export_as_image", "image_type")
 
 
 class DetectionAdapter:
@@ -111,8 +116,11 @@ class DetectionAdapter:
 
     def settings(self) -> dict:
         """Inference settings for settings.json (SPEC section 9)."""
-        return {"task": self.task, "model_name": self.params["model_name"], "labels": self.classes,
-                **{key: self.params.get(key) for key in SETTINGS_KEYS}}
+        settings = {"task": self.task, "model_name": self.params["model_name"], "labels": self.classes}
+        settings.update({name: self.params.get(key) for key, name in SETTINGS_NAMES.items()})
+        if self.segmentation:
+            settings.update({key: self.params.get(key) for key in SEGMENTATION_SETTINGS})
+        return settings
 
 
 def _to_device(batch, device: torch.device) -> tuple[list, list]:

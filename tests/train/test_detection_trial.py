@@ -72,3 +72,14 @@ def test_a_detector_learns_the_synthetic_shapes(tmp_path):
     assert result.status == "Completed" and first < 0.1 and best > 0.3  # measured: 0.0 -> 0.61 at epoch 5
     settings = json.loads((tmp_path / "trial" / "settings.json").read_text())
     assert settings["min_size"] == 64 and settings["labels"] == ["circle", "square", "triangle"]
+    assert settings["box_score_thresh"] == resolve_parameters("image_object_detection", params)["box_score_threshold"]
+
+
+def test_settings_use_azures_inference_names(segmentation_data):
+    records, classes = segmentation_data
+    params = resolve_parameters(SEGMENTATION, {"model_name": "maskrcnn_resnet18_fpn", "box_score_threshold": 0.4})
+    settings = DetectionAdapter(SEGMENTATION, params, records, records, classes).settings()
+    assert settings["box_score_thresh"] == 0.4 and "box_score_threshold" not in settings
+    assert settings["box_detections_per_img"] == params["box_detections_per_image"]
+    assert settings["mask_pixel_score_threshold"] == params["mask_pixel_score_threshold"]
+    assert settings["labels"] == classes and settings["task"] == SEGMENTATION
