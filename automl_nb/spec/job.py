@@ -273,8 +273,8 @@ class ImageJob:
             SpecError: missing training_data; any invalid training parameter for the task and
                 each model a trial may use (``training_parameters.key: ...``); search-space
                 errors (``search_space[i].key: ...``); a search space without a sweep; grid
-                sampling with a non-choice distribution or without a search space; two
-                different scheduler addresses.
+                sampling with a non-choice distribution or without a search space;
+                ``validation_metric_type: none`` in a sweep; two different scheduler addresses.
         """
         if self.training_data is None:
             fail("training_data", "missing; allowed: an Input, e.g. {path: data/training-mltable-folder, type: mltable}")
@@ -292,7 +292,19 @@ class ImageJob:
                 check_grid(self.search_space)
         elif self.sweep is not None and self.sweep.sampling_algorithm == "grid":
             fail("sweep", "grid sampling needs a search_space to enumerate; add one or use random sampling")
+        self._check_metric_for_comparison(fixed)
         self._check_addresses()
+
+    def _check_metric_for_comparison(self, fixed: Mapping[str, Any]) -> None:
+        """Trials of a sweep are compared by the primary metric, which ``validation_metric_type: none`` leaves out."""
+        if self.run_mode == "single":
+            return
+        key = "validation_metric_type"
+        swept = [s[key] for s in self.search_space if key in s]
+        if fixed.get(key) == "none" or any("none" in getattr(dist, "values", (dist,)) for dist in swept):
+            where = "training_parameters" if fixed.get(key) == "none" else "search_space"
+            fail(f"{where}.{key}", f"'none' computes no {self.primary_metric}, so the trials of this "
+                 f"{self.run_mode} cannot be compared; allowed: coco, voc or coco_voc (none only with a single trial)")
 
     def submit(self, output: str | os.PathLike | None = None, **options: Any):
         """Validate the job and start it as a sweep in the background; return its ``Run``.

@@ -169,7 +169,8 @@ class _Training:
             if not self._evaluates_at(epoch):
                 continue
             row = self._evaluate(epoch, train_loss, train_scores, images_per_second)
-            if self.params["early_stopping"] and self.stopper.update(row[self.adapter.primary_metric]):
+            metric = row.get(self.adapter.primary_metric)
+            if self.params["early_stopping"] and metric is not None and self.stopper.update(metric):
                 stopped_early = True
             if stopped_early or epoch == self.params["number_of_epochs"]:
                 break  # complete: a stop asked for now comes too late to matter
@@ -230,8 +231,9 @@ class _Training:
         row.update({f"train_{k}": v for k, v in train_scores.items() if isinstance(v, float)})
         self.folder.append_metrics(row)
         self.reporter.report(epoch, row)
-        if self.best_metric is None or row[primary] > self.best_metric:
-            self.best_metric, self.best_epoch = row[primary], epoch
+        value = row.get(primary)  # None with validation_metric_type none: the latest model is the best
+        if value is None or self.best_metric is None or value > self.best_metric:
+            self.best_metric, self.best_epoch = value, epoch
             self.folder.save_checkpoint(BEST_CHECKPOINT, self._model_state(epoch))
             self.folder.write_json("evaluation.json", {"epoch": epoch, **scores, "labels": self.adapter.classes})
         frequency = self.params["checkpoint_frequency"]

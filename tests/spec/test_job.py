@@ -295,3 +295,20 @@ def test_empty_subspace_rejected():
     job = image_classification(training_data="t")
     with pytest.raises(SpecError, match="search_space\\[0\\]: empty subspace"):
         job.extend_search_space({})
+
+
+def test_a_sweep_needs_a_metric_to_compare_its_trials():
+    from automl_nb.spec import Choice, image_object_detection
+
+    job = image_object_detection(training_data="data/train.jsonl")
+    job.set_training_parameters(validation_metric_type="none")
+    job.validate()  # one trial: nothing to compare
+    job.set_limits(max_trials=4)
+    with pytest.raises(SpecError, match="training_parameters.validation_metric_type: 'none' computes no "
+                                        "mean_average_precision, so the trials of this automode cannot be compared"):
+        job.validate()
+    swept = image_object_detection(training_data="data/train.jsonl")
+    swept.extend_search_space({"validation_metric_type": Choice(["voc", "none"])})
+    swept.set_sweep(sampling_algorithm="random")
+    with pytest.raises(SpecError, match="search_space.validation_metric_type"):
+        swept.validate()

@@ -83,3 +83,16 @@ def test_settings_use_azures_inference_names(segmentation_data):
     assert settings["box_detections_per_img"] == params["box_detections_per_image"]
     assert settings["mask_pixel_score_threshold"] == params["mask_pixel_score_threshold"]
     assert settings["labels"] == classes and settings["task"] == SEGMENTATION
+
+
+@pytest.mark.slow
+def test_without_a_validation_metric_the_latest_model_is_kept(tmp_path):
+    data = make_dataset("image_object_detection", 20, 64, tmp_path / "data", seed=0)
+    params = {"model_name": "fasterrcnn_resnet18_fpn", "use_pretrained_model": False, "number_of_epochs": 2,
+              "training_batch_size": 8, "min_size": 64, "max_size": 64, "random_seed": 0,
+              "validation_metric_type": "none", "early_stopping": True}
+    result = run_trial(Trial("0", "image_object_detection", params, str(data), str(tmp_path / "trial")))
+    rows = [json.loads(line) for line in (tmp_path / "trial" / "metrics.jsonl").read_text().splitlines()]
+    assert result.status == "Completed" and result.best_metric is None and result.best_epoch == 2
+    assert [row["epoch"] for row in rows] == [1, 2] and "mean_average_precision" not in rows[-1]
+    assert torch.load(tmp_path / "trial" / "model_best.pt", weights_only=False)["epoch"] == 2
