@@ -96,3 +96,28 @@ def test_without_a_validation_metric_the_latest_model_is_kept(tmp_path):
     assert result.status == "Completed" and result.best_metric is None and result.best_epoch == 2
     assert [row["epoch"] for row in rows] == [1, 2] and "mean_average_precision" not in rows[-1]
     assert torch.load(tmp_path / "trial" / "model_best.pt", weights_only=False)["epoch"] == 2
+
+
+@pytest.mark.slow
+def test_incremental_training_starts_a_detector_from_the_saved_weights(tmp_path):
+    from automl_nb.models.registry import build_model
+    from automl_nb.train.folder import BEST_CHECKPOINT, TrialFolder
+
+    torch.manual_seed(123)
+    earlier = build_model("fasterrcnn_resnet18_fpn", num_classes=3, pretrained=False, min_size=64, max_size=64)
+    TrialFolder(tmp_path / "earlier").save_checkpoint(BEST_CHECKPOINT, {"model": earlier.state_dict()})
+    data = make_dataset("image_object_detection", 12, 64, tmp_path / "data", seed=0)
+    # learning_rate 0: training changes no weight, so the new model's weights show where it started.
+    params = {"model_name": "fasterrcnn_resnet18_fpn", "use_pretrained_model": False, "number_of_epochs": 1,
+              "training_batch_size": 8, "min_size": 64, "max_size": 64, "random_seed": 0, "learning_rate": 0.0,
+              "weight_decay": 0.0}
+
+    def weights_after(folder, **extra):
+        run_trial(Trial("0", "image_object_detection", {**params, **extra}, str(data), str(tmp_path / folder)))
+        return torch.load(tmp_path / folder / BEST_CHECKPOINT, weights_only=False)["model"]
+
+    names = [name for name, _ in earlier.named_parameters()]
+    continued = weights_after("continued", checkpoint_run_id=str(tmp_path / "earlier"))
+    assert all(torch.equal(continued[name], earlier.state_dict()[name]) for name in names)
+    fresh = weights_after("fresh")
+    assert not all(torch.equal(fresh[name], earlier.state_dict()[name]) for name in names)
