@@ -16,6 +16,7 @@ from automl_nb.data.records import ImageRecord
 from automl_nb.data.transforms import classification_train_transform, classification_valid_transform
 from automl_nb.metrics import multiclass_metrics, multilabel_metrics
 from automl_nb.models.registry import build_model
+from automl_nb.spec.inference import settings_json
 from automl_nb.spec.tasks import MULTILABEL, PRIMARY_METRICS
 
 # A label is predicted for a multilabel image when its probability reaches this.
@@ -88,10 +89,4 @@ class ClassificationAdapter:
 
     def settings(self) -> dict:
         """Inference settings for settings.json (SPEC section 9)."""
-        return {
-            "task": self.task,
-            "model_name": self.params["model_name"],
-            "valid_resize_size": self.params["validation_resize_size"],
-            "valid_crop_size": self.params["validation_crop_size"],
-            "labels": self.classes,
-        }
+        return settings_json(self.task, self.params, self.classes)

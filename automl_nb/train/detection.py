@@ -22,18 +22,11 @@ from automl_nb.data.records import ImageRecord
 from automl_nb.data.tiling import tile_records
 from automl_nb.metrics.detection import ImageDetections, ImageTargets, detection_metrics
 from automl_nb.models.registry import build_model
+from automl_nb.spec.inference import settings_json
 from automl_nb.spec.tasks import PRIMARY_METRICS, SEGMENTATION
 
 # The resolved parameters a detector is built with (names from the spec table).
 MODEL_OPTIONS = ("min_size", "max_size", "box_score_threshold", "nms_iou_threshold", "box_detections_per_image")
-# Inference settings (SPEC section 9): our parameter -> the name Azure writes in settings.json.
-SETTINGS_NAMES = {
-    "min_size": "min_size", "max_size": "max_size", "box_score_threshold": "box_score_thresh",
-    "nms_iou_threshold": "nms_iou_thresh", "box_detections_per_image": "box_detections_per_img",
-    "tile_grid_size": "tile_grid_size", "tile_overlap_ratio": "tile_overlap_ratio",
-    "tile_predictions_nms_threshold": "tile_predictions_nms_thresh",
-}
-SEGMENTATION_SETTINGS = ("mask_pixel_score_threshold", "max_number_of_polygon_points", "export_as_image", "image_type")
 
 
 class DetectionAdapter:
@@ -116,12 +109,7 @@ class DetectionAdapter:
 
     def settings(self) -> dict:
         """Inference settings for settings.json (SPEC section 9)."""
-        settings = {"task": self.task, "model_name": self.params["model_name"], "labels": self.classes}
-        settings.update({name: self.params.get(key) for key, name in SETTINGS_NAMES.items()})
-        if self.segmentation:
-            settings.update({key: self.params.get(key) for key in SEGMENTATION_SETTINGS})
-        return settings
-
+        return settings_json(self.task, self.params, self.classes)
 
 def _to_device(batch, device: torch.device) -> tuple[list, list]:
     images, targets = batch

@@ -7,22 +7,68 @@ from pathlib import Path
 import torch
 
 from automl_nb.models.registry import build_model
+from automl_nb.spec.tasks import is_classification
+from automl_nb.train.detection import MODEL_OPTIONS
 from automl_nb.train.evaluate import evaluate_model
 from automl_nb.train.folder import BEST_CHECKPOINT, TrialFolder
 from automl_nb.train.setup import make_adapter
 from automl_nb.train.trial import Trial
 
 
-def load_best_model(trial_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+def load_best_model(trial_dir: str | Path, device: str | torch.device = "cpu",
+                    **model_options) -> tuple[torch.nn.Module, dict]:
     """The model saved at the trial's best epoch, in eval mode, and its checkpoint record.
 
-    The record holds ``labels``, ``params`` (resolved training parameters), ``epoch``
-    and ``metric``.
+    The record holds ``task``, ``labels``, ``params`` (resolved training parameters), ``epoch``
+    and ``metric``. See :func:`rebuild_model` for how the model is rebuilt.
+
+    Args:
+        trial_dir: the trial folder holding ``model_best.pt``.
+        device: where to load the weights and put the model.
+        **model_options: detector options that replace the trained ones (inference settings,
+            e.g. ``box_score_threshold=0.5``); none for a classifier.
+
+    Raises:
+        ValueError: ``model_options`` for a classifier, or an unknown detector option.
+
+    Example:
+        >>> model, record = load_best_model("outputs/trial_0", box_score_threshold=0.5)
     """
     state = TrialFolder(trial_dir).load_checkpoint(BEST_CHECKPOINT, device)
+    return rebuild_model(state, device, **model_options)
+
+
+def rebuild_model(state: dict, device: str | torch.device = "cpu", **model_options) -> tuple[torch.nn.Module, dict]:
+    """The model of a loaded checkpoint, in eval mode, and the checkpoint's other entries.
+
+    A detector is rebuilt with the options it was trained with (``min_size``, ``max_size``,
+    ``box_score_threshold``, ``nms_iou_threshold``, ``box_detections_per_image``), or
+    ``model_options`` in their place, and with the batch norm kind of its run (frozen when
+    ``use_pretrained_model`` was true), so the state dict fits.
+
+    Args:
+        state: a checkpoint: ``model`` (state dict), ``task``, ``params``, ``labels``...
+        device: where to put the model.
+        **model_options: detector options that replace the trained ones; none for a classifier.
+
+    Raises:
+        ValueError: ``model_options`` for a classifier, or an unknown detector option.
+    """
     params = state["params"]
-    model = build_model(params["model_name"], num_classes=len(state["labels"]), pretrained=False,
-                        crop_size=params.get("training_crop_size"))
+    num_classes = len(state["labels"])
+    if is_classification(state["task"]):
+        if model_options:
+            raise ValueError(f"options {sorted(model_options)} apply only to detectors, not to a classifier")
+        model = build_model(params["model_name"], num_classes=num_classes, pretrained=False,
+                            crop_size=params.get("training_crop_size"))
+    else:
+        unknown = sorted(set(model_options) - set(MODEL_OPTIONS))
+        if unknown:
+            raise ValueError(f"options {unknown} are not detector options; allowed: {', '.join(MODEL_OPTIONS)}")
+        options = {key: params[key] for key in MODEL_OPTIONS}
+        options.update(model_options)
+        model = build_model(params["model_name"], num_classes=num_classes, pretrained=False,
+                            frozen_batch_norm=bool(params["use_pretrained_model"]), **options)
     model.load_state_dict(state["model"])
     record = {k: v for k, v in state.items() if k != "model"}
     return model.to(device).eval(), record

@@ -1,0 +1,271 @@
+"""Predictions of a trained model on new images, in Azure's output shapes (SPEC section 9)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from automl_nb.data.images import open_image
+from automl_nb.errors import DataError, TrialError
+from automl_nb.infer.outputs import box_output, classification_output, normalise_polygon, write_mask_images
+from automl_nb.infer.polygons import mask_to_polygons
+from automl_nb.spec.inference import DESCRIPTION_KEYS, check_settings, inference_keys
+from automl_nb.spec.tasks import DETECTION, MULTICLASS, MULTILABEL, SEGMENTATION, check_task, is_classification
+
+_CHECKPOINT_KEYS = ("model", "task", "params", "labels")
+_DETECTION_NEEDS = ("box_score_threshold", "box_detections_per_image")
+# The settings each task's predictions read.
+_NEEDS = {
+    MULTICLASS: ("validation_resize_size", "validation_crop_size"),
+    MULTILABEL: ("validation_resize_size", "validation_crop_size"),
+    DETECTION: _DETECTION_NEEDS,
+    SEGMENTATION: _DETECTION_NEEDS + ("mask_pixel_score_threshold", "max_number_of_polygon_points",
+                                      "export_as_image", "image_type"),
+}
+_TILING_NEEDS = ("tile_overlap_ratio", "tile_predictions_nms_threshold")
+
+
+class Predictor:
+    """A trained model and its inference settings; ``predict`` turns images into Azure outputs.
+
+    Build one with :meth:`from_trial`. The constructor takes the parts directly, e.g. to wrap
+    a model trained elsewhere.
+
+    Args:
+        model: a classifier (``model(batch) -> logits``) or a torchvision-style detector
+            (``model(list of [3, H, W] floats in [0, 1]) -> list of dicts`` with ``boxes`` XYXY
+            in pixels of the image given, ``scores``, ``labels`` 1..C, and ``masks``
+            ``[N, 1, H, W]`` for segmentation).
+        task: one of the four task names.
+        labels: class names in the model's output order (detector label k is ``labels[k - 1]``).
+        settings: inference settings by training parameter name (see
+            :func:`automl_nb.spec.inference.inference_keys`), e.g. ``validation_crop_size``.
+        device: where the model runs.
+        batch_size: images per forward pass.
+
+    Raises:
+        SpecError: unknown task.
+        ValueError: no labels, a setting the task needs is missing, or a bad ``batch_size``.
+    """
+
+    def __init__(self, model: torch.nn.Module, task: str, labels: Sequence[str], settings: Mapping[str, Any],
+                 device: str | torch.device = "cpu", batch_size: int = 1) -> None:
+        task = check_task(task)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size: {batch_size!r} is not an int >= 1")
+        if not labels:
+            raise ValueError("labels: empty; give the class names in the model's output order")
+        needs = _NEEDS[task] + (_TILING_NEEDS if settings.get("tile_grid_size") else ())
+        missing = [key for key in needs if key not in settings]
+        if missing:
+            raise ValueError(f"settings: {task} needs {', '.join(missing)}")
+        self.model = model
+        self.task = task
+        self.labels = list(labels)
+        self.settings = MappingProxyType(dict(settings))
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_trial(cls, trial_dir: str | os.PathLike, device: str | torch.device = "cpu",
+                   **settings: Any) -> "Predictor":
+        """The best model of a trial folder, with its inference settings.
+
+        Settings default to the values the model was trained with (the checkpoint's
+        parameters); a ``settings.json`` in the folder may change them (as Azure lets one edit
+        it before registering a model), and keyword arguments override both. Either spelling
+        of a key works (``box_score_thresh`` or ``box_score_threshold``).
+
+        Args:
+            trial_dir: a trial folder with ``model_best.pt``.
+            device: where the model runs.
+            **settings: inference settings of SPEC section 9, e.g. ``box_score_threshold=0.5``,
+                ``tile_grid_size="3x2"``, ``export_as_image=True, image_type="png"``.
+
+        Returns:
+            A Predictor; its ``batch_size`` is the trial's ``validation_batch_size``.
+
+        Raises:
+            TrialError: the folder is not a trial folder with a trained model, or its
+                checkpoint cannot be read.
+            SpecError: an unknown setting, one that does not apply to the task or model, or
+                a bad value (names the key, the value and what is allowed).
+
+        Example:
+            >>> predictor = Predictor.from_trial("outputs/trial_0", box_score_threshold=0.5)
+            >>> predictor.predict(["street.jpg"])[0]["boxes"][0]
+            {'box': {'topX': 0.1, 'topY': 0.4, 'bottomX': 0.3, 'bottomY': 0.8}, 'label': 'car', 'score': 0.93}
+        """
+        from automl_nb.train.detection import MODEL_OPTIONS
+        from automl_nb.train.folder import BEST_CHECKPOINT, TrialFolder
+        from automl_nb.train.restore import rebuild_model
+
+        folder = TrialFolder(trial_dir)
+        if not folder.path.is_dir():
+            raise TrialError(f"{folder.path} is not a trial folder: no such folder")
+        if not folder.has(BEST_CHECKPOINT):
+            raise TrialError(f"{folder.path} is not a trial folder with a trained model: it has no "
+                             f"{BEST_CHECKPOINT} (a trial writes it at its first evaluation)")
+        try:
+            state = folder.load_checkpoint(BEST_CHECKPOINT, device)
+        except Exception as error:  # torch.load raises many kinds on a truncated or foreign file
+            raise TrialError(f"cannot read {folder.path / BEST_CHECKPOINT}: {error}") from error
+        missing = [key for key in _CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+        if missing:
+            raise TrialError(f"{folder.path / BEST_CHECKPOINT} is not a trial checkpoint: it lacks {missing}")
+        task, params = state["task"], state["params"]
+        model_name = params["model_name"]
+        resolved = {key: params.get(key) for key in inference_keys(task, model_name)}
+        if folder.has("settings.json"):
+            saved = {k: v for k, v in folder.read_json("settings.json").items() if k not in DESCRIPTION_KEYS}
+            resolved.update(check_settings(task, model_name, saved, where="settings.json key"))
+        resolved.update(check_settings(task, model_name, settings))
+        model_options = {key: resolved[key] for key in MODEL_OPTIONS
+                         if key in resolved and resolved[key] != params.get(key)}
+        model, record = rebuild_model(state, device, **model_options)
+        return cls(model, task, record["labels"], resolved, device, batch_size=params["validation_batch_size"])
+
+    # ----- prediction ---------------------------------------------------------------------
+    def predict(self, images: Any, *, mask_folder: str | os.PathLike | None = None) -> list[dict]:
+        """Predict on images, one Azure-shaped dict per image, in order.
+
+        Args:
+            images: one image or a list of them: local paths or fsspec URLs, PIL images, or
+                encoded image bytes.
+            mask_folder: with ``export_as_image`` (segmentation), where each object's mask
+                is written as ``{image name}_{k}.{image_type}`` for box ``k`` of that image
+                (``image_{i}`` names the i-th image given when it has no file name).
+
+        Returns:
+            classification: ``{"probs": [...], "labels": [...]}`` (multilabel: independent
+            sigmoid probabilities); detection: ``{"boxes": [{"box": {"topX", "topY",
+            "bottomX", "bottomY"}, "label", "score"}]}`` normalised by the image's size;
+            segmentation: each box also has ``"polygon": [[x1, y1, x2, y2, ...]]``.
+
+        Raises:
+            DataError: an image is missing or unreadable (names it).
+            ValueError: ``export_as_image`` is set and ``mask_folder`` is not given.
+
+        Example:
+            >>> predictor.predict(["cat.jpg", "dog.jpg"])[0]
+            {'probs': [0.97, 0.03], 'labels': ['cat', 'dog']}
+        """
+        items = list(images) if isinstance(images, (list, tuple)) else [images]
+        export = self.task == SEGMENTATION and bool(self.settings["export_as_image"])
+        if export and mask_folder is None:
+            raise ValueError("export_as_image is true: give mask_folder, the folder to write the mask images to")
+        names = _unique_names([_image_name(item, i) for i, item in enumerate(items)])
+        results = []
+        for start in range(0, len(items), self.batch_size):
+            batch = [_load_image(item, i) for i, item in enumerate(items[start:start + self.batch_size], start)]
+            if is_classification(self.task):
+                results += self._classify(batch)
+                continue
+            for image, name, detections in zip(batch, names[start:], self._detect(batch)):
+                results.append(self._detection_output(image, detections))
+                if export:
+                    write_mask_images(detections["masks"], mask_folder, name, self.settings["image_type"])
+        return results
+
+    @torch.inference_mode()
+    def _classify(self, images: Sequence[Image.Image]) -> list[dict]:
+        from automl_nb.data.transforms import classification_valid_transform
+
+        transform = classification_valid_transform(self.settings["validation_resize_size"],
+                                                   self.settings["validation_crop_size"])
+        batch = torch.stack([transform(image) for image in images]).to(self.device)
+        logits = self.model(batch).float()
+        probs = torch.sigmoid(logits) if self.task == MULTILABEL else torch.softmax(logits, dim=1)
+        return [classification_output(row, self.labels) for row in probs.cpu().tolist()]
+
+    @torch.inference_mode()
+    def _detect(self, images: Sequence[Image.Image]) -> list[dict[str, np.ndarray]]:
+        """Each image's detections in its pixels, above the score threshold, best first."""
+        from torchvision.transforms.v2 import functional as F
+
+        tensors = [F.to_dtype(F.to_image(image), torch.float32, scale=True).to(self.device) for image in images]
+        if self.settings.get("tile_grid_size"):
+            outputs = [self._detect_tiled(tensor) for tensor in tensors]
+        else:
+            outputs = self.model(tensors)
+        return [self._keep(output) for output in outputs]
+
+    def _detect_tiled(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run the model on the full image and each tile, merge with NMS (SPEC section 7)."""
+        from automl_nb.data.tiling import crop_image, merge_predictions, tile_boxes
+
+        height, width = image.shape[-2:]
+        tiles = [None, *tile_boxes(width, height, self.settings["tile_grid_size"],
+                                   self.settings["tile_overlap_ratio"])]
+        outputs = self.model([crop_image(image, tile) for tile in tiles])
+        return merge_predictions(outputs, tiles, self.settings["tile_predictions_nms_threshold"],
+                                 max_detections=self.settings["box_detections_per_image"])
+
+    def _keep(self, output: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """The detections scoring above ``box_score_threshold``, at most ``box_detections_per_image``.
+
+        The detector applies both already; applying them here too keeps a merged or foreign
+        model's output within the settings.
+        """
+        scores = output["scores"].float().cpu()
+        order = torch.argsort(scores, descending=True)
+        order = order[scores[order] > self.settings["box_score_threshold"]]
+        order = order[:self.settings["box_detections_per_image"]]
+        kept = {"boxes": output["boxes"].float().cpu()[order].numpy(), "scores": scores[order].numpy(),
+                "labels": output["labels"].cpu()[order].numpy()}
+        if self.task == SEGMENTATION:
+            masks = output["masks"].float().cpu()[order]
+            kept["masks"] = (masks[:, 0] >= self.settings["mask_pixel_score_threshold"]).numpy()
+        return kept
+
+    def _detection_output(self, image: Image.Image, detections: Mapping[str, np.ndarray]) -> dict:
+        width, height = image.size
+        boxes = []
+        for k, (box, score, label) in enumerate(zip(detections["boxes"], detections["scores"], detections["labels"])):
+            entry = box_output(box, self.labels[int(label) - 1], score, width, height)
+            if self.task == SEGMENTATION:
+                rings = mask_to_polygons(detections["masks"][k], self.settings["max_number_of_polygon_points"])
+                entry["polygon"] = normalise_polygon(rings, width, height)
+            boxes.append(entry)
+        return {"boxes": boxes}
+
+
+# ----- images in ------------------------------------------------------------------------
+def _load_image(image: Any, index: int) -> Image.Image:
+    """An RGB PIL image from a path or URL, a PIL image, or encoded bytes."""
+    if isinstance(image, (str, os.PathLike)):
+        return open_image(image)
+    if isinstance(image, Image.Image):
+        return image.convert("RGB") if image.mode != "RGB" else image
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        try:
+            with Image.open(io.BytesIO(bytes(image))) as opened:
+                opened.load()
+                return opened.convert("RGB")
+        except Exception as error:  # PIL raises OSError, SyntaxError, ValueError... on bad data
+            raise DataError(f"cannot read image {index} (bytes): {error}") from error
+    raise DataError(f"image {index}: a {type(image).__name__} is not an image; "
+                    f"allowed: a path or URL, a PIL image, or encoded image bytes")
+
+
+def _image_name(image: Any, index: int) -> str:
+    if isinstance(image, (str, os.PathLike)):
+        stem = Path(str(image).rstrip("/")).stem
+        if stem:
+            return stem
+    return f"image_{index}"
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """``names`` with a repeated one followed by its position, so no two mask files collide."""
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    return [name if seen[name] == 1 else f"{name}_{i}" for i, name in enumerate(names)]
