@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 GPU = "GPU"
 # A trial whose worker dies is retried once (resuming from its last checkpoint), then failed.
@@ -97,7 +98,10 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
         # the GIL from the trial's Python data loading.
         "distributed.worker.profile.enabled": False,
     }
-    with dask.config.set(config):
+    # The nanny prefers this process's environment over its config, and copies its settings
+    # into this process's environment: set ours for the start, then put everything back.
+    with dask.config.set(config), _environment({name: str(threads) for name in _THREAD_VARIABLES},
+                                               unset=("MALLOC_TRIM_THRESHOLD_",)):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR, **options)
     client = Client(cluster, set_as_default=False)
@@ -105,6 +109,20 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
 
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@contextmanager
+def _environment(values: dict[str, str], unset: tuple[str, ...] = ()) -> Iterator[None]:
+    """Set ``values`` and remove ``unset`` in ``os.environ`` inside the block; restore it after."""
+    saved = dict(os.environ)
+    os.environ.update(values)
+    for name in unset:
+        os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def connect(address: str | None = None, client: Any = None, *, max_concurrent_trials: int = 1) -> ClusterHandle:

@@ -14,7 +14,10 @@ def worker_environment():
     return {key: os.environ.get(key) for key in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")}
 
 
-def test_cpu_cluster_has_one_single_threaded_worker_per_concurrent_trial():
+def test_cpu_cluster_has_one_single_threaded_worker_per_concurrent_trial(monkeypatch):
+    # As a notebook kernel may have them, e.g. from an earlier Dask cluster: ours must win.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     handle = local_cluster(2, gpus=0, cpus=4)
     try:
         workers = handle.client.scheduler_info()["workers"].values()
@@ -26,6 +29,7 @@ def test_cpu_cluster_has_one_single_threaded_worker_per_concurrent_trial():
     finally:
         handle.close()
     assert handle.cluster.status.name == "closed"
+    assert worker_environment() == {"MALLOC_TRIM_THRESHOLD_": "65536", "OMP_NUM_THREADS": "1"}  # ours untouched
 
 
 def test_gpu_cluster_has_one_worker_per_gpu_advertising_it():
