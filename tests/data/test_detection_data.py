@@ -88,7 +88,7 @@ def test_targets_are_the_jsonl_boxes_in_pixels(toy_records, task):
         )
         assert torch.equal(target["boxes"].as_subclass(torch.Tensor), expected)
         assert target["labels"].tolist() == [classes.index(o.label) + 1 for o in record.label]
-        assert 1 <= target["labels"].min() and target["labels"].max() <= len(classes)
+        assert target["labels"].min() >= 1 and target["labels"].max() <= len(classes)
         assert target["labels"].dtype == torch.int64 and target["is_crowd"].dtype == torch.bool
         assert not target["is_crowd"].any()
         assert target["image_id"] == index and target["orig_size"] == (SIZE, SIZE)

@@ -182,7 +182,7 @@ def test_detection_checkpoint_with_frozen_batch_norm_loads(detection_trial, imag
     assert len(outputs) == 2
     for output in outputs:
         _assert_azure_boxes(output, CLASSES)
-        assert 1 <= len(output["boxes"]) <= 5
+        assert len(output["boxes"]) in range(1, 6)
         scores = [entry["score"] for entry in output["boxes"]]
         assert scores == sorted(scores, reverse=True)
 
