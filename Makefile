@@ -21,7 +21,13 @@ $(VENV)/.installed-dev: setup.py | $(PY)
 demo: $(VENV)/.installed
 	$(VENV)/bin/automl-nb demo
 
-test: $(VENV)/.installed-dev
+# Browser tests drive Debian's chromium through Playwright (which cannot download its own here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium
+
+test: $(VENV)/.installed-dev $(CHROMIUM)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 bench: $(VENV)/.installed

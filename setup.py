@@ -32,9 +32,31 @@ setup(
         "distributed>=2025.1",
         "optuna>=4.2,<6",
         "pandas>=2.2",
+        # Explanations: captum's attributions, colorcet's bgyw scale; scikit-image segments for XRAI.
+        "captum>=0.8,<1",
+        "colorcet>=3.1",
+        "scikit-image>=0.24",
+        # Streamed images cached as Zarr v3 shards; aiohttp backs fsspec's http(s) URLs.
+        "zarr>=3.1,<4",
+        "numcodecs>=0.15",
+        "aiohttp>=3.9",
+        # The notebook surface.
+        "ipython>=8.20",
+        "ipywidgets>=8.1,<9",
+        "jupyter-ui-poll>=1.0",
     ],
     extras_require={
-        "dev": ["pytest>=8", "pytest-timeout>=2.3"],
+        # Notebooks run in a real kernel (nbclient); widgets render in JupyterLab in Debian's
+        # chromium, driven by Playwright (its own browser download is not used).
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "nbclient>=0.10",
+            "nbformat>=5.10",
+            "ipykernel>=6.29",
+            "jupyterlab>=4.2,<5",
+            "playwright>=1.45",
+        ],
     },
     entry_points={"console_scripts": ["automl-nb=automl_nb.cli:main"]},
 )
