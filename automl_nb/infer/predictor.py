@@ -103,7 +103,7 @@ class Predictor:
             >>> predictor.predict(["street.jpg"])[0]["boxes"][0]
             {'box': {'topX': 0.1, 'topY': 0.4, 'bottomX': 0.3, 'bottomY': 0.8}, 'label': 'car', 'score': 0.93}
         """
-        from automl_nb.train.detection import MODEL_OPTIONS
+        from automl_nb.models.detection import DETECTOR_OPTIONS
         from automl_nb.train.folder import BEST_CHECKPOINT, TrialFolder
         from automl_nb.train.restore import rebuild_model
 
@@ -127,7 +127,7 @@ class Predictor:
             saved = {k: v for k, v in folder.read_json("settings.json").items() if k not in DESCRIPTION_KEYS}
             resolved.update(check_settings(task, model_name, saved, where="settings.json key"))
         resolved.update(check_settings(task, model_name, settings))
-        model_options = {key: resolved[key] for key in MODEL_OPTIONS
+        model_options = {key: resolved[key] for key in DETECTOR_OPTIONS
                          if key in resolved and resolved[key] != params.get(key)}
         model, record = rebuild_model(state, device, **model_options)
         return cls(model, task, record["labels"], resolved, device, batch_size=params["validation_batch_size"])

@@ -45,9 +45,13 @@ from torchvision.ops import FrozenBatchNorm2d
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 from automl_nb.errors import SpecError
-from automl_nb.models.registry import register_model
+from automl_nb.models.registry import build_model, register_model
 from automl_nb.models.weights import load_torchvision_weights
-from automl_nb.spec import DETECTION, SEGMENTATION, default_value
+from automl_nb.spec import DETECTION, SEGMENTATION, default_value, uses_sagemaker_ssd
+
+# The resolved parameters a detector is built with (names from the spec table); inference
+# settings may replace them.
+DETECTOR_OPTIONS = ("min_size", "max_size", "box_score_threshold", "nms_iou_threshold", "box_detections_per_image")
 
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
 ALL_STAGES = 5  # trainable stages of the ResNet: freezing is the trainer's job
@@ -376,7 +380,6 @@ def sagemaker_detector(params: Mapping[str, Any], num_classes: int, *, pretraine
         The model of :func:`build_ssd`.
 
     Raises:
-        SpecError: ``num_classes`` was given and differs from the data's.
         TrialError: pretrained weights neither cached nor downloadable.
 
     Example:
@@ -385,10 +388,6 @@ def sagemaker_detector(params: Mapping[str, Any], num_classes: int, *, pretraine
         >>> sagemaker_detector({**params, "use_pretrained_model": False}, num_classes=2).transform.fixed_size
         (300, 300)
     """
-    given = params.get("num_classes")
-    if given is not None and given != num_classes:
-        raise SpecError(f"num_classes: {given!r} does not match the data, which has {num_classes} classes; "
-                        f"set num_classes: {num_classes} or leave it out")
     use_pretrained = bool(params["use_pretrained_model"])
     return build_ssd(
         base_network=params["base_network"], num_classes=num_classes,
@@ -396,6 +395,36 @@ def sagemaker_detector(params: Mapping[str, Any], num_classes: int, *, pretraine
         image_shape=params["image_shape"], nms_iou_threshold=params["nms_iou_threshold"],
         box_score_threshold=params.get("box_score_threshold"),
         box_detections_per_image=params.get("box_detections_per_image"))
+
+
+def detector_from_params(params: Mapping[str, Any], num_classes: int, *, pretrained: bool,
+                         **options: Any) -> nn.Module:
+    """The detector that resolved training parameters describe.
+
+    SageMaker's SSD when the job gave SageMaker keys and no ``model_name``
+    (:func:`~automl_nb.spec.uses_sagemaker_ssd`), else the ``model_name`` detector. Its batch
+    norm is frozen when ``use_pretrained_model`` is true, whether or not weights are loaded now,
+    so a checkpoint of the run fits the rebuilt model.
+
+    Args:
+        params: resolved training parameters.
+        num_classes: object classes in the data, without background.
+        pretrained: load pretrained weights (False when rebuilding a checkpoint).
+        **options: :data:`DETECTOR_OPTIONS` that replace the trained ones (inference
+            settings); ``min_size`` and ``max_size`` do not apply to the SSD, whose input is
+            ``image_shape`` square.
+
+    Raises:
+        ValueError: an option that is not one of :data:`DETECTOR_OPTIONS`.
+    """
+    unknown = sorted(set(options) - set(DETECTOR_OPTIONS))
+    if unknown:
+        raise ValueError(f"options {unknown} are not detector options; allowed: {', '.join(DETECTOR_OPTIONS)}")
+    options = {**{key: params[key] for key in DETECTOR_OPTIONS if key in params}, **options}
+    if uses_sagemaker_ssd(params):
+        return sagemaker_detector({**params, **options}, num_classes, pretrained=pretrained)
+    return build_model(params["model_name"], num_classes=num_classes, pretrained=pretrained,
+                       frozen_batch_norm=bool(params["use_pretrained_model"]), **options)
 
 
 def freeze_by_pattern(model: nn.Module, pattern: str) -> list[str]:

@@ -28,6 +28,7 @@ from automl_nb.spec.limits import Limits
 from automl_nb.spec.parameters import (
     ADVANCED_SETTINGS, FREEZE_LAYER_ORDER, MODEL_NAME, PARAMETERS, AdvancedSetting, Parameter,
     check_parameters, coerce_value, default_value, get_parameter, parameters_for, resolve_parameters,
+    uses_sagemaker_ssd,
 )
 from automl_nb.spec.search_space import check_grid, check_search_space, parse_search_space
 from automl_nb.spec.sweep_settings import (
@@ -49,7 +50,7 @@ __all__ = [
     # parameters
     "PARAMETERS", "Parameter", "MODEL_NAME", "ADVANCED_SETTINGS", "AdvancedSetting", "FREEZE_LAYER_ORDER",
     "parameters_for", "default_value", "resolve_parameters", "check_parameters", "coerce_value",
-    "get_parameter",
+    "get_parameter", "uses_sagemaker_ssd",
     # distributions
     "Distribution", "Choice", "Randint", "Uniform", "LogUniform", "QUniform", "QLogUniform", "Normal",
     "LogNormal", "QNormal", "QLogNormal", "DISTRIBUTIONS", "distribution_from_dict", "as_distribution",

@@ -491,8 +491,8 @@ _TABLE = (
               default="vgg-16", choices=("vgg-16", "resnet-50"), **_SAGEMAKER),
     Parameter("image_shape", "int", "SageMaker: square input image size (300 and 512 recommended).",
               default=300, minimum=300, **_SAGEMAKER),
-    Parameter("overlap_threshold", "float", "SageMaker: evaluation overlap threshold.",
-              default=0.5, minimum=0, maximum=1, minimum_open=True, **_SAGEMAKER),
+    Parameter("overlap_threshold", "float", "SageMaker: evaluation overlap threshold (our validation_iou_threshold).",
+              maps_to="validation_iou_threshold", minimum=0, maximum=1, minimum_open=True, **_SAGEMAKER),
     Parameter("lr_scheduler_step", "str", "SageMaker: epochs at which the learning rate is multiplied by "
               "lr_scheduler_factor ('': never).", default="",
               format="comma-separated positive epochs, e.g. '10,20'", normalise=_epoch_list, **_SAGEMAKER),
@@ -677,6 +677,16 @@ def _check_aliases(values: Mapping[str, Any]) -> None:
                  f"name for {ours}, give one of them")
 
 
+# SageMaker keys that configure its SSD detector. A job with SageMaker keys and no model_name
+# trains that SSD; its resolved parameters then hold these keys (see :func:`uses_sagemaker_ssd`).
+SSD_KEYS = ("base_network", "image_shape")
+
+
+def uses_sagemaker_ssd(params: Mapping[str, Any]) -> bool:
+    """Whether resolved parameters describe SageMaker's SSD rather than ``model_name``."""
+    return "base_network" in params
+
+
 def resolve_parameters(task: str, given: Mapping[str, Any]) -> dict[str, Any]:
     """Validate training parameters and return every parameter of the task and model.
 
@@ -711,6 +721,12 @@ def resolve_with_sampled(task: str, given: Mapping[str, Any], sampled: tuple | f
     model = check_model(task, given.get(MODEL_NAME) or DEFAULT_MODEL[task]) if isinstance(given, Mapping) else None
     values = check_parameters(task, given, model)
     sagemaker_mode = any(PARAMETERS[key].sagemaker for key in values)
+    named_model = isinstance(given, Mapping) and given.get(MODEL_NAME) is not None
+    if sagemaker_mode and named_model:
+        for key in SSD_KEYS:
+            if key in values:
+                fail(key, f"{show(given[key])} sets up SageMaker's SSD detector, but model_name "
+                     f"{show(model)} was given; drop one of them")
     for key in list(values):
         ours = PARAMETERS[key].maps_to
         if ours:
@@ -719,7 +735,7 @@ def resolve_with_sampled(task: str, given: Mapping[str, Any], sampled: tuple | f
     for param in PARAMETERS.values():
         if param.maps_to or not param.applies_to(task, model):
             continue
-        if param.sagemaker and not sagemaker_mode:
+        if param.sagemaker and (not sagemaker_mode or (named_model and param.name in SSD_KEYS)):
             continue
         value = param.default_for(task, model)
         if param.name in values:

@@ -21,12 +21,9 @@ from automl_nb.data.detection_transforms import detection_train_transform, detec
 from automl_nb.data.records import ImageRecord
 from automl_nb.data.tiling import tile_records
 from automl_nb.metrics.detection import ImageDetections, ImageTargets, detection_metrics
-from automl_nb.models.registry import build_model
+from automl_nb.models.detection import detector_from_params
 from automl_nb.spec.inference import settings_json
 from automl_nb.spec.tasks import PRIMARY_METRICS, SEGMENTATION
-
-# The resolved parameters a detector is built with (names from the spec table).
-MODEL_OPTIONS = ("min_size", "max_size", "box_score_threshold", "nms_iou_threshold", "box_detections_per_image")
 
 
 class DetectionAdapter:
@@ -52,8 +49,7 @@ class DetectionAdapter:
                                               self.segmentation)
 
     def build_model(self, pretrained: bool) -> nn.Module:
-        options = {key: self.params[key] for key in MODEL_OPTIONS}
-        return build_model(self.params["model_name"], num_classes=len(self.classes), pretrained=pretrained, **options)
+        return detector_from_params(self.params, len(self.classes), pretrained=pretrained)
 
     def to(self, device: torch.device) -> None:
         pass

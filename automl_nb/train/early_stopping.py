@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
+
+def early_stopping_delay(params: Mapping) -> int:
+    """Evaluations to wait before tracking: ``early_stopping_delay``, or with SageMaker keys the
+    evaluations that fall within the first ``early_stopping_min_epochs`` epochs, whichever is more."""
+    delay = params["early_stopping_delay"]
+    if "early_stopping_min_epochs" in params:
+        delay = max(delay, params["early_stopping_min_epochs"] // params["evaluation_frequency"])
+    return delay
+
 
 class EarlyStopping:
     """Stop when the primary metric has not improved for ``patience`` evaluations.

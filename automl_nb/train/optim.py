@@ -6,7 +6,7 @@ import math
 from typing import Iterable, Mapping
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler, StepLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, MultiStepLR, StepLR
 
 
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], params: Mapping) -> torch.optim.Optimizer:
@@ -46,7 +46,14 @@ def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, cycles:
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, params: Mapping, steps_per_epoch: int) -> tuple[LRScheduler, str]:
-    """The schedule ``params["learning_rate_scheduler"]`` and whether it steps per "batch" or "epoch"."""
+    """The schedule ``params["learning_rate_scheduler"]`` and whether it steps per "batch" or "epoch".
+
+    A job given SageMaker keys follows SageMaker's schedule instead: the rate is multiplied by
+    ``lr_scheduler_factor`` after each epoch listed in ``lr_scheduler_step`` (constant if none).
+    """
+    if "lr_scheduler_step" in params:
+        steps = [int(epoch) for epoch in params["lr_scheduler_step"].split(",") if epoch]
+        return MultiStepLR(optimizer, milestones=steps, gamma=params["lr_scheduler_factor"]), "epoch"
     name = params["learning_rate_scheduler"]
     if name == "warmup_cosine":
         warmup = params["warmup_cosine_lr_warmup_epochs"] * steps_per_epoch

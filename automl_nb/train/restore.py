@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
+from automl_nb.models.detection import detector_from_params
 from automl_nb.models.registry import build_model
 from automl_nb.spec.tasks import is_classification
-from automl_nb.train.detection import MODEL_OPTIONS
 from automl_nb.train.evaluate import evaluate_model
 from automl_nb.train.folder import BEST_CHECKPOINT, TrialFolder
 from automl_nb.train.setup import make_adapter
@@ -41,10 +41,9 @@ def load_best_model(trial_dir: str | Path, device: str | torch.device = "cpu",
 def rebuild_model(state: dict, device: str | torch.device = "cpu", **model_options) -> tuple[torch.nn.Module, dict]:
     """The model of a loaded checkpoint, in eval mode, and the checkpoint's other entries.
 
-    A detector is rebuilt with the options it was trained with (``min_size``, ``max_size``,
-    ``box_score_threshold``, ``nms_iou_threshold``, ``box_detections_per_image``), or
-    ``model_options`` in their place, and with the batch norm kind of its run (frozen when
-    ``use_pretrained_model`` was true), so the state dict fits.
+    A detector is rebuilt by :func:`~automl_nb.models.detection.detector_from_params`: with the
+    options it was trained with, or ``model_options`` in their place, and the batch norm kind
+    of its run, so the state dict fits.
 
     Args:
         state: a checkpoint: ``model`` (state dict), ``task``, ``params``, ``labels``...
@@ -62,13 +61,7 @@ def rebuild_model(state: dict, device: str | torch.device = "cpu", **model_optio
         model = build_model(params["model_name"], num_classes=num_classes, pretrained=False,
                             crop_size=params.get("training_crop_size"))
     else:
-        unknown = sorted(set(model_options) - set(MODEL_OPTIONS))
-        if unknown:
-            raise ValueError(f"options {unknown} are not detector options; allowed: {', '.join(MODEL_OPTIONS)}")
-        options = {key: params[key] for key in MODEL_OPTIONS}
-        options.update(model_options)
-        model = build_model(params["model_name"], num_classes=num_classes, pretrained=False,
-                            frozen_batch_norm=bool(params["use_pretrained_model"]), **options)
+        model = detector_from_params(params, num_classes, pretrained=False, **model_options)
     model.load_state_dict(state["model"])
     record = {k: v for k, v in state.items() if k != "model"}
     return model.to(device).eval(), record

@@ -35,6 +35,7 @@ def make_adapter(trial: Trial, params: dict, seed: int):
 
     train, valid = load_split(trial, seed)
     classes = class_names(list(train) + list(valid))
+    check_declared_counts(params, len(classes), len(train) + (0 if trial.validation_data else len(valid)))
     if trial.task in CLASSIFICATION_TASKS:
         from automl_nb.train.classification import ClassificationAdapter
 
@@ -42,6 +43,21 @@ def make_adapter(trial: Trial, params: dict, seed: int):
     from automl_nb.train.detection import DetectionAdapter
 
     return DetectionAdapter(trial.task, params, train, valid, classes)
+
+
+def check_declared_counts(params: dict, num_classes: int, num_training_images: int) -> None:
+    """SageMaker's ``num_classes`` and ``num_training_samples``, when given, must match the data.
+
+    ``num_training_images`` counts the images of ``training_data`` (before any split).
+    """
+    from automl_nb.errors import SpecError
+
+    declared = {"num_classes": (params.get("num_classes"), num_classes, "classes"),
+                "num_training_samples": (params.get("num_training_samples"), num_training_images, "images")}
+    for key, (given, found, what) in declared.items():
+        if given is not None and given != found:
+            raise SpecError(f"{key}: {given!r} does not match the training data, which has {found} {what}; "
+                            f"set {key}: {found} or leave it out")
 
 
 def trial_from_job(job, output_dir: str | Path, trial_id: str = "0", parameters: dict | None = None,

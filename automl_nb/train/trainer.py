@@ -22,8 +22,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from automl_nb.errors import TrialError
+from automl_nb.models.detection import freeze_by_pattern
 from automl_nb.models.registry import freeze_prefixes
-from automl_nb.train.early_stopping import EarlyStopping
+from automl_nb.train.early_stopping import EarlyStopping, early_stopping_delay
 from automl_nb.train.evaluate import evaluate_model
 from automl_nb.train.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, TrialFolder
 from automl_nb.train.optim import build_optimizer, build_scheduler
@@ -93,6 +94,8 @@ class _Training:
         for name, parameter in self.model.named_parameters():
             if name.startswith(self.frozen):
                 parameter.requires_grad_(False)
+        if params.get("freeze_layer_pattern"):
+            freeze_by_pattern(self.model, params["freeze_layer_pattern"])
         self._load_initial_checkpoint()
         self.memory_format = torch.contiguous_format
         if self.device.type == "cuda":
@@ -110,7 +113,8 @@ class _Training:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         # bf16 keeps fp32's range, so only fp16 needs loss scaling.
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        self.stopper = EarlyStopping(params["early_stopping_patience"], params["early_stopping_delay"])
+        self.stopper = EarlyStopping(params["early_stopping_patience"], early_stopping_delay(params),
+                                     params.get("early_stopping_tolerance", 0.0))
         self.best_metric: float | None = None
         self.best_epoch: int | None = None
         self.start_epoch = 1

@@ -22,7 +22,8 @@ from automl_nb.infer import Predictor, check_settings, inference_keys
 from automl_nb.models.registry import build_model
 from automl_nb.spec import DETECTION, MULTICLASS, MULTILABEL, SEGMENTATION, resolve_parameters
 from automl_nb.train.classification import ClassificationAdapter
-from automl_nb.train.detection import MODEL_OPTIONS, DetectionAdapter
+from automl_nb.models.detection import DETECTOR_OPTIONS
+from automl_nb.train.detection import DetectionAdapter
 from automl_nb.train.folder import BEST_CHECKPOINT, TrialFolder
 
 CLASSES = ["circle", "square", "triangle"]
@@ -45,7 +46,7 @@ def _detector(params, labels=CLASSES):
     torch.manual_seed(0)
     return build_model(params["model_name"], num_classes=len(labels), pretrained=False,
                        frozen_batch_norm=bool(params["use_pretrained_model"]),
-                       **{key: params[key] for key in MODEL_OPTIONS})
+                       **{key: params[key] for key in DETECTOR_OPTIONS})
 
 
 def _image(seed=0, width=WIDTH, height=HEIGHT):

@@ -249,12 +249,6 @@ def test_sagemaker_detector_reads_resolved_parameters():
     assert isinstance(model.backbone.body.bn1, torch.nn.BatchNorm2d)
 
 
-def test_sagemaker_detector_checks_num_classes_against_the_data():
-    params = resolve_parameters(DETECTION, {"base_network": "resnet-50", "use_pretrained_model": 0, "num_classes": 4})
-    with pytest.raises(SpecError, match="num_classes: 4 does not match the data, which has 3 classes"):
-        sagemaker_detector(params, num_classes=3)
-
-
 def test_sagemaker_detector_rebuilds_a_pretrained_runs_architecture_without_weights(offline_empty_cache):
     params = resolve_parameters(DETECTION, {"base_network": "resnet-50"})  # use_pretrained_model defaults on
     model = sagemaker_detector(params, num_classes=2, pretrained=False)  # no weights needed, none loaded

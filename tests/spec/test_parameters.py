@@ -6,7 +6,7 @@ from automl_nb.errors import SpecError
 from automl_nb.spec import (
     ADVANCED_SETTINGS, DETECTION, FREEZE_LAYER_ORDER, MODELS, MULTICLASS, MULTILABEL, PARAMETERS,
     SEGMENTATION, TASKS, check_parameters, default_value, get_parameter, model_family, parameters_for,
-    resolve_parameters,
+    resolve_parameters, uses_sagemaker_ssd,
 )
 
 
@@ -475,11 +475,25 @@ def test_sagemaker_only_keys_kept_with_their_defaults():
     assert resolved["base_network"] == "resnet-50"
     assert resolved["lr_scheduler_step"] == "10,20"
     assert resolved["freeze_layer_pattern"] == "^(conv1_|conv2_).*"
-    assert resolved["image_shape"] == 300 and resolved["overlap_threshold"] == 0.5
+    assert resolved["image_shape"] == 300 and resolved["validation_iou_threshold"] == 0.5
     assert resolved["lr_scheduler_factor"] == 0.1 and resolved["early_stopping_min_epochs"] == 10
     assert resolved["early_stopping_tolerance"] == 0.0 and resolved["label_width"] == 350
     assert resolved["num_classes"] is None and resolved["kv_store"] is None
     assert resolved["number_of_epochs"] == 15  # our defaults stay ours
+
+
+def test_sagemaker_keys_choose_the_ssd_unless_a_model_is_named():
+    assert uses_sagemaker_ssd(resolve_parameters(DETECTION, {"epochs": 3}))
+    named = resolve_parameters(DETECTION, {"epochs": 3, "model_name": "fasterrcnn_resnet18_fpn"})
+    assert not uses_sagemaker_ssd(named) and "image_shape" not in named
+    assert named["number_of_epochs"] == 3 and named["lr_scheduler_factor"] == 0.1
+    with pytest.raises(SpecError, match="image_shape: 512 sets up SageMaker's SSD detector, but model_name "
+                                        "'fasterrcnn_resnet18_fpn' was given"):
+        resolve_parameters(DETECTION, {"image_shape": 512, "model_name": "fasterrcnn_resnet18_fpn"})
+
+
+def test_overlap_threshold_is_the_validation_iou():
+    assert resolve_parameters(DETECTION, {"overlap_threshold": 0.7})["validation_iou_threshold"] == 0.7
 
 
 def test_sagemaker_conflict_with_our_key():

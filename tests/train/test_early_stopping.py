@@ -44,3 +44,15 @@ def test_state_round_trip_continues_counting():
 def test_invalid_arguments_raise(patience, delay):
     with pytest.raises(ValueError):
         EarlyStopping(patience, delay)
+
+
+def test_sagemaker_min_epochs_delay_early_stopping_by_evaluations():
+    from automl_nb.spec import resolve_parameters
+    from automl_nb.train.early_stopping import early_stopping_delay
+
+    azure = resolve_parameters("image_object_detection", {"early_stopping_delay": 3})
+    assert early_stopping_delay(azure) == 3
+    sagemaker = resolve_parameters("image_object_detection", {"early_stopping_min_epochs": 9, "evaluation_frequency": 2,
+                                                                   "early_stopping_delay": 1})
+    assert early_stopping_delay(sagemaker) == 4  # epochs 2, 4, 6 and 8 fall within the 9 epochs
+    assert early_stopping_delay({**sagemaker, "early_stopping_delay": 6}) == 6
