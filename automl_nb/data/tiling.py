@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
 from automl_nb.data.images import image_size
 from automl_nb.data.records import ImageRecord
@@ -269,3 +269,22 @@ def merge_predictions(
     if max_detections is not None:
         keep = keep[:max_detections]
     return {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}
+
+
+def predict_tiled(model: Callable, image: torch.Tensor, settings: Mapping) -> dict[str, torch.Tensor]:
+    """Detect on the full image and on each tile in one batch, and merge (SPEC section 7).
+
+    Args:
+        model: a detector in eval mode taking a list of ``[3, H, W]`` tensors.
+        image: one ``[3, H, W]`` image.
+        settings: ``tile_grid_size``, ``tile_overlap_ratio``, ``tile_predictions_nms_threshold``
+            and ``box_detections_per_image`` (training parameters or inference settings).
+
+    Returns:
+        The merged detections in image pixels, as :func:`merge_predictions`.
+    """
+    height, width = image.shape[-2:]
+    tiles = [None, *tile_boxes(width, height, settings["tile_grid_size"], settings["tile_overlap_ratio"])]
+    outputs = model([crop_image(image, tile) for tile in tiles])
+    return merge_predictions(outputs, tiles, settings["tile_predictions_nms_threshold"],
+                             max_detections=settings["box_detections_per_image"])

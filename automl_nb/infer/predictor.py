@@ -192,21 +192,12 @@ class Predictor:
 
         tensors = [F.to_dtype(F.to_image(image), torch.float32, scale=True).to(self.device) for image in images]
         if self.settings.get("tile_grid_size"):
-            outputs = [self._detect_tiled(tensor) for tensor in tensors]
+            from automl_nb.data.tiling import predict_tiled
+
+            outputs = [predict_tiled(self.model, tensor, self.settings) for tensor in tensors]
         else:
             outputs = self.model(tensors)
         return [self._keep(output) for output in outputs]
-
-    def _detect_tiled(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Run the model on the full image and each tile, merge with NMS (SPEC section 7)."""
-        from automl_nb.data.tiling import crop_image, merge_predictions, tile_boxes
-
-        height, width = image.shape[-2:]
-        tiles = [None, *tile_boxes(width, height, self.settings["tile_grid_size"],
-                                   self.settings["tile_overlap_ratio"])]
-        outputs = self.model([crop_image(image, tile) for tile in tiles])
-        return merge_predictions(outputs, tiles, self.settings["tile_predictions_nms_threshold"],
-                                 max_detections=self.settings["box_detections_per_image"])
 
     def _keep(self, output: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
         """The detections scoring above ``box_score_threshold``, at most ``box_detections_per_image``.

@@ -18,8 +18,9 @@ import torch.nn as nn
 
 from automl_nb.data.detection import DetectionDataset, detection_collate
 from automl_nb.data.detection_transforms import detection_train_transform, detection_valid_transform
+from automl_nb.data.images import ImageReader, open_image
 from automl_nb.data.records import ImageRecord
-from automl_nb.data.tiling import tile_records
+from automl_nb.data.tiling import predict_tiled, tile_records
 from automl_nb.metrics.detection import ImageDetections, ImageTargets, detection_metrics
 from automl_nb.models.detection import detector_from_params
 from automl_nb.spec.inference import settings_json
@@ -34,19 +35,21 @@ class DetectionAdapter:
         params: resolved training parameters.
         train_records, valid_records: the split data.
         classes: class names; class k is label k + 1 in the model.
+        reader: how the datasets read an image URL (default: from its file or URL each time).
     """
 
     def __init__(self, task: str, params: Mapping, train_records: Sequence[ImageRecord],
-                 valid_records: Sequence[ImageRecord], classes: Sequence[str]) -> None:
+                 valid_records: Sequence[ImageRecord], classes: Sequence[str], reader: ImageReader = open_image) -> None:
         self.task, self.params, self.classes = task, params, list(classes)
         self.segmentation = task == SEGMENTATION
         self.primary_metric = PRIMARY_METRICS[task]
         samples = train_records
         if params.get("tile_grid_size"):
             samples = tile_records(train_records, params["tile_grid_size"], params["tile_overlap_ratio"])
-        self.train_dataset = DetectionDataset(samples, classes, detection_train_transform(params), self.segmentation)
+        self.train_dataset = DetectionDataset(samples, classes, detection_train_transform(params), self.segmentation,
+                                              reader=reader)
         self.valid_dataset = DetectionDataset(valid_records, classes, detection_valid_transform(params),
-                                              self.segmentation)
+                                              self.segmentation, reader=reader)
 
     def build_model(self, pretrained: bool) -> nn.Module:
         return detector_from_params(self.params, len(self.classes), pretrained=pretrained)
@@ -80,7 +83,11 @@ class DetectionAdapter:
                 seen += len(images)
             model.eval()
             with autocast():
-                outputs = model(images)
+                if self.params.get("tile_grid_size"):
+                    # Scored like inference: the full image and its tiles, merged.
+                    outputs = [predict_tiled(model, image, self.params) for image in images]
+                else:
+                    outputs = model(images)
             predictions += [self._detections(output) for output in outputs]
             targets += [self._targets(target, image) for target, image in zip(batch_targets, images)]
         scores = detection_metrics(predictions, targets, len(self.classes), self.params["validation_metric_type"],

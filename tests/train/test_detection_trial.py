@@ -121,3 +121,32 @@ def test_incremental_training_starts_a_detector_from_the_saved_weights(tmp_path)
     assert all(torch.equal(continued[name], earlier.state_dict()[name]) for name in names)
     fresh = weights_after("fresh")
     assert not all(torch.equal(fresh[name], earlier.state_dict()[name]) for name in names)
+
+
+class CornerBox(torch.nn.Module):
+    """A fake detector that sees one 8x8 box of class 1 at the top-left of every crop it is given."""
+
+    def forward(self, images, targets=None):
+        return [{"boxes": torch.tensor([[0.0, 0.0, 8.0, 8.0]]), "scores": torch.ones(1),
+                 "labels": torch.ones(1, dtype=torch.int64)} for _ in images]
+
+
+def test_tiled_validation_scores_full_images_merged_from_their_tiles(tmp_path, monkeypatch):
+    from automl_nb.data.tiling import tile_boxes
+    from automl_nb.spec import DETECTION
+
+    make_dataset(DETECTION, 3, 64, tmp_path, seed=0)
+    records = load_records(str(tmp_path), DETECTION)
+    params = resolve_parameters(DETECTION, {"model_name": "fasterrcnn_resnet18_fpn", "tile_grid_size": "2x1",
+                                            "tile_overlap_ratio": 0.25, "log_validation_loss": False})
+    adapter = DetectionAdapter(DETECTION, params, records, records, class_names(records))
+    scored = []
+    monkeypatch.setattr("automl_nb.train.detection.detection_metrics", lambda preds, *rest, **kw: scored.extend(preds))
+    loader = DataLoader(adapter.valid_dataset, batch_size=2, collate_fn=adapter.collate)
+    adapter.evaluate(CornerBox().eval(), loader, torch.device("cpu"))
+    # Each full 64x64 image: the model's corner box from the image and from each tile, moved
+    # to image pixels; the first tile's box is the image's own, so NMS keeps it once.
+    right_tile = tile_boxes(64, 64, "2x1", 0.25)[1]
+    expected = sorted([[0, 0, 8, 8], [right_tile[0], 0, right_tile[0] + 8, 8]])
+    assert len(scored) == 3
+    assert all(sorted(p.boxes.tolist()) == expected for p in scored)
