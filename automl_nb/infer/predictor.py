@@ -183,11 +183,14 @@ class Predictor:
                 ``model_explainability`` and ``xai_parameters``.
 
         Returns:
-            What :meth:`predict` returns for the decoded images.
+            What :meth:`predict` returns for the decoded images; an entry that asked for
+            explanations also has ``visualizations`` and/or ``attributions`` (see
+            :func:`automl_nb.explain.explain_for_request`).
 
         Raises:
             DataError: a malformed request or image (names the entry).
-            SpecError: explanations asked of a detector (they are for classifiers only).
+            SpecError: explanations asked of a detector (they are for classifiers only), or bad
+                ``xai_parameters`` (names the key).
 
         Example:
             >>> predictor.score({"input_data": {"columns": ["image"], "data": [b64_png]}})
@@ -195,12 +198,23 @@ class Predictor:
         """
         from automl_nb.infer.request import parse_request
 
+        from automl_nb.spec.explain import check_xai_parameters
+
         items = parse_request(request)
         explained = [i for i, item in enumerate(items) if item.explain]
         if explained and not is_classification(self.task):
             raise SpecError(f"input_data.data[{explained[0]}].model_explainability: true, but explanations are for "
                             f"classification models only; this model is {self.task}")
-        return self.predict([item.image for item in items])
+        for i in explained:  # every request's settings are checked before any work
+            check_xai_parameters(items[i].xai_parameters, self.task)
+        results = self.predict([item.image for item in items])
+        if explained:
+            from automl_nb.explain import explain_for_request
+
+            for i in explained:
+                results[i].update(explain_for_request(self.model, items[i].image, self.labels, self.task,
+                                                      self.settings, items[i].xai_parameters))
+        return results
 
     @torch.inference_mode()
     def _classify(self, images: Sequence[Image.Image]) -> list[dict]:

@@ -95,3 +95,25 @@ def test_explanations_are_refused_for_detectors():
     with pytest.raises(SpecError, match=r"input_data.data\[1\].model_explainability: true, but explanations are "
                                         "for classification models only"):
         predictor.score(body)
+
+
+def test_an_explained_entry_gets_a_visualization_and_attributions(tmp_path):
+    import torch
+
+    from automl_nb.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet18", num_classes=2, pretrained=False).eval()
+    settings = {"validation_resize_size": 32, "validation_crop_size": 32}
+    predictor = Predictor(model, "image_classification", CLASSES, settings)
+    asked = json.dumps({"image_base64": _b64(_png(3)), "model_explainability": True,
+                        "xai_parameters": {"xai_algorithm": "guided_gradcam", "attributions": True}})
+    plain, explained = predictor.score(_request(_b64(_png(3)), asked))
+    assert set(plain) == {"probs", "labels"}
+    assert explained["probs"] == plain["probs"]
+    assert base64.b64decode(explained["visualizations"])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert np.asarray(explained["attributions"]).shape == (3, 32, 32)
+    with pytest.raises(SpecError, match="n_steps"):
+        predictor.score(_request(json.dumps({"image_base64": _b64(_png(3)), "model_explainability": True,
+                                             "xai_parameters": {"xai_algorithm": "integrated_gradients",
+                                                                "n_steps": 1}})))
