@@ -34,6 +34,8 @@ bench: $(VENV)/.installed
 	$(PY) bench/train_throughput.py
 	$(PY) bench/sweep_overhead.py
 	$(PY) bench/early_termination.py
+	$(PY) bench/data_throughput.py
+	$(PY) bench/explain_speed.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

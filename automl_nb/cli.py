@@ -3,6 +3,7 @@
     automl-nb run JOB.yml [--output DIR] [--cluster tcp://host:8786]
     automl-nb resume RUN_FOLDER
     automl-nb convert coco|voc|folder ...
+    automl-nb cache build|info|clear ...
     automl-nb demo [--output DIR]
 """
 
@@ -127,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_convert_arguments(convert.add_subparsers(dest="format", required=True))
     convert.set_defaults(handler=lambda args: print(run_convert(args)) or 0)
+    from automl_nb.data.cache import add_cache_parser
+
+    add_cache_parser(commands)
     demo = commands.add_parser("demo", help="an AutoMode sweep of classifiers on built-in synthetic shapes")
     demo.add_argument("--output", type=Path, default=Path("runs/demo"), help="run folder (default: runs/demo)")
     demo.set_defaults(handler=_demo_command)

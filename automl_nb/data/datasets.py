@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from automl_nb.data.images import open_image
+from automl_nb.data.images import ImageReader, open_image, read_or_substitute
 from automl_nb.data.records import ImageRecord
 
 
@@ -17,8 +17,13 @@ class ClassificationDataset(Dataset):
     Args:
         records: the images and their labels.
         classes: class names; a label's index in this list is its target.
-        transform: applied to the RGB PIL image.
+        transform: applied to the RGB image: a PIL image from :func:`open_image`, a uint8
+            tensor image from the image cache's reader (every transform of
+            :mod:`automl_nb.data.transforms` starts with ``ToImage``, which takes both).
         multilabel: targets are float multi-hot vectors of ``len(classes)``.
+        reader: how an image URL becomes an RGB image: :func:`open_image`, or a reader that
+            streams through the image cache (:mod:`automl_nb.data.cache`). An image the
+            reader skips is replaced by the next readable sample.
     """
 
     def __init__(
@@ -27,8 +32,10 @@ class ClassificationDataset(Dataset):
         classes: Sequence[str],
         transform: Callable,
         multilabel: bool = False,
+        reader: ImageReader = open_image,
     ) -> None:
         self.records = list(records)
+        self.reader = reader
         self.classes = list(classes)
         self.transform = transform
         self.multilabel = multilabel
@@ -46,8 +53,12 @@ class ClassificationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    def image_url(self, i: int) -> str:
+        """The image URL of sample ``i``."""
+        return self.records[i].image_url
+
     def __getitem__(self, i: int):
-        image = open_image(self.records[i].image_url)
+        i, image = read_or_substitute(self.reader, self.image_url, i, len(self.records))
         return self.transform(image), self.targets[i]
 
     def class_counts(self) -> torch.Tensor:

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
-from automl_nb.data.images import open_image
+from automl_nb.data.images import ImageReader, open_image, read_or_substitute
 from automl_nb.data.records import ImageRecord
 from automl_nb.data.tiling import ImageTile, boxes_in_tile
 from automl_nb.errors import DataError
@@ -75,6 +75,10 @@ class DetectionDataset(Dataset):
             ``tv_tensors.Image`` and the target; returns both (see
             :mod:`automl_nb.data.detection_transforms`). None converts to float in [0, 1].
         with_masks: add ``masks`` rasterised from each object's polygon.
+        reader: how an image URL becomes an RGB PIL image of its original size:
+            :func:`~automl_nb.data.images.open_image`, or a reader that streams through the
+            image cache (:mod:`automl_nb.data.cache`). An image the reader skips is replaced
+            by the next readable sample (target and all).
 
     Raises:
         DataError: an object's class is not in ``classes``, or ``with_masks`` and an object
@@ -93,8 +97,10 @@ class DetectionDataset(Dataset):
         classes: Sequence[str],
         transform: Callable | None = None,
         with_masks: bool = False,
+        reader: ImageReader = open_image,
     ) -> None:
         self.samples = [r if isinstance(r, ImageTile) else ImageTile(r) for r in records]
+        self.reader = reader
         self.classes = list(classes)
         self.transform = transform
         self.with_masks = with_masks
@@ -115,10 +121,14 @@ class DetectionDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def image_url(self, i: int) -> str:
+        """The image URL of sample ``i``."""
+        return self.samples[i].record.image_url
+
     def __getitem__(self, i: int) -> tuple[Any, dict[str, Any]]:
+        i, image = read_or_substitute(self.reader, self.image_url, i, len(self.samples))
         sample = self.samples[i]
         objects = sample.record.objects
-        image = open_image(sample.record.image_url)
         width, height = image.size
         boxes = torch.tensor(
             [[o.top_x * width, o.top_y * height, o.bottom_x * width, o.bottom_y * height] for o in objects],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import IO, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from PIL import Image
 
@@ -107,3 +107,43 @@ def image_size(url: str | os.PathLike) -> tuple[int, int]:
     """
     width, height, _ = image_info(url)
     return width, height
+
+
+# ---- image readers: what the torch datasets call to get an image ---------------------------
+
+# A reader maps an image URL to its decoded RGB image: a PIL image, or, from the image cache's
+# reader for classification, a uint8 tensor image (what ``ToImage`` would make of it).
+# :func:`open_image` is the default; :mod:`automl_nb.data.cache` streams and caches.
+ImageReader = Callable[[str], Any]
+
+
+class SkippedImage(DataError):
+    """Raised by an image reader for an unreadable image the user chose to skip (names the URL)."""
+
+
+def read_or_substitute(reader: ImageReader, url_of: Callable[[int], str], index: int,
+                       count: int) -> tuple[int, Any]:
+    """Read the image of sample ``index``; if the reader skips it, the next readable sample's.
+
+    A dataset cannot drop a sample in the middle of an epoch (the loader has counted them),
+    so a skipped image is replaced by the next readable one, wrapping around.
+
+    Args:
+        reader: the dataset's image reader.
+        url_of: the image URL of a sample index.
+        index: the sample asked for.
+        count: how many samples the dataset has.
+
+    Returns:
+        ``(index read, image)``; the index differs from ``index`` when an image was skipped.
+
+    Raises:
+        DataError: every image was skipped, or the reader failed (not a skip).
+    """
+    for step in range(count):
+        sample = (index + step) % count
+        try:
+            return sample, reader(url_of(sample))
+        except SkippedImage:
+            continue
+    raise DataError(f"every one of the {count} images was unreadable and skipped")

@@ -252,12 +252,13 @@ class Parameter:
 
 @dataclass(frozen=True)
 class AdvancedSetting:
-    """One bool key inside the ``advanced_settings`` JSON string."""
+    """One key inside the ``advanced_settings`` JSON string: a bool switch, or a positive number."""
 
     name: str
-    default: bool
+    default: bool | float | None
     tasks: tuple[str, ...]
     description: str
+    kind: str = "bool"  # "bool" or "positive_number" (null allowed: no bound)
 
 
 ADVANCED_SETTINGS = (
@@ -267,6 +268,12 @@ ADVANCED_SETTINGS = (
                     "Random crop/expand/flip (or yolov5 affine/flip) in training (false switches them off)."),
     AdvancedSetting("stream_image_files", False, TASKS,
                     "Stream images from storage when needed, caching what fits on local disk."),
+    AdvancedSetting("skip_unreadable_images", False, TASKS,
+                    "With stream_image_files, warn and skip an image that cannot be fetched or decoded "
+                    "(false: the trial fails naming it)."),
+    AdvancedSetting("max_cache_gb", None, TASKS,
+                    "With stream_image_files, the image cache's size bound in GB (null: keep 5% of the disk free).",
+                    kind="positive_number"),
 )
 
 # Layer groups frozen by ``layers_to_freeze`` = n, in order (SPEC section 7), per model family.
@@ -351,11 +358,29 @@ def _advanced_settings(param: Parameter, value: Any, task: str) -> dict:
         if task not in settings[key].tasks:
             fail(f"{param.name}.{key}", f"{show(item)} does not apply to {task}; it applies only to "
                  f"{', '.join(settings[key].tasks)}")
-        try:
-            result[key] = to_bool(item)
-        except ValueError:
-            fail(f"{param.name}.{key}", f"{show(item)} is not a bool; allowed: true or false")
+        result[key] = _advanced_value(settings[key], item, f"{param.name}.{key}")
     return result
+
+
+def _advanced_value(setting: AdvancedSetting, item: Any, where: str) -> Any:
+    if setting.kind == "positive_number":
+        if item is None:
+            return None
+        number = None if isinstance(item, bool) else _to_float(item)
+        if number is None or not math.isfinite(number) or number <= 0:
+            fail(where, f"{show(item)} is not a positive number; allowed: a number > 0 or null")
+        return number
+    try:
+        return to_bool(item)
+    except ValueError:
+        fail(where, f"{show(item)} is not a bool; allowed: true or false")
+
+
+def _to_float(item: Any) -> float | None:
+    try:
+        return float(item)
+    except (TypeError, ValueError):
+        return None
 
 
 # ----- the table
@@ -428,10 +453,10 @@ _TABLE = (
               default=False, enable_disable=True),
     Parameter("log_validation_loss", "bool", "Compute and log the validation loss.",
               default=True, enable_disable=True),
-    Parameter("advanced_settings", "json", "JSON object of bool switches: "
+    Parameter("advanced_settings", "json", "JSON object of switches and settings: "
               + ", ".join(s.name for s in ADVANCED_SETTINGS) + ".",
               task_defaults={task: {s.name: s.default for s in ADVANCED_SETTINGS if task in s.tasks} for task in TASKS},
-              format="JSON object with bool keys " + ", ".join(s.name for s in ADVANCED_SETTINGS),
+              format="JSON object with keys " + ", ".join(s.name for s in ADVANCED_SETTINGS),
               normalise=_advanced_settings),
     Parameter("use_pretrained_model", "bool", "Start from pretrained weights (false: train from scratch).",
               default=True),

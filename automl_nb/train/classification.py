@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from automl_nb.data.datasets import ClassificationDataset
+from automl_nb.data.images import ImageReader, open_image
 from automl_nb.data.records import ImageRecord
 from automl_nb.data.transforms import classification_train_transform, classification_valid_transform
 from automl_nb.metrics import multiclass_metrics, multilabel_metrics
@@ -31,21 +32,24 @@ class ClassificationAdapter:
         params: resolved training parameters.
         train_records, valid_records: the split data.
         classes: class names in output order.
+        reader: how the datasets read an image URL (default: from its file or URL each time).
     """
 
     def __init__(self, task: str, params: Mapping, train_records: Sequence[ImageRecord],
-                 valid_records: Sequence[ImageRecord], classes: Sequence[str]) -> None:
+                 valid_records: Sequence[ImageRecord], classes: Sequence[str],
+                 reader: ImageReader = open_image) -> None:
         self.task = task
         self.params = params
         self.classes = list(classes)
         self.multilabel = task == MULTILABEL
         self.primary_metric = PRIMARY_METRICS[task]
         self.train_dataset = ClassificationDataset(
-            train_records, classes, classification_train_transform(params["training_crop_size"]), self.multilabel)
+            train_records, classes, classification_train_transform(params["training_crop_size"]), self.multilabel,
+            reader=reader)
         self.valid_dataset = ClassificationDataset(
             valid_records, classes,
             classification_valid_transform(params["validation_resize_size"], params["validation_crop_size"]),
-            self.multilabel)
+            self.multilabel, reader=reader)
         self.criterion = self._criterion()
 
     def _criterion(self) -> nn.Module:

@@ -31,18 +31,21 @@ def load_split(trial: Trial, seed: int) -> tuple[list, list]:
 
 def make_adapter(trial: Trial, params: dict, seed: int):
     """The task adapter of ``trial.task`` with its data loaded and split."""
+    from automl_nb.data.cache import image_reader
     from automl_nb.data.records import class_names
 
     train, valid = load_split(trial, seed)
     classes = class_names(list(train) + list(valid))
     check_declared_counts(params, len(classes), len(train) + (0 if trial.validation_data else len(valid)))
+    # advanced_settings.stream_image_files: the datasets read through the image cache.
+    reader = image_reader(trial.task, params, list(train) + list(valid))
     if trial.task in CLASSIFICATION_TASKS:
         from automl_nb.train.classification import ClassificationAdapter
 
-        return ClassificationAdapter(trial.task, params, train, valid, classes)
+        return ClassificationAdapter(trial.task, params, train, valid, classes, reader=reader)
     from automl_nb.train.detection import DetectionAdapter
 
-    return DetectionAdapter(trial.task, params, train, valid, classes)
+    return DetectionAdapter(trial.task, params, train, valid, classes, reader=reader)
 
 
 def check_declared_counts(params: dict, num_classes: int, num_training_images: int) -> None:

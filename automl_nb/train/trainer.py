@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from automl_nb.data.cache import chunk_sampler
 from automl_nb.errors import TrialError
 from automl_nb.models.detection import freeze_by_pattern
 from automl_nb.models.registry import freeze_prefixes
@@ -132,8 +133,10 @@ class _Training:
         train_set = self.adapter.train_dataset
         batch = self.params["training_batch_size"]
         generator = torch.Generator().manual_seed(self.seed)
+        # Images streamed through the cache are read a chunk at a time (see chunk_sampler).
+        sampler = chunk_sampler(train_set, generator)
         # A last batch of one image breaks batch norm in training mode: drop it.
-        train = DataLoader(train_set, batch_size=batch, shuffle=True, generator=generator,
+        train = DataLoader(train_set, batch_size=batch, shuffle=sampler is None, sampler=sampler, generator=generator,
                            drop_last=len(train_set) % batch == 1 and len(train_set) > 1, **common)
         valid = DataLoader(self.adapter.valid_dataset, batch_size=self.params["validation_batch_size"], **common)
         return train, valid

@@ -184,7 +184,8 @@ def test_advanced_settings_json_string_and_dict():
     assert values == {"advanced_settings": {"stream_image_files": True}}
     resolved = resolve_parameters(DETECTION, {"advanced_settings": '{"apply_automl_train_augmentations": false}'})
     assert resolved["advanced_settings"] == {
-        "apply_mosaic_for_yolo": True, "apply_automl_train_augmentations": False, "stream_image_files": False}
+        "apply_mosaic_for_yolo": True, "apply_automl_train_augmentations": False, "stream_image_files": False,
+        "skip_unreadable_images": False, "max_cache_gb": None}
 
 
 def test_advanced_settings_errors():
@@ -198,12 +199,24 @@ def test_advanced_settings_errors():
         check_parameters(DETECTION, {"advanced_settings": {"stream_image_files": "sometimes"}})
 
 
+@pytest.mark.parametrize("bound", [0, -1, "lots", True, float("inf")])
+def test_the_cache_bound_is_a_positive_number_or_null(bound):
+    assert check_parameters(MULTICLASS, {"advanced_settings": {"max_cache_gb": "2.5"}}) == {
+        "advanced_settings": {"max_cache_gb": 2.5}}
+    assert check_parameters(MULTICLASS, {"advanced_settings": {"max_cache_gb": None}}) == {
+        "advanced_settings": {"max_cache_gb": None}}
+    with pytest.raises(SpecError, match=r"advanced_settings.max_cache_gb: .* is not a positive number; "
+                                        r"allowed: a number > 0 or null"):
+        check_parameters(MULTICLASS, {"advanced_settings": {"max_cache_gb": bound}})
+
+
 def test_augmentation_switches_only_for_detection_and_segmentation():
     with pytest.raises(SpecError, match="advanced_settings.apply_automl_train_augmentations: False does not apply"):
         check_parameters(MULTICLASS, {"advanced_settings": {"apply_automl_train_augmentations": False}})
     assert check_parameters(MULTICLASS, {"advanced_settings": {"stream_image_files": True}})
     assert {s.name for s in ADVANCED_SETTINGS} == {
-        "apply_mosaic_for_yolo", "apply_automl_train_augmentations", "stream_image_files"}
+        "apply_mosaic_for_yolo", "apply_automl_train_augmentations", "stream_image_files",
+        "skip_unreadable_images", "max_cache_gb"}
 
 
 # ----- unknown keys and applicability
