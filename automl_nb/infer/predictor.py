@@ -127,7 +127,13 @@ class Predictor:
             saved = {k: v for k, v in folder.read_json("settings.json").items() if k not in DESCRIPTION_KEYS}
             resolved.update(check_settings(task, model_name, saved, where="settings.json key"))
         resolved.update(check_settings(task, model_name, settings))
-        model_options = {key: resolved[key] for key in DETECTOR_OPTIONS
+        option_keys = DETECTOR_OPTIONS
+        if model_name == "yolov5":
+            from automl_nb.models.yolo import MAX_DETECTIONS, YOLO_MODEL_OPTIONS
+
+            option_keys = YOLO_MODEL_OPTIONS
+            resolved["box_detections_per_image"] = MAX_DETECTIONS  # no such yolov5 key: YOLOv5's max_det
+        model_options = {key: resolved[key] for key in option_keys
                          if key in resolved and resolved[key] != params.get(key)}
         model, record = rebuild_model(state, device, **model_options)
         return cls(model, task, record["labels"], resolved, device, batch_size=params["validation_batch_size"])

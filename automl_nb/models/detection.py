@@ -402,7 +402,8 @@ def detector_from_params(params: Mapping[str, Any], num_classes: int, *, pretrai
     """The detector that resolved training parameters describe.
 
     SageMaker's SSD when the job gave SageMaker keys and no ``model_name``
-    (:func:`~automl_nb.spec.uses_sagemaker_ssd`), else the ``model_name`` detector. Its batch
+    (:func:`~automl_nb.spec.uses_sagemaker_ssd`), YOLOv5 (:mod:`automl_nb.models.yolo`), else
+    the ``model_name`` detector. Its batch
     norm is frozen when ``use_pretrained_model`` is true, whether or not weights are loaded now,
     so a checkpoint of the run fits the rebuilt model.
 
@@ -417,6 +418,10 @@ def detector_from_params(params: Mapping[str, Any], num_classes: int, *, pretrai
     Raises:
         ValueError: an option that is not one of :data:`DETECTOR_OPTIONS`.
     """
+    if params.get("model_name") == "yolov5":
+        from automl_nb.models.yolo import yolo_from_params
+
+        return yolo_from_params(params, num_classes, pretrained=pretrained, **options)
     unknown = sorted(set(options) - set(DETECTOR_OPTIONS))
     if unknown:
         raise ValueError(f"options {unknown} are not detector options; allowed: {', '.join(DETECTOR_OPTIONS)}")

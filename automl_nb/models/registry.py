@@ -54,7 +54,7 @@ def register_model(name: str, group: str) -> Callable:
 def _ensure_loaded() -> None:
     # Builders register themselves on import; importing here keeps registry.py free of
     # the heavy modules until a model is actually asked for.
-    from automl_nb.models import classification, detection  # noqa: F401
+    from automl_nb.models import classification, detection, yolo  # noqa: F401
 
 
 def get_model_info(name: str) -> ModelInfo:

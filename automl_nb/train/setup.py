@@ -43,6 +43,10 @@ def make_adapter(trial: Trial, params: dict, seed: int):
         from automl_nb.train.classification import ClassificationAdapter
 
         return ClassificationAdapter(trial.task, params, train, valid, classes, reader=reader)
+    if params["model_name"] == "yolov5":
+        from automl_nb.train.yolo import YoloAdapter
+
+        return YoloAdapter(trial.task, params, train, valid, classes, reader=reader)
     from automl_nb.train.detection import DetectionAdapter
 
     return DetectionAdapter(trial.task, params, train, valid, classes, reader=reader)
