@@ -29,9 +29,26 @@ _EXPORTS = {
     "SpecError": "automl_nb.errors",
     "DataError": "automl_nb.errors",
     "TrialError": "automl_nb.errors",
+    "SweepDashboard": "automl_nb.widgets",
+    "SearchSpaceBuilder": "automl_nb.widgets",
+    "DetectionViewer": "automl_nb.widgets",
+    "DatasetExplorer": "automl_nb.widgets",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS) + ["load_ipython_extension", "unload_ipython_extension"]
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext automl_nb``: register the ``%%automl`` and ``%automl`` magics."""
+    from automl_nb.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython):
+    from automl_nb.magics import unload_ipython_extension as unload
+
+    unload(ipython)
 
 
 def __getattr__(name: str):

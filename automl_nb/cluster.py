@@ -102,7 +102,7 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
     # into this process's environment: set ours for the start, then put everything back.
     with dask.config.set(config), _environment({name: str(threads) for name in _THREAD_VARIABLES},
                                                unset=("MALLOC_TRIM_THRESHOLD_",)):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                                silence_logs=logging.ERROR, **options)
     client = Client(cluster, set_as_default=False)
     return ClusterHandle(client, cluster, threads_per_trial=threads, uses_gpus=bool(gpus))

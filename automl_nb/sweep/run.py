@@ -94,8 +94,10 @@ class Run:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         # Join in short steps so Ctrl-C (KeyboardInterrupt) reaches the caller at once.
-        while self.running and (deadline is None or time.monotonic() < deadline):
-            self._thread.join(0.2)
+        if self.running:  # in a notebook, widget events (a dashboard's Stop) are handled meanwhile
+            from automl_nb.widgets.events import join_handling_ui_events
+
+            join_handling_ui_events(self._thread, deadline)
         if self._error is not None and not self.running:
             raise self._error
         return self.status

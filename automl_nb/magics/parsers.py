@@ -1,0 +1,98 @@
+"""The options of ``%%automl`` and the subcommands of ``%automl``, as argparse parsers.
+
+A user's mistake raises IPython's ``UsageError`` (a message, no traceback), so the parsers
+double as the magics' documentation (``%automl?``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+from IPython.core.error import UsageError
+
+
+class MagicParser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of printing and exiting."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}\n{self.format_usage()}")
+
+    def exit(self, status: int = 0, message: str | None = None):
+        raise UsageError(message or self.format_help())
+
+
+def parse(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace:
+    """Split ``line`` as a shell would (quotes group words) and parse it.
+
+    Raises:
+        UsageError: unknown option, missing or bad value, unbalanced quotes.
+    """
+    try:
+        words = shlex.split(line)
+    except ValueError as error:
+        raise UsageError(f"{parser.prog}: {error} in {line!r}") from None
+    return parser.parse_args(words)
+
+
+def cell_parser() -> MagicParser:
+    """``%%automl [-o NAME] [--cluster ADDRESS] [--name JOB] [--output FOLDER] [--dry-run] [--no-dashboard]``."""
+    parser = MagicParser(prog="%%automl", add_help=True, description=(
+        "Run the cell's YAML (an Azure ML CLI v2 AutoML image job) as a sweep on Dask: validate it "
+        "(errors name the cell line), show the resolved job, submit it and show a live dashboard. "
+        "$var and {expr} in the YAML are filled in from the notebook's variables."))
+    parser.add_argument("-o", "--out", dest="out", metavar="NAME",
+                        help="bind the Run (with --dry-run: the job) to this notebook variable")
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="Dask scheduler address, e.g. tcp://host:8786 (default: the job's cluster:, else a local cluster)")
+    parser.add_argument("--name", metavar="JOB", help="the job's name (default: the YAML's name:, else the task)")
+    parser.add_argument("--output", metavar="FOLDER", help="the run folder (default: runs/<job name>, made unique)")
+    parser.add_argument("--dry-run", action="store_true", help="validate and show the resolved job; submit nothing")
+    parser.add_argument("--no-dashboard", action="store_true",
+                        help="show no live dashboard; the cell returns the Run instead")
+    return parser
+
+
+def line_parser() -> MagicParser:
+    """``%automl COMMAND ...``: status, leaderboard, best, stop, resume, dashboard, wait, cluster, show, explain."""
+    parser = MagicParser(prog="%automl", add_help=True, description=(
+        "Look at and steer the sweeps of this notebook. Commands act on the last run of the kernel "
+        "(the last %%automl, resume or dashboard) unless -r names a Run variable or a run folder."))
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=MagicParser)
+    commands.required = True
+
+    def command(name: str, help_text: str) -> MagicParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, add_help=True)
+        sub.add_argument("-r", "--run", metavar="RUN", help="a Run variable or a run folder (default: the last run)")
+        return sub
+
+    command("status", "one line: status, trials ended and running, best metric, elapsed time")
+    command("leaderboard", "the leaderboard as a table, best first (returns a pandas DataFrame)")
+    command("best", "the best trial: its model, metric, params and model file")
+    stop = command("stop", "stop the whole sweep, or one trial at its next evaluation")
+    stop.add_argument("trial", nargs="?", metavar="TRIAL", help="the trial id (default: the whole sweep)")
+    resume = commands.add_parser("resume", help="continue an interrupted run from its folder and show its dashboard",
+                                 add_help=True)
+    resume.add_argument("folder", metavar="FOLDER", help="the run folder")
+    resume.add_argument("--cluster", metavar="ADDRESS", help="Dask scheduler address (default: a local cluster)")
+    resume.add_argument("-o", "--out", dest="out", metavar="NAME", help="bind the Run to this notebook variable")
+    resume.add_argument("--no-dashboard", action="store_true", help="show no dashboard")
+    command("dashboard", "show a live dashboard of a run (any run folder, e.g. one run by automl-nb run)")
+    wait = command("wait", "wait for the sweep to end, keeping the dashboard's Stop buttons working")
+    wait.add_argument("--timeout", type=float, metavar="SECONDS", help="wait at most this long")
+    command("cluster", "the Dask cluster of the sweep: scheduler, dashboard link, workers and their trials")
+    show = command("show", "predictions of the best model on images, drawn inline")
+    show.add_argument("images", nargs="+", metavar="IMAGE", help="image paths or URLs (globs like data/*.png work)")
+    show.add_argument("--trial", metavar="ID", help="use this trial's model instead of the best one")
+    show.add_argument("--threshold", type=float, metavar="SCORE",
+                      help="detection: the least box score drawn (default: the model's box_score_threshold)")
+    explain = command("explain", "attribution heatmaps of the best classifier on images")
+    explain.add_argument("images", nargs="+", metavar="IMAGE", help="image paths or URLs")
+    explain.add_argument("--trial", metavar="ID", help="use this trial's model instead of the best one")
+    explain.add_argument("--method", default="xrai",
+                         help="xrai (default), integrated_gradients, guided_gradcam or guided_backprop")
+    explain.add_argument("--label", help="explain this class (default: the predicted class or labels)")
+    return parser
+
+
+SUBCOMMANDS = ("status", "leaderboard", "best", "stop", "resume", "dashboard", "wait", "cluster", "show", "explain")

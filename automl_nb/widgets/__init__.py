@@ -1,0 +1,37 @@
+"""Notebook panels built on ipywidgets 8: a search-space builder, a live sweep dashboard, a
+detection viewer and a dataset explorer.
+
+Every panel also has a static form (HTML with PNG images) so an executed notebook shows its
+results where no kernel runs (nbviewer, GitHub).
+
+    >>> from automl_nb.widgets import SweepDashboard
+    >>> SweepDashboard("runs/image_classification")      # re-attach to any run folder
+
+Names are imported on first use, so ``import automl_nb.widgets`` does not import ipywidgets,
+matplotlib or torch.
+"""
+
+from importlib import import_module
+
+# public name -> module that defines it
+_EXPORTS = {
+    "SweepDashboard": "automl_nb.widgets.dashboard",
+    "SearchSpaceBuilder": "automl_nb.widgets.builder",
+    "DetectionViewer": "automl_nb.widgets.detection_viewer",
+    "DatasetExplorer": "automl_nb.widgets.dataset_explorer",
+    "wait": "automl_nb.widgets.events",
+    "join_handling_ui_events": "automl_nb.widgets.events",
+    "stop_trial": "automl_nb.widgets.control",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'automl_nb.widgets' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

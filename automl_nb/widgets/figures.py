@@ -1,0 +1,94 @@
+"""Matplotlib figures as PNG bytes, drawn without pyplot.
+
+The dashboard draws from the sweep driver's thread while the user may be plotting in a
+cell: pyplot's global state is not thread-safe, a ``Figure`` with its own Agg canvas is.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Callable
+
+from automl_nb.widgets.snapshot import RunSnapshot, TrialRow
+
+# Line style by how a trial ended; an early-terminated trial is also cut with a cross.
+_STYLES = {"Completed": "-", "Running": "-", "Queued": "-", "Canceled": "--", "Failed": ":"}
+_CUT_MARKER = dict(marker="X", markersize=9, markeredgecolor="black", markeredgewidth=0.6, linestyle="none")
+
+
+def new_figure(width: float, height: float, columns: int = 1, rows: int = 1):
+    """A figure with its own Agg canvas and a grid of axes (``fig, axes`` as a flat list)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, columns, squeeze=False)
+    return fig, [axis for row in axes for axis in row]
+
+
+def to_png(fig, dpi: int = 80) -> bytes:
+    """The figure as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def curves_png(snapshot: RunSnapshot, dpi: int = 80) -> bytes:
+    """Learning curves of every trial: the primary metric, validation loss and training loss per epoch.
+
+    The best trial is drawn bold; an early-terminated trial is dashed and ends in a cross where
+    the policy cut it; a failed one is dotted.
+    """
+    fig, (metric_axis, valid_axis, train_axis) = new_figure(12, 3.3, columns=3)
+    best = snapshot.best.trial_id if snapshot.best else None
+    panels: list[tuple[object, str, Callable[[dict], float]]] = [
+        (metric_axis, f"validation {snapshot.primary_metric}", lambda row: row.get(snapshot.primary_metric, math.nan)),
+        (valid_axis, "validation loss", lambda row: row.get("validation_loss", math.nan)),
+        (train_axis, "training loss", lambda row: row.get("train_loss", math.nan)),
+    ]
+    for trial in sorted(snapshot.rows, key=lambda row: _index(row.trial_id)):
+        if not trial.curve:
+            continue
+        color = None
+        for axis, _, value in panels:
+            color = _draw_trial(axis, trial, value, bold=trial.trial_id == best, color=color)
+    from matplotlib.ticker import MaxNLocator, NullFormatter
+
+    for axis, title, _ in panels:
+        axis.set(title=title, xlabel="epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.grid(alpha=0.3)
+        if "loss" in title and _positive_values(axis):
+            axis.set_yscale("log")
+            axis.yaxis.set_minor_formatter(NullFormatter())
+    if any(trial.curve for trial in snapshot.rows):
+        metric_axis.legend(fontsize=7, title="trial: model", title_fontsize=7, loc="best")
+    else:
+        metric_axis.text(0.5, 0.5, "no evaluation yet", ha="center", va="center", transform=metric_axis.transAxes,
+                         color="grey")
+    return to_png(fig, dpi)
+
+
+def _draw_trial(axis, trial: TrialRow, value: Callable[[dict], float], bold: bool, color):
+    epochs = [row["epoch"] for row in trial.curve]
+    values = [value(row) for row in trial.curve]
+    style = _STYLES.get(trial.status, "-")
+    if trial.early_terminated or trial.stopped_by == "user":
+        style = "--"
+    line, = axis.plot(epochs, values, linestyle=style, linewidth=2.8 if bold else 1.3, marker="o", markersize=3,
+                      color=color, label=f"{trial.trial_id}: {trial.model}" + (" (cut)" if trial.early_terminated else ""))
+    if trial.early_terminated and epochs:
+        axis.plot(epochs[-1:], values[-1:], color=line.get_color(), **_CUT_MARKER)
+    return line.get_color()
+
+
+def _positive_values(axis) -> bool:
+    values = [v for line in axis.get_lines() for v in line.get_ydata() if isinstance(v, float) and math.isfinite(v)]
+    return bool(values) and min(values) > 0
+
+
+def _index(trial_id: str) -> tuple:
+    return (0, int(trial_id)) if trial_id.isdigit() else (1, trial_id)
+

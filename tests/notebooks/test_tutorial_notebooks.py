@@ -1,0 +1,155 @@
+"""Every tutorial notebook runs top to bottom in a real kernel (nbclient), and shows what it promises."""
+
+import base64
+import io
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def execute(name: str, folder: Path) -> nbformat.NotebookNode:
+    """Run a notebook with ``folder`` as its working directory; a failing cell fails the test."""
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), \
+        f"{name} is saved with outputs; save it cleared"
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    return notebook
+
+
+def cell(notebook, start: str):
+    """The first code cell whose source starts with ``start``."""
+    for item in notebook.cells:
+        if item.cell_type == "code" and item.source.startswith(start):
+            return item
+    raise AssertionError(f"no cell starts with {start!r}")
+
+
+def data(item, mime: str) -> list:
+    """Every output of a cell with that mime type."""
+    return [output["data"][mime] for output in item.outputs if mime in output.get("data", {})]
+
+
+def text(item) -> str:
+    """The cell's printed text and plain-text results."""
+    parts = [output.get("text", "") for output in item.outputs if output.output_type == "stream"]
+    return "".join(parts) + "".join(data(item, "text/plain"))
+
+
+def png_size(encoded: str) -> tuple[int, int]:
+    return Image.open(io.BytesIO(base64.b64decode(encoded))).size
+
+
+def inline_pngs(html: str) -> list[tuple[int, int]]:
+    return [png_size(found) for found in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)]
+
+
+def dashboard_html(item) -> str:
+    """The %%automl cell's dashboard: a live widget whose static form was refreshed at the end."""
+    assert data(item, WIDGET), "no dashboard widget"
+    (html,) = [h for h in data(item, "text/html") if "automl-dashboard-static" in h]
+    return html
+
+
+def leaderboard_rows(html: str) -> list[list[str]]:
+    body = html.split("<tbody>", 1)[1]
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in re.findall(r"<tr.*?</tr>", body, re.S)]
+
+
+def test_quickstart(tmp_path):
+    notebook = execute("01_quickstart.ipynb", tmp_path)
+    explorer = data(cell(notebook, "from automl_nb.widgets import DatasetExplorer"), "text/html")[0]
+    assert "60 images, 3 classes" in explorer and len(inline_pngs(explorer)) == 2
+    assert text(cell(notebook, "run.wait()")) == "'Completed'"
+    html = dashboard_html(cell(notebook, "%%automl"))
+    assert "Completed; 4/4 trials ended" in html  # refreshed after the sweep, not frozen at submit
+    assert len(re.findall(r'class="automl-row"', html)) == 4 and len(inline_pngs(html)) == 1
+    rows = leaderboard_rows(data(cell(notebook, "%automl leaderboard"), "text/html")[0])
+    assert len(rows) == 4
+    accuracies = [float(row[3]) for row in rows]  # trial, model, params, accuracy (the index is a th)
+    assert accuracies == sorted(accuracies, reverse=True)
+    assert accuracies[0] > 0.6  # three classes: chance is 0.33; the best trial learned
+    assert f"accuracy {accuracies[0]:.4f}" in text(cell(notebook, "%automl best"))
+    (picture,) = data(cell(notebook, "%automl show"), "image/png")
+    assert png_size(picture)[0] > 4 * 200  # four enlarged images side by side
+    assert "'probs'" in text(cell(notebook, "from automl_nb.infer import Predictor"))
+    assert (tmp_path / "runs" / "quickstart" / "leaderboard.csv").exists()
+
+
+def test_multilabel(tmp_path):
+    notebook = execute("02_multilabel.ipynb", tmp_path)
+    assert "primary_metric: iou" in text(cell(notebook, "from automl_nb import Input"))
+    assert "Completed; 2/2 trials ended" in dashboard_html(cell(notebook, "from automl_nb.widgets import SweepDashboard"))
+    assert text(cell(notebook, "run.wait()")) == "'Completed'"
+    rows = leaderboard_rows(data(cell(notebook, "table = run.leaderboard()"), "text/html")[0])
+    assert len(rows) == 2 and all(row[3] == "Completed" and row[4] == "3" for row in rows)  # params, iou, status, epochs
+    assert all(0 <= float(row[2]) <= 1 for row in rows)
+    shown = cell(notebook, "%load_ext automl_nb\n%automl show")
+    assert len(data(shown, "image/png")) == 1 and text(shown).count(".png:") == 2
+
+
+def detection_checks(notebook, task: str, models: str) -> None:
+    assert text(cell(notebook, "run.wait()")) == "'Completed'"
+    html = dashboard_html(cell(notebook, "%%automl"))
+    assert "Completed; 1/1 trials ended" in html and models in html and len(inline_pngs(html)) == 1
+    viewer = data(cell(notebook, "from automl_nb.widgets import DetectionViewer"), "text/html")[0]
+    assert re.search(r"box AP \(IoU 0\.5\): this image (\d\.\d{3}|–), all \d images", viewer)
+    (size,) = inline_pngs(viewer)
+    assert size[0] >= 320  # the 64 px image drawn enlarged
+
+
+def test_object_detection(tmp_path):
+    notebook = execute("03_object_detection.ipynb", tmp_path)
+    detection_checks(notebook, "image_object_detection", "fasterrcnn_resnet18_fpn")
+    assert "mean_average_precision" in text(cell(notebook, "%automl best"))
+    shown = cell(notebook, "%automl show")
+    assert len(data(shown, "image/png")) == 1 and "object(s)" in text(shown)
+    assert "'topX'" in text(cell(notebook, "from automl_nb.infer import Predictor"))
+
+
+def test_instance_segmentation(tmp_path):
+    notebook = execute("04_instance_segmentation.ipynb", tmp_path)
+    detection_checks(notebook, "image_instance_segmentation", "maskrcnn_resnet18_fpn")
+    assert "mask AP: this image" in data(cell(notebook, "from automl_nb.widgets import DetectionViewer"), "text/html")[0]
+    assert "Completed; 1/1 trials ended" in text(cell(notebook, "%automl status"))
+    assert "'polygon points'" in text(cell(notebook, "from automl_nb.infer import Predictor"))
+
+
+def test_tuning_with_widgets(tmp_path):
+    notebook = execute("05_tuning_with_widgets.ipynb", tmp_path)
+    assert "✓ the job is valid" in text(cell(notebook, "builder.models.value"))
+    yaml_text = text(cell(notebook, "print(builder.yaml.value)"))
+    assert "model_name: {type: choice, values: [resnet18, mobilenetv2]}" in yaml_text
+    assert re.search(r"learning_rate: \{type: loguniform, min_value: -6(\.0)?, max_value: -3\.5\}", yaml_text)
+    assert text(cell(notebook, "run = builder.submit()")) == "'Completed'"
+    reattached = dashboard_html(cell(notebook, "from automl_nb.widgets import SweepDashboard"))
+    assert "runs/widgets" in reattached and len(re.findall(r'class="automl-row"', reattached)) == 2
+    assert len(inline_pngs(reattached)) == 1
+
+
+def test_dask_cluster(tmp_path):
+    notebook = execute("06_dask_cluster.ipynb", tmp_path)
+    address = text(cell(notebook, "from distributed import Client")).strip("'")
+    assert address.startswith("tcp://127.0.0.1:")
+    assert f"cluster: {address}" in data(cell(notebook, "%%automl -o run --name dask"), "text/plain")[0]
+    workers = text(cell(notebook, "%automl cluster"))
+    assert f"scheduler: {address}" in workers and "workers: 2" in workers
+    assert text(cell(notebook, "run.wait()")) == "'Completed'"
+    assert len(leaderboard_rows(data(cell(notebook, "%automl leaderboard"), "text/html")[0])) == 2
+    assert "cluster: tcp://10.0.0.5:8786" in data(cell(notebook, "%%automl --dry-run"), "text/plain")[0]
+
+
+def test_large_data(tmp_path):
+    notebook = execute("07_large_data.ipynb", tmp_path)
+    assert text(cell(notebook, 'job.training_parameters["advanced_settings"]')) == "{'stream_image_files': True}"
+    message = text(cell(notebook, "from IPython.core.error import UsageError"))
+    assert message.startswith("cell line 5: advanced_settings.stream_image_file") and "stream_image_files" in message
