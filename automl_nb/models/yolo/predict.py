@@ -31,15 +31,18 @@ def postprocess(model: "YoloV5", outputs: list[torch.Tensor], letterboxes: Seque
         max_detections: most boxes per image (None: :data:`~automl_nb.models.yolo.model.MAX_DETECTIONS`).
 
     Returns:
-        One dict per image: ``boxes`` XYXY in original pixels (clipped to the image),
-        ``scores``, ``labels`` 0-based.
+        One dict per image: ``boxes`` XYXY in original pixels (clipped to the image; boxes
+        left empty by clipping are dropped), ``scores``, ``labels`` 0-based.
     """
     from automl_nb.models.yolo.model import MAX_DETECTIONS
 
     decoded = decode_outputs(outputs, model.head.anchors, model.head.stride)
     detections = non_max_suppression(decoded, score_threshold, iou_threshold, max_detections or MAX_DETECTIONS)
     for detection, geometry in zip(detections, letterboxes):
-        detection["boxes"] = geometry.to_image(detection["boxes"])
+        boxes = geometry.to_image(detection["boxes"])
+        # A box that lay on the letterbox padding is empty once clipped to the image: drop it.
+        kept = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        detection.update({key: value[kept] for key, value in detection.items() if key != "boxes"}, boxes=boxes[kept])
     return detections
 
 
