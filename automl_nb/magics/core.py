@@ -65,14 +65,7 @@ class AutoMLMagics(Magics):
             return None
         folder = Path(args.output) if args.output else _default_folder(job)
         display(JobSummary(job, folder, cluster=args.cluster))
-        run = job.submit(folder, cluster=args.cluster)
-        self.current_run = run
-        if args.out:
-            self.shell.user_ns[args.out] = run
-        if args.no_dashboard:
-            return run
-        self._dashboard(run)
-        return None
+        return self._adopt(job.submit(folder, cluster=args.cluster), args)
 
     def _dashboard(self, run):
         from automl_nb.widgets.dashboard import SweepDashboard
@@ -146,7 +139,11 @@ class AutoMLMagics(Magics):
         from automl_nb.sweep import load_run
 
         _check_variable_name(args.out)
-        run = load_run(os.path.expanduser(args.folder)).resume(cluster=args.cluster)
+        return self._adopt(load_run(os.path.expanduser(args.folder)).resume(cluster=args.cluster), args)
+
+    def _adopt(self, run, args):
+        """Make ``run`` the kernel's current run, bind it to ``-o NAME``, and show its dashboard
+        (or return it with ``--no-dashboard``)."""
         self.current_run = run
         if args.out:
             self.shell.user_ns[args.out] = run
