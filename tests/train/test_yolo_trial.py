@@ -55,7 +55,7 @@ def test_tiling_trains_on_each_image_and_its_tiles(detection_data):
     adapter = YoloAdapter(DETECTION, yolo_params(tile_grid_size="2x2", image_size=50), records, records, classes)
     assert len(adapter.train_dataset) == len(records) * 5 and len(adapter.valid_dataset) == len(records)
     image, target = adapter.train_dataset[1]  # a 32 x 32 tile, scaled up into the 64 px network size
-    assert image.shape == (3, 64, 64) and target["boxes"].max() <= 64
+    assert image.shape == (3, 64, 64) and bool((target["boxes"] <= 64).all())  # augmentation may leave none
 
 
 def test_multi_scale_sizes_are_multiples_of_32_within_half_the_size():
