@@ -61,8 +61,8 @@ def image_reader(task: str, params: Mapping[str, Any], records: Sequence[ImageRe
 
 
 def add_cache_parser(commands):
-    """See :func:`automl_nb.data.cache.cli.add_cache_parser` (imported lazily, so
-    ``python -m automl_nb.data.cache.cli`` runs it once)."""
+    """See :func:`automl_nb.data.cache.cli.add_cache_parser` (imported lazily: argparse and the
+    commands load only for the CLI)."""
     from automl_nb.data.cache.cli import add_cache_parser as add
 
     return add(commands)

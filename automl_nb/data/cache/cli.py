@@ -5,8 +5,7 @@
     automl-nb cache clear [--root DIR] [--dataset KEY]
 
 ``build`` fills the cache a job's trials would stream through, ahead of time; run again
-after an interruption, it fetches only what is missing. Also runnable as
-``python -m automl_nb.data.cache.cli``.
+after an interruption, it fetches only what is missing.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
 
-from automl_nb.errors import AutoMLError, DataError
+from automl_nb.errors import DataError
 
 # Failed URLs listed in full by ``build`` and ``info`` (the rest are counted).
 _SHOWN_FAILURES = 10
@@ -164,19 +162,3 @@ def clear_command(args) -> int:
         shutil.rmtree(folder)
     print(f"deleted {len(folders)} cached datasets ({freed / 2**20:.1f} MB) from {root}")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m automl_nb.data.cache.cli build|info|clear ...`` (what ``automl-nb cache`` runs)."""
-    parser = argparse.ArgumentParser(prog="automl-nb cache")
-    _add_actions(parser)
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except AutoMLError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

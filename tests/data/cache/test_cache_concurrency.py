@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from automl_nb.data.cache import CachedImageReader, ImageCache
-from automl_nb.data.cache.cli import main as cache_main
+from automl_nb import cli
 from automl_nb.data.cache.store import CACHED, MISSING
 from automl_nb.data.images import open_image
 
@@ -53,7 +53,7 @@ def test_a_build_killed_half_way_resumes_fetching_only_what_is_missing(serve_dat
     image_server.delay_s = 0.2  # 10 shards of 4, each ~0.2 s: time to see one done and kill the rest
     build = ["build", str(http_jsonl), "--task", "image_classification", "--resolution", "64",
              "--root", str(tmp_path / "cache")]
-    process = subprocess.Popen([sys.executable, "-m", "automl_nb.data.cache.cli", *build],
+    process = subprocess.Popen([sys.executable, "-m", "automl_nb.cli", "cache", *build],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while (cache.status() == CACHED).sum() < 4 and process.poll() is None and time.monotonic() < deadline:
@@ -65,7 +65,7 @@ def test_a_build_killed_half_way_resumes_fetching_only_what_is_missing(serve_dat
     missing = int((status == MISSING).sum())
     assert (status == CACHED).sum() >= 4 and missing > 0, status  # killed with work done and work left
     image_server.delay_s, before = 0.0, image_server.total()
-    assert cache_main(build) == 0
+    assert cli.main(["cache", *build]) == 0
     assert image_server.total() - before == missing
     assert (cache.status() == CACHED).all()
     reader = CachedImageReader(cache)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from automl_nb.data.cache import CachedImageReader, Fetcher, ImageCache
-from automl_nb.data.cache.cli import main as cache_main
+from automl_nb import cli
 from automl_nb.data.cache.store import CACHED, FAILED, MISSING
 from automl_nb.data.datasets import ClassificationDataset
 from automl_nb.data.jsonl import write_jsonl
@@ -81,15 +81,15 @@ def test_flaky_sources_are_retried_and_a_lasting_outage_is_not_remembered(serve_
 def test_cache_build_fails_naming_the_urls_unless_told_to_skip(broken_data, tmp_path, capsys):
     jsonl = write_jsonl(broken_data, tmp_path / "broken.jsonl")
     build = ["build", str(jsonl), "--task", "image_classification", "--root", str(tmp_path / "cache")]
-    assert cache_main(build) == 2
+    assert cli.main(["cache", *build]) == 2
     error = capsys.readouterr().err
     assert "2 images could not be cached" in error and "corrupt.png" in error and "missing.png" in error
-    assert cache_main(build + ["--skip-unreadable"]) == 0
+    assert cli.main(["cache", *build, "--skip-unreadable"]) == 0
     assert "skipped 2 unreadable images" in capsys.readouterr().out
-    assert cache_main(["info", "--root", str(tmp_path / "cache")]) == 0
+    assert cli.main(["cache", "info", "--root", str(tmp_path / "cache")]) == 0
     info = capsys.readouterr().out
     assert "failed " + broken_data[-1].image_url in info and "failed " + broken_data[-2].image_url in info
-    assert cache_main(["clear", "--root", str(tmp_path / "cache")]) == 0
+    assert cli.main(["cache", "clear", "--root", str(tmp_path / "cache")]) == 0
     assert "deleted 1 cached datasets" in capsys.readouterr().out
     assert not list((tmp_path / "cache").glob("*px"))
 
