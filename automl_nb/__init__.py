@@ -32,6 +32,7 @@ _EXPORTS = {
     "SweepDashboard": "automl_nb.widgets",
     "SearchSpaceBuilder": "automl_nb.widgets",
     "DetectionViewer": "automl_nb.widgets",
+    "AttributionViewer": "automl_nb.widgets",
     "DatasetExplorer": "automl_nb.widgets",
 }
 

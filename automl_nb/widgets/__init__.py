@@ -1,5 +1,5 @@
 """Notebook panels built on ipywidgets 8: a search-space builder, a live sweep dashboard, a
-detection viewer and a dataset explorer.
+detection viewer, an attribution viewer and a dataset explorer.
 
 Every panel also has a static form (HTML with PNG images) so an executed notebook shows its
 results where no kernel runs (nbviewer, GitHub).
@@ -18,6 +18,7 @@ _EXPORTS = {
     "SweepDashboard": "automl_nb.widgets.dashboard",
     "SearchSpaceBuilder": "automl_nb.widgets.builder",
     "DetectionViewer": "automl_nb.widgets.detection_viewer",
+    "AttributionViewer": "automl_nb.widgets.attribution_viewer",
     "DatasetExplorer": "automl_nb.widgets.dataset_explorer",
     "wait": "automl_nb.widgets.events",
     "join_handling_ui_events": "automl_nb.widgets.events",

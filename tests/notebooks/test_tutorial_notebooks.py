@@ -153,3 +153,15 @@ def test_large_data(tmp_path):
     assert text(cell(notebook, 'job.training_parameters["advanced_settings"]')) == "{'stream_image_files': True}"
     message = text(cell(notebook, "from IPython.core.error import UsageError"))
     assert message.startswith("cell line 5: advanced_settings.stream_image_file") and "stream_image_files" in message
+
+
+def test_explanations(tmp_path):
+    notebook = execute("08_explanations.ipynb", tmp_path)
+    assert "Completed" in text(cell(notebook, "%automl wait"))
+    explained = cell(notebook, "%automl explain")
+    assert "trial 0, data/shapes/images/00000.png: " in text(explained) and len(data(explained, "image/png")) == 1
+    python = cell(notebook, "from automl_nb.explain import Explainer")
+    assert text(python).startswith("square ") and "(3, 42, 42)" in text(python)
+    assert png_size(data(python, "image/png")[0])[0] > 300  # the 2x2 figure
+    viewer = data(cell(notebook, "from automl_nb.widgets import AttributionViewer"), "text/html")[0]
+    assert len(inline_pngs(viewer)) == 2  # two methods, side by side
