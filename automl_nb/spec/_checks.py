@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from typing import Any, Iterable, NoReturn
+from typing import Any, Iterable, Mapping, NoReturn
 
 from automl_nb.errors import SpecError
 
@@ -64,6 +64,19 @@ def unknown_key(key: Any, what: str, candidates: Iterable[str], value: Any = Non
     if not suffix and len(candidates) <= 25:
         suffix = "; allowed: " + ", ".join(candidates)
     fail(str(key), f"{shown}unknown {what}{suffix}")
+
+
+def check_nested_key(where: str, key: str, value: Any, table: Mapping[str, Any], task: str, what: str) -> None:
+    """SpecError unless ``key`` of the object at ``where`` is in ``table`` and applies to ``task``.
+
+    Table entries have ``tasks``; the message names ``where.key``, the value, and the nearest
+    valid key or the tasks the key applies to.
+    """
+    if key not in table:
+        unknown_key(f"{where}.{key}", what, table, value)
+    if task not in table[key].tasks:
+        fail(f"{where}.{key}", f"{show(value)} does not apply to {task}; it applies only to "
+             f"{', '.join(table[key].tasks)}")
 
 
 def snake_case(text: str) -> str:

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from automl_nb.errors import SpecError
-from automl_nb.spec._checks import fail, show, unknown_key
+from automl_nb.spec._checks import check_nested_key, fail, show, unknown_key
 from automl_nb.spec.parameters import Parameter
 from automl_nb.spec.tasks import CLASSIFICATION_TASKS, MULTILABEL, check_task
 
@@ -140,11 +140,7 @@ def check_xai_parameters(xai_parameters: Mapping[str, Any] | None, task: str) ->
         fail(_WHERE, f"{show(xai_parameters)} is not a mapping; allowed: an object with keys "
              f"{', '.join(XAI_PARAMETERS)}")
     for key, value in xai_parameters.items():
-        if key not in XAI_PARAMETERS:
-            unknown_key(f"{_WHERE}.{key}", "explanation setting", XAI_PARAMETERS, value)
-        if task not in XAI_PARAMETERS[key].tasks:
-            fail(f"{_WHERE}.{key}", f"{show(value)} does not apply to {task}; it applies only to "
-                 f"{', '.join(XAI_PARAMETERS[key].tasks)}")
+        check_nested_key(_WHERE, key, value, XAI_PARAMETERS, task, "explanation setting")
     request = {key: xai_parameters[key] for key in _REQUEST_KEYS if key in xai_parameters}
     algorithm = request.pop("xai_algorithm", None)
     own = {key: value for key, value in xai_parameters.items() if key not in _REQUEST_KEYS}

@@ -42,7 +42,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from automl_nb.spec._checks import (
-    did_you_mean, fail, show, snake_case, to_bool, to_float, to_int, unknown_key,
+    check_nested_key, did_you_mean, fail, show, snake_case, to_bool, to_float, to_int, unknown_key,
 )
 from automl_nb.spec.tasks import (
     CLASSIFICATION_TASKS, DEFAULT_MODEL, DETECTION, DETECTION_TASKS, MODELS, MULTICLASS,
@@ -353,11 +353,7 @@ def _advanced_settings(param: Parameter, value: Any, task: str) -> dict:
     settings = {setting.name: setting for setting in ADVANCED_SETTINGS}
     result = {}
     for key, item in value.items():
-        if key not in settings:
-            unknown_key(f"{param.name}.{key}", "advanced setting", settings, item)
-        if task not in settings[key].tasks:
-            fail(f"{param.name}.{key}", f"{show(item)} does not apply to {task}; it applies only to "
-                 f"{', '.join(settings[key].tasks)}")
+        check_nested_key(param.name, key, item, settings, task, "advanced setting")
         result[key] = _advanced_value(settings[key], item, f"{param.name}.{key}")
     return result
 
@@ -366,8 +362,11 @@ def _advanced_value(setting: AdvancedSetting, item: Any, where: str) -> Any:
     if setting.kind == "positive_number":
         if item is None:
             return None
-        number = None if isinstance(item, bool) else _to_float(item)
-        if number is None or not math.isfinite(number) or number <= 0:
+        try:
+            number = to_float(item)
+        except ValueError:
+            number = 0.0
+        if number <= 0:
             fail(where, f"{show(item)} is not a positive number; allowed: a number > 0 or null")
         return number
     try:
@@ -375,12 +374,6 @@ def _advanced_value(setting: AdvancedSetting, item: Any, where: str) -> Any:
     except ValueError:
         fail(where, f"{show(item)} is not a bool; allowed: true or false")
 
-
-def _to_float(item: Any) -> float | None:
-    try:
-        return float(item)
-    except (TypeError, ValueError):
-        return None
 
 
 # ----- the table
