@@ -59,15 +59,18 @@ class DetectionViewer(widgets.VBox):
         predictions = predictor.predict([record.image_url for record in records])
         self.folder = folder
         self._build(description["task"], records, predictions, predictor.labels,
-                    iou_threshold=float(params.get("validation_iou_threshold", 0.5)),
-                    threshold=max(lowest_score, float(params.get("box_score_threshold", 0.3))), lowest_score=lowest_score)
+                    iou_threshold=float(params["validation_iou_threshold"]),
+                    threshold=max(lowest_score, float(params["box_score_threshold"])), lowest_score=lowest_score)
 
     @classmethod
     def from_predictions(cls, records: Sequence, predictions: Sequence[dict], labels: Sequence[str], *,
-                         task: str = "image_object_detection", iou_threshold: float = 0.5,
-                         threshold: float = 0.3) -> "DetectionViewer":
+                         task: str = "image_object_detection", iou_threshold: float | None = None,
+                         threshold: float | None = None) -> "DetectionViewer":
         """A viewer of predictions made elsewhere (Azure-shaped, one per record), e.g. by a
         :class:`~automl_nb.infer.Predictor` on your own test images.
+
+        ``iou_threshold`` and ``threshold`` default to the task's ``validation_iou_threshold``
+        and ``box_score_threshold``.
 
         Example:
             >>> DetectionViewer.from_predictions(records, predictor.predict([r.image_url for r in records]),
@@ -75,6 +78,12 @@ class DetectionViewer(widgets.VBox):
         """
         if len(records) != len(predictions) or not records:
             raise AutoMLError(f"give one prediction per record: {len(records)} records, {len(predictions)} predictions")
+        from automl_nb.spec import default_value
+
+        if iou_threshold is None:
+            iou_threshold = default_value("validation_iou_threshold", task)
+        if threshold is None:
+            threshold = default_value("box_score_threshold", task)
         viewer = cls.__new__(cls)
         viewer.folder = None
         viewer._build(task, list(records), list(predictions), labels, iou_threshold=iou_threshold,

@@ -132,6 +132,7 @@ class YoloV5(nn.Module):
         image_size: inference size for list inputs (rounded up to a multiple of 32).
         box_score_threshold: minimum score of a returned box, for list inputs.
         nms_iou_threshold: NMS IoU, for list inputs.
+        Settings left as None take yolov5's defaults from the hyperparameter table.
 
     Raises:
         ValueError: unknown ``model_size`` or ``num_classes`` < 1.
@@ -142,9 +143,14 @@ class YoloV5(nn.Module):
         [(1, 3, 8, 12, 8), (1, 3, 4, 6, 8), (1, 3, 2, 3, 8)]
     """
 
-    def __init__(self, num_classes: int, model_size: str = "medium", *, image_size: int = 640,
-                 box_score_threshold: float = 0.1, nms_iou_threshold: float = 0.5) -> None:
+    def __init__(self, num_classes: int, model_size: str | None = None, *, image_size: int | None = None,
+                 box_score_threshold: float | None = None, nms_iou_threshold: float | None = None) -> None:
         super().__init__()
+        model_size, image_size, box_score_threshold, nms_iou_threshold = (
+            _yolo_default(name) if value is None else value
+            for name, value in (("model_size", model_size), ("image_size", image_size),
+                                ("box_score_threshold", box_score_threshold),
+                                ("nms_iou_threshold", nms_iou_threshold)))
         if model_size not in SIZES:
             raise ValueError(f"model_size: {model_size!r} is not a yolov5 size; allowed: {', '.join(SIZES)}")
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
@@ -266,3 +272,9 @@ def yolo_from_params(params: Mapping[str, Any], num_classes: int, *, pretrained:
 def count_parameters(model: nn.Module) -> int:
     """Number of parameters (trainable or not)."""
     return sum(p.numel() for p in model.parameters())
+
+
+def _yolo_default(name: str):
+    from automl_nb.spec import DETECTION, default_value
+
+    return default_value(name, DETECTION, "yolov5")
