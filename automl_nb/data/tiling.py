@@ -24,13 +24,14 @@ is exact and moving a box between a tile and its image is a pure translation.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
 from automl_nb.data.images import image_size
 from automl_nb.data.records import ImageRecord
 from automl_nb.errors import SpecError
+from automl_nb.spec.grid import parse_grid
+from automl_nb.spec.table import PARAMETERS
 
 if TYPE_CHECKING:  # torch is imported where used, so importing this module stays light
     import torch
@@ -40,35 +41,13 @@ Tile = tuple[int, int, int, int]
 # An object keeps a box in a tile when at least this fraction of its box area is inside.
 MIN_VISIBLE_FRACTION = 0.25
 
-_GRID = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
-
-
-def parse_grid(grid: str) -> tuple[int, int]:
-    """Parse a ``tile_grid_size`` string ``"MxN"`` into ``(cols, rows)``.
-
-    Args:
-        grid: ``"MxN"``: ``M`` tiles across the width, ``N`` down the height (positive ints).
-
-    Returns:
-        ``(cols, rows)``.
-
-    Raises:
-        SpecError: not a string of two positive ints joined by ``x``.
-
-    Example:
-        >>> parse_grid("3x2")
-        (3, 2)
-    """
-    match = _GRID.match(grid) if isinstance(grid, str) else None
-    if not match or int(match[1]) < 1 or int(match[2]) < 1:
-        raise SpecError(f"tile_grid_size: {grid!r} is not a grid size; allowed: 'MxN' with positive ints, e.g. '3x2'")
-    return int(match[1]), int(match[2])
-
 
 def check_overlap_ratio(overlap_ratio: float) -> float:
-    """Return ``overlap_ratio`` as a float; SpecError unless it is a number in [0, 1)."""
-    if isinstance(overlap_ratio, bool) or not isinstance(overlap_ratio, (int, float)) or not 0 <= overlap_ratio < 1:
-        raise SpecError(f"tile_overlap_ratio: {overlap_ratio!r} is out of range; allowed: float in [0, 1)")
+    """Return ``overlap_ratio`` as a float; SpecError unless it is a number in the table's range, [0, 1)."""
+    param = PARAMETERS["tile_overlap_ratio"]
+    number = isinstance(overlap_ratio, (int, float)) and not isinstance(overlap_ratio, bool)
+    if not number or not param.in_range(overlap_ratio):
+        raise SpecError(f"{param.name}: {overlap_ratio!r} is out of range; allowed: {param.allowed_text()}")
     return float(overlap_ratio)
 
 

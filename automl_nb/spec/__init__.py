@@ -25,8 +25,9 @@ from automl_nb.spec.job import (
     image_object_detection, is_scheduler_address, job_from_dict,
 )
 from automl_nb.spec.limits import Limits
-from automl_nb.spec.parameters import (
-    ADVANCED_SETTINGS, FREEZE_LAYER_ORDER, MODEL_NAME, PARAMETERS, AdvancedSetting, Parameter,
+from automl_nb.spec.advanced_settings import ADVANCED_SETTINGS, AdvancedSetting
+from automl_nb.spec.parameter import MODEL_NAME, Parameter
+from automl_nb.spec.resolve import (
     check_parameters, coerce_value, default_value, get_parameter, parameters_for, resolve_parameters,
     uses_sagemaker_ssd,
 )
@@ -35,6 +36,7 @@ from automl_nb.spec.sweep_settings import (
     POLICIES, SAMPLING_ALGORITHMS, BanditPolicy, MedianStoppingPolicy, Sweep,
     TruncationSelectionPolicy, policy_from_dict,
 )
+from automl_nb.spec.table import FREEZE_LAYER_ORDER, PARAMETERS
 from automl_nb.spec.tasks import (
     CLASSIFICATION_TASKS, DEFAULT_MODEL, DETECTION, MODELS, MULTICLASS, MULTILABEL, PRIMARY_METRICS,
     SEGMENTATION, TASKS, check_model, check_task, is_classification, model_family,

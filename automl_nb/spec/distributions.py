@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Mapping
 
 from automl_nb.errors import SpecError
 from automl_nb.spec._checks import did_you_mean, fail, is_number, show, to_float, to_int
-from automl_nb.spec.parameters import Parameter
+from automl_nb.spec.parameter import Parameter
 
 
 def _number(dist_type: str, name: str, value: Any) -> float:

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from automl_nb.errors import SpecError
 from automl_nb.spec._checks import check_nested_key, fail, show, unknown_key
-from automl_nb.spec.parameters import Parameter
+from automl_nb.spec.parameter import Parameter
 from automl_nb.spec.tasks import CLASSIFICATION_TASKS, MULTILABEL, check_task
 
 XAI_ALGORITHMS = ("xrai", "integrated_gradients", "guided_gradcam", "guided_backprop")

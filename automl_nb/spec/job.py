@@ -22,7 +22,8 @@ from automl_nb.spec._checks import fail, show, snake_case, to_float, unknown_key
 from automl_nb.spec._yaml_dump import flow, to_yaml_text
 from automl_nb.spec.inputs import Input, as_input
 from automl_nb.spec.limits import Limits
-from automl_nb.spec.parameters import MODEL_NAME, check_parameters, resolve_parameters
+from automl_nb.spec.parameter import MODEL_NAME
+from automl_nb.spec.resolve import check_parameters, resolve_parameters
 from automl_nb.spec.search_space import (
     check_grid, check_search_space, parse_search_space, search_space_to_list,
 )

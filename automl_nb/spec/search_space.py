@@ -14,9 +14,9 @@ from typing import Any, Iterator, Mapping
 from automl_nb.errors import SpecError
 from automl_nb.spec._checks import fail, show
 from automl_nb.spec.distributions import Choice, Distribution, as_distribution, check_distribution
-from automl_nb.spec.parameters import (
-    MODEL_NAME, PARAMETERS, check_applies, get_parameter, resolve_with_sampled,
-)
+from automl_nb.spec.parameter import MODEL_NAME
+from automl_nb.spec.resolve import check_applies, get_parameter, resolve_with_sampled
+from automl_nb.spec.table import PARAMETERS
 from automl_nb.spec.tasks import DEFAULT_MODEL, check_task
 
 

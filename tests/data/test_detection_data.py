@@ -18,7 +18,7 @@ from automl_nb.data.synthetic import make_dataset
 from automl_nb.data.tiling import ImageTile
 from automl_nb.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from automl_nb.errors import DataError
-from automl_nb.spec.parameters import resolve_parameters
+from automl_nb.spec import resolve_parameters
 
 DETECTION = "image_object_detection"
 SEGMENTATION = "image_instance_segmentation"

@@ -16,24 +16,13 @@ from automl_nb.data.tiling import (
     crop_image,
     map_to_image,
     merge_predictions,
-    parse_grid,
     tile_boxes,
     tile_records,
 )
 from automl_nb.errors import SpecError
+from automl_nb.spec.grid import parse_grid
 
 DETECTION = "image_object_detection"
-
-
-def test_parse_grid_reads_columns_then_rows():
-    assert parse_grid("3x2") == (3, 2)
-    assert parse_grid(" 1 X 4 ") == (1, 4)
-
-
-@pytest.mark.parametrize("grid", ["3", "0x2", "3x0", "ax2", "3x2x1", "-1x2", "", "3,2", None, 32])
-def test_a_bad_grid_is_a_clear_error(grid):
-    with pytest.raises(SpecError, match="tile_grid_size.*'MxN'"):
-        parse_grid(grid)
 
 
 @pytest.mark.parametrize("overlap", [-0.1, 1.0, 1.5, "0.2", True])

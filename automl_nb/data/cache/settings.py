@@ -1,6 +1,6 @@
 """What a trial's parameters say about streaming and caching images, read in one place.
 
-The setting names live in :mod:`automl_nb.spec.parameters` (``ADVANCED_SETTINGS``); these
+The setting names live in :mod:`automl_nb.spec.advanced_settings` (``ADVANCED_SETTINGS``); these
 functions only read a resolved ``advanced_settings`` dict, so wiring a new setting into the
 spec table changes nothing here.
 """
@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from automl_nb.spec.grid import parse_grid
 from automl_nb.spec.tasks import CLASSIFICATION_TASKS
 
 STREAM_IMAGE_FILES = "stream_image_files"
@@ -34,7 +35,7 @@ def _advanced(params: Mapping[str, Any], name: str, unset: Any) -> Any:
     settings = params.get("advanced_settings") or {}
     if name in settings:
         return settings[name]
-    from automl_nb.spec.parameters import ADVANCED_SETTINGS
+    from automl_nb.spec.advanced_settings import ADVANCED_SETTINGS
 
     for setting in ADVANCED_SETTINGS:
         if setting.name == name:
@@ -88,6 +89,6 @@ def cache_resolution(task: str, params: Mapping[str, Any]) -> int:
         need = max(params.get("max_size") or 0, params.get("image_size") or 0)
         grid = params.get("tile_grid_size")
         if grid:
-            need *= max(int(n) for n in str(grid).lower().split("x"))
+            need *= max(parse_grid(grid))
     need = max(int(math.ceil(need)), 1)
     return int(math.ceil(need / RESOLUTION_STEP) * RESOLUTION_STEP)

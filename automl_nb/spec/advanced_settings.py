@@ -1,0 +1,73 @@
+"""The keys of the ``advanced_settings`` JSON object (``AdvancedSetting`` records) and their check."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+from automl_nb.spec._checks import check_nested_key, fail, show, to_bool, to_float
+from automl_nb.spec.tasks import DETECTION_TASKS, TASKS
+
+if TYPE_CHECKING:
+    from automl_nb.spec.parameter import Parameter
+
+
+@dataclass(frozen=True)
+class AdvancedSetting:
+    """One key inside the ``advanced_settings`` JSON string: a bool switch, or a positive number."""
+
+    name: str
+    default: bool | float | None
+    tasks: tuple[str, ...]
+    description: str
+    kind: str = "bool"  # "bool" or "positive_number" (null allowed: no bound)
+
+
+ADVANCED_SETTINGS = (
+    AdvancedSetting("apply_mosaic_for_yolo", True, DETECTION_TASKS,
+                    "Mosaic augmentation for yolov5 training (false switches it off)."),
+    AdvancedSetting("apply_automl_train_augmentations", True, DETECTION_TASKS,
+                    "Random crop/expand/flip (or yolov5 affine/flip) in training (false switches them off)."),
+    AdvancedSetting("stream_image_files", False, TASKS,
+                    "Stream images from storage when needed, caching what fits on local disk."),
+    AdvancedSetting("skip_unreadable_images", False, TASKS,
+                    "With stream_image_files, warn and skip an image that cannot be fetched or decoded "
+                    "(false: the trial fails naming it)."),
+    AdvancedSetting("max_cache_gb", None, TASKS,
+                    "With stream_image_files, the image cache's size bound in GB (null: keep 5% of the disk free).",
+                    kind="positive_number"),
+)
+
+
+def normalise_advanced_settings(param: Parameter, value: Any, task: str) -> dict:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            fail(param.name, f"{show(value)} is not valid JSON ({error.msg}); allowed: {param.format}")
+    if not isinstance(value, Mapping):
+        fail(param.name, f"{show(value)} is not a JSON object; allowed: {param.format}")
+    settings = {setting.name: setting for setting in ADVANCED_SETTINGS}
+    result = {}
+    for key, item in value.items():
+        check_nested_key(param.name, key, item, settings, task, "advanced setting")
+        result[key] = _advanced_value(settings[key], item, f"{param.name}.{key}")
+    return result
+
+
+def _advanced_value(setting: AdvancedSetting, item: Any, where: str) -> Any:
+    if setting.kind == "positive_number":
+        if item is None:
+            return None
+        try:
+            number = to_float(item)
+        except ValueError:
+            number = 0.0
+        if number <= 0:
+            fail(where, f"{show(item)} is not a positive number; allowed: a number > 0 or null")
+        return number
+    try:
+        return to_bool(item)
+    except ValueError:
+        fail(where, f"{show(item)} is not a bool; allowed: true or false")
