@@ -1,7 +1,31 @@
-"""One trial: ``run_trial(trial, reporter) -> TrialResult``; knows nothing of Dask."""
+"""One trial: ``run_trial(trial, reporter) -> TrialResult``; knows nothing of Dask.
 
-from automl_nb.train.setup import trial_from_job
-from automl_nb.train.trainer import run_trial
-from automl_nb.train.trial import NullReporter, Reporter, Trial, TrialResult
+Names are imported on first use: the sweep's side of a trial (``Trial``, ``TrialResult``,
+``Reporter``) is plain data, so the notebook kernel that submits a job never loads torch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 __all__ = ["NullReporter", "Reporter", "Trial", "TrialResult", "run_trial", "trial_from_job"]
+
+_HOMES = {
+    "NullReporter": "automl_nb.train.trial",
+    "Reporter": "automl_nb.train.trial",
+    "Trial": "automl_nb.train.trial",
+    "TrialResult": "automl_nb.train.trial",
+    "run_trial": "automl_nb.train.trainer",
+    "trial_from_job": "automl_nb.train.setup",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'automl_nb.train' has no attribute {name!r}")
+    return getattr(import_module(_HOMES[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
