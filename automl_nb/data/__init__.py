@@ -4,13 +4,7 @@ Torch datasets and transforms live in :mod:`automl_nb.data.datasets` and
 :mod:`automl_nb.data.transforms` and are not imported here, so this package stays light.
 """
 
-from automl_nb.data.convert import (
-    add_convert_arguments,
-    coco_to_jsonl,
-    folder_to_jsonl,
-    run_convert,
-    voc_to_jsonl,
-)
+from automl_nb.data.convert import coco_to_jsonl, folder_to_jsonl, voc_to_jsonl
 from automl_nb.data.images import image_info, image_size, open_image
 from automl_nb.data.jsonl import read_jsonl, record_from_json, write_jsonl
 from automl_nb.data.mltable import is_mltable_folder, jsonl_paths, load_records, write_mltable
@@ -21,7 +15,6 @@ from automl_nb.data.synthetic import make_dataset
 __all__ = [
     "ImageRecord",
     "ObjectLabel",
-    "add_convert_arguments",
     "check_minimum_images",
     "class_names",
     "coco_to_jsonl",
@@ -36,7 +29,6 @@ __all__ = [
     "open_image",
     "read_jsonl",
     "record_from_json",
-    "run_convert",
     "split_records",
     "voc_to_jsonl",
     "warn_small_labels",

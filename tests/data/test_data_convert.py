@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from automl_nb.data.convert import add_convert_arguments, coco_to_jsonl, folder_to_jsonl, run_convert, voc_to_jsonl
+from automl_nb.cli.convert import add_convert_arguments, run_convert
+from automl_nb.data.convert import coco_to_jsonl, folder_to_jsonl, voc_to_jsonl
 from automl_nb.data.jsonl import read_jsonl
 from automl_nb.data.mltable import load_records
 from automl_nb.data.records import ObjectLabel

@@ -8,7 +8,7 @@ machine; later epochs and trials read whole chunks of decoded pixels from it.
   :class:`CachedImageReader` when ``advanced_settings.stream_image_files`` is true.
 - :class:`ImageCache` is one dataset's store; :func:`enforce_bound` keeps the cache root
   under ``max_cache_gb``; :func:`chunk_sampler` shuffles chunk by chunk when needed.
-- ``automl-nb cache build|info|clear``: :func:`add_cache_parser`.
+- ``automl-nb cache build|info|clear``: :mod:`automl_nb.cli.cache`.
 
 Zarr is imported only when a cache is opened, so importing this package stays light.
 """
@@ -60,14 +60,6 @@ def image_reader(task: str, params: Mapping[str, Any], records: Sequence[ImageRe
                              as_stored=task in CLASSIFICATION_TASKS)
 
 
-def add_cache_parser(commands):
-    """See :func:`automl_nb.data.cache.cli.add_cache_parser` (imported lazily: argparse and the
-    commands load only for the CLI)."""
-    from automl_nb.data.cache.cli import add_cache_parser as add
-
-    return add(commands)
-
-
 def chunk_sampler(dataset, generator=None):
     """See :func:`automl_nb.data.cache.sampler.chunk_sampler` (imported lazily: it needs torch)."""
     from automl_nb.data.cache.sampler import chunk_sampler as sampler
@@ -76,7 +68,7 @@ def chunk_sampler(dataset, generator=None):
 
 
 __all__ = [
-    "CachedImageReader", "FetchFailure", "Fetcher", "ImageCache", "add_cache_parser", "cache_resolution",
+    "CachedImageReader", "FetchFailure", "Fetcher", "ImageCache", "cache_resolution",
     "chunk_sampler", "default_cache_root", "enforce_bound", "image_reader", "max_cache_bytes",
     "skip_unreadable_images", "stream_image_files",
 ]

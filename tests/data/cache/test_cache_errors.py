@@ -105,10 +105,10 @@ def test_a_shard_is_fetched_in_parallel_within_the_pool_bound(serve_dataset, ima
 def test_the_cache_command_plugs_into_a_cli_parser(tmp_path, capsys):
     import argparse
 
-    from automl_nb.data.cache import add_cache_parser
+    from automl_nb.cli.cache import add_cache_parser
 
     parser = argparse.ArgumentParser(prog="automl-nb")
-    add_cache_parser(parser.add_subparsers(dest="command", required=True))  # what automl_nb/cli.py adds
+    add_cache_parser(parser.add_subparsers(dest="command", required=True))  # what automl_nb.cli adds
     args = parser.parse_args(["cache", "info", "--root", str(tmp_path / "nothing")])
     assert args.handler(args) == 0
     assert f"no image cache at {tmp_path / 'nothing'}" in capsys.readouterr().out

@@ -1,5 +1,8 @@
 """``automl-nb``: run a job, resume a run, convert datasets, run the demo.
 
+The ``convert`` and ``cache`` commands live in :mod:`automl_nb.cli.convert` and
+:mod:`automl_nb.cli.cache`; ``main`` is the console entry point.
+
     automl-nb run JOB.yml [--output DIR] [--cluster tcp://host:8786]
     automl-nb resume RUN_FOLDER
     automl-nb convert coco|voc|folder ...
@@ -124,12 +127,11 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--cluster", help="Dask scheduler address (default: the job's cluster:, else a local cluster)")
     resume.set_defaults(handler=_resume_command)
     convert = commands.add_parser("convert", help="convert COCO, Pascal VOC or an image folder to JSONL")
-    from automl_nb.data.convert import add_convert_arguments, run_convert
+    from automl_nb.cli.cache import add_cache_parser
+    from automl_nb.cli.convert import add_convert_arguments, run_convert
 
     add_convert_arguments(convert.add_subparsers(dest="format", required=True))
     convert.set_defaults(handler=lambda args: print(run_convert(args)) or 0)
-    from automl_nb.data.cache import add_cache_parser
-
     add_cache_parser(commands)
     demo = commands.add_parser("demo", help="an AutoMode sweep of classifiers on built-in synthetic shapes")
     demo.add_argument("--output", type=Path, default=Path("runs/demo"), help="run folder (default: runs/demo)")
@@ -186,6 +188,3 @@ DEMO_PARAMETERS = {
 }
 DEMO_POLICY = {"type": "bandit", "slack_factor": 0.2, "evaluation_interval": 1, "delay_evaluation": 3}
 
-
-if __name__ == "__main__":
-    sys.exit(main())
