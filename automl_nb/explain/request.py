@@ -1,4 +1,7 @@
-"""The explanation fields of a scoring response (SPEC sections 9 and 10).
+"""Azure's scoring requests, with explanations where asked (SPEC sections 9 and 10).
+
+:func:`score_request` answers a request with a :class:`~automl_nb.infer.Predictor`; it
+lives here, above ``infer/``, because an entry may ask for explanations.
 
 A request with ``model_explainability: true`` adds to each classification result:
 
@@ -12,16 +15,58 @@ whose probability reaches ``confidence_score_threshold_multilabel`` (0.5), empty
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import torch.nn as nn
 
+from automl_nb.errors import SpecError
+from automl_nb.infer.request import parse_request
 from automl_nb.spec.explain import ALGORITHM_KEYS, XAI_PARAMETERS, check_xai_parameters
 from automl_nb.spec.inference import AZURE_NAMES
-from automl_nb.spec.tasks import MULTILABEL
+from automl_nb.spec.tasks import MULTILABEL, is_classification
+
+if TYPE_CHECKING:
+    from automl_nb.infer.predictor import Predictor
 
 _SIZES = ("validation_resize_size", "validation_crop_size")
 _THRESHOLD = "confidence_score_threshold_multilabel"
+
+
+def score_request(predictor: Predictor, request: str | bytes | Mapping[str, Any]) -> list[dict]:
+    """Answer an Azure scoring request (SPEC section 9), one output per image in order.
+
+    Args:
+        predictor: the model and its inference settings.
+        request: ``{"input_data": {"columns": ["image"], "data": [...]}}`` as JSON text or
+            parsed; each entry a base64 image, or a JSON string with ``image_base64``,
+            ``model_explainability`` and ``xai_parameters``.
+
+    Returns:
+        What ``predictor.predict`` returns for the decoded images; an entry that asked for
+        explanations also has ``visualizations`` and/or ``attributions`` (see
+        :func:`explain_for_request`).
+
+    Raises:
+        DataError: a malformed request or image (names the entry).
+        SpecError: explanations asked of a detector (they are for classifiers only), or bad
+            ``xai_parameters`` (names the key).
+
+    Example:
+        >>> score_request(predictor, {"input_data": {"columns": ["image"], "data": [b64_png]}})
+        [{'probs': [0.97, 0.03], 'labels': ['cat', 'dog']}]
+    """
+    items = parse_request(request)
+    explained = [i for i, item in enumerate(items) if item.explain]
+    if explained and not is_classification(predictor.task):
+        raise SpecError(f"input_data.data[{explained[0]}].model_explainability: true, but explanations are for "
+                        f"classification models only; this model is {predictor.task}")
+    for i in explained:  # every request's settings are checked before any work
+        check_xai_parameters(items[i].xai_parameters, predictor.task)
+    results = predictor.predict([item.image for item in items])
+    for i in explained:
+        results[i].update(explain_for_request(predictor.model, items[i].image, predictor.labels, predictor.task,
+                                              predictor.settings, items[i].xai_parameters))
+    return results
 
 
 def explain_for_request(model: nn.Module, image: Any, labels: Sequence[str], task: str,

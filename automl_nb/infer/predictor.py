@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from automl_nb.data.images import open_image
-from automl_nb.errors import DataError, SpecError, TrialError
+from automl_nb.errors import DataError, TrialError
 from automl_nb.infer.outputs import box_output, classification_output, normalise_polygon, write_mask_images
 from automl_nb.infer.polygons import mask_to_polygons
 from automl_nb.spec.inference import DESCRIPTION_KEYS, check_settings, inference_keys
@@ -178,48 +178,6 @@ class Predictor:
                 results.append(self._detection_output(image, detections))
                 if export:
                     write_mask_images(detections["masks"], mask_folder, name, self.settings["image_type"])
-        return results
-
-    def score(self, request: str | bytes | Mapping[str, Any]) -> list[dict]:
-        """Answer an Azure scoring request (SPEC section 9), one output per image in order.
-
-        Args:
-            request: ``{"input_data": {"columns": ["image"], "data": [...]}}`` as JSON text or
-                parsed; each entry a base64 image, or a JSON string with ``image_base64``,
-                ``model_explainability`` and ``xai_parameters``.
-
-        Returns:
-            What :meth:`predict` returns for the decoded images; an entry that asked for
-            explanations also has ``visualizations`` and/or ``attributions`` (see
-            :func:`automl_nb.explain.explain_for_request`).
-
-        Raises:
-            DataError: a malformed request or image (names the entry).
-            SpecError: explanations asked of a detector (they are for classifiers only), or bad
-                ``xai_parameters`` (names the key).
-
-        Example:
-            >>> predictor.score({"input_data": {"columns": ["image"], "data": [b64_png]}})
-            [{'probs': [0.97, 0.03], 'labels': ['cat', 'dog']}]
-        """
-        from automl_nb.infer.request import parse_request
-
-        from automl_nb.spec.explain import check_xai_parameters
-
-        items = parse_request(request)
-        explained = [i for i, item in enumerate(items) if item.explain]
-        if explained and not is_classification(self.task):
-            raise SpecError(f"input_data.data[{explained[0]}].model_explainability: true, but explanations are for "
-                            f"classification models only; this model is {self.task}")
-        for i in explained:  # every request's settings are checked before any work
-            check_xai_parameters(items[i].xai_parameters, self.task)
-        results = self.predict([item.image for item in items])
-        if explained:
-            from automl_nb.explain import explain_for_request
-
-            for i in explained:
-                results[i].update(explain_for_request(self.model, items[i].image, self.labels, self.task,
-                                                      self.settings, items[i].xai_parameters))
         return results
 
     @torch.inference_mode()
