@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from automl_nb.spec.limits import Limits
+
 GPU = "GPU"
 # A trial whose worker dies is retried once (resuming from its last checkpoint), then failed.
 ALLOWED_WORKER_DEATHS = 1
@@ -125,7 +127,8 @@ def _environment(values: dict[str, str], unset: tuple[str, ...] = ()) -> Iterato
         os.environ.update(saved)
 
 
-def connect(address: str | None = None, client: Any = None, *, max_concurrent_trials: int = 1) -> ClusterHandle:
+def connect(address: str | None = None, client: Any = None, *,
+            max_concurrent_trials: int = Limits.max_concurrent_trials) -> ClusterHandle:
     """The cluster a sweep runs on: ``client`` if given, else ``address``, else a new local one.
 
     Raises:

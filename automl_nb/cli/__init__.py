@@ -169,8 +169,7 @@ def _demo_command(args) -> int:
 
     output = free_folder(args.output)
     data = make_dataset("image_classification", n=DEMO_IMAGES, size=64, out_dir=output / "data", seed=0)
-    job = image_classification(training_data=Input(path=str(data.parent), type="mltable"),
-                               target_column_name="label", name="demo")
+    job = image_classification(training_data=Input(path=str(data.parent), type="mltable"), name="demo")
     job.set_limits(max_trials=DEMO_TRIALS, max_concurrent_trials=2, timeout_minutes=30)
     job.set_training_parameters(**DEMO_PARAMETERS)
     job.set_sweep(sampling_algorithm="random", early_termination=DEMO_POLICY)

@@ -38,7 +38,7 @@ def add_cache_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
 
 def _add_actions(parser: argparse.ArgumentParser) -> None:
     from automl_nb.data.cache.settings import CACHE_ROOT_VARIABLE
-    from automl_nb.spec import TASKS
+    from automl_nb.spec import DEFAULT_TARGET_COLUMN_NAME, TASKS
 
     actions = parser.add_subparsers(dest="cache_command", required=True)
     root_help = f"cache root (default: ${CACHE_ROOT_VARIABLE}, else ~/.cache/automl_nb/images)"
@@ -46,7 +46,8 @@ def _add_actions(parser: argparse.ArgumentParser) -> None:
     build = actions.add_parser("build", help="fetch and cache a dataset's images (resumes where it stopped)")
     build.add_argument("data", help="JSONL file or MLTable folder (path or fsspec URL)")
     build.add_argument("--task", required=True, choices=TASKS, help="the image task (decides the label shape)")
-    build.add_argument("--target-column-name", default="label", help="the JSONL key holding labels (default: label)")
+    build.add_argument("--target-column-name", default=DEFAULT_TARGET_COLUMN_NAME,
+                       help=f"the JSONL key holding labels (default: {DEFAULT_TARGET_COLUMN_NAME})")
     build.add_argument("--resolution", type=int,
                        help="long-side bound in pixels (default: what the task's default parameters use); "
                             "trials that need less reuse this cache")

@@ -30,6 +30,7 @@ from automl_nb._atomic import atomic_write_text
 from automl_nb.data.images import LOCAL_PROTOCOLS, image_info, protocol
 from automl_nb.data.records import ImageRecord, ObjectLabel, is_url
 from automl_nb.errors import DataError
+from automl_nb.spec.inputs import DEFAULT_TARGET_COLUMN_NAME
 from automl_nb.spec.tasks import DETECTION, MULTICLASS, MULTILABEL, SEGMENTATION, check_task
 
 COORDINATE_TOLERANCE = 1e-6
@@ -39,7 +40,7 @@ _BOX_KEYS = ("topX", "topY", "bottomX", "bottomY")
 def read_jsonl(
     path: str | os.PathLike,
     task: str,
-    target_column_name: str = "label",
+    target_column_name: str = DEFAULT_TARGET_COLUMN_NAME,
     check_images: bool = True,
 ) -> list[ImageRecord]:
     """Read an Azure image JSONL file.
@@ -85,7 +86,7 @@ def read_jsonl(
 def record_from_json(
     row: dict,
     task: str,
-    target_column_name: str = "label",
+    target_column_name: str = DEFAULT_TARGET_COLUMN_NAME,
     base: str | None = None,
     source: str = "",
 ) -> ImageRecord:

@@ -18,6 +18,7 @@ from automl_nb._atomic import atomic_write_text
 from automl_nb.data.jsonl import read_jsonl, resolve_url
 from automl_nb.data.records import ImageRecord, is_url
 from automl_nb.errors import DataError
+from automl_nb.spec.inputs import DEFAULT_TARGET_COLUMN_NAME
 
 MLTABLE_FILE = "MLTable"
 
@@ -80,7 +81,7 @@ def jsonl_paths(path: str | os.PathLike) -> list[str]:
 def load_records(
     path: str | os.PathLike,
     task: str,
-    target_column_name: str = "label",
+    target_column_name: str = DEFAULT_TARGET_COLUMN_NAME,
     check_images: bool = True,
 ) -> list[ImageRecord]:
     """Load the records of a JSONL file, an MLTable folder or a folder with one JSONL.

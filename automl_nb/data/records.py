@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Union
 
+from automl_nb.spec.inputs import DEFAULT_TARGET_COLUMN_NAME
+
 
 # "scheme://..." marks a URL; one letter before ":" is a Windows drive, not a scheme.
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
@@ -116,9 +118,9 @@ class ImageRecord:
         if details:
             row["image_details"] = details
         if isinstance(self.label, str):
-            row["label"] = self.label
+            row[DEFAULT_TARGET_COLUMN_NAME] = self.label
         else:
-            row["label"] = [o.to_json() if isinstance(o, ObjectLabel) else o for o in self.label]
+            row[DEFAULT_TARGET_COLUMN_NAME] = [o.to_json() if isinstance(o, ObjectLabel) else o for o in self.label]
         return row
 
 

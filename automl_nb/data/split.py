@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Sequence
 
 from automl_nb.data.records import ImageRecord
+from automl_nb.spec.inputs import DEFAULT_VALIDATION_DATA_SIZE
 from automl_nb.spec.tasks import MULTICLASS
 from automl_nb.errors import DataError
 
@@ -16,7 +17,7 @@ from automl_nb.errors import DataError
 def split_records(
     records: Sequence[ImageRecord],
     task: str,
-    validation_size: float = 0.2,
+    validation_size: float = DEFAULT_VALIDATION_DATA_SIZE,
     seed: int = 0,
 ) -> tuple[list[ImageRecord], list[ImageRecord]]:
     """Split records into training and validation sets, deterministically for a seed.

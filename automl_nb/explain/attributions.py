@@ -18,14 +18,19 @@ import torch.nn as nn
 
 from automl_nb.explain import xrai as _xrai
 from automl_nb.explain.layers import GuidedBackprop, gradcam_layer
+from automl_nb.spec.explain import XAI_PARAMETERS
 
 # Images per forward/backward pass along the integration path: bounds memory on big models
 # (resnet152 at 224 px) while keeping a GPU busy.
 DEFAULT_BATCH_SIZE = 16
+# The methods' settings when a caller gives none: the xai_parameters table's defaults.
+_N_STEPS = XAI_PARAMETERS["n_steps"].default
+_APPROXIMATION = XAI_PARAMETERS["approximation_method"].default
+_XRAI_FAST = XAI_PARAMETERS["xrai_fast"].default
 
 
-def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target: int, *, n_steps: int = 50,
-                         approximation_method: str = "riemann_middle", baseline: torch.Tensor | float = 0.0,
+def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target: int, *, n_steps: int = _N_STEPS,
+                         approximation_method: str = _APPROXIMATION, baseline: torch.Tensor | float = 0.0,
                          batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
     """Integrated gradients from ``baseline`` (default: zeros, i.e. the mean ImageNet colour) to the image.
 
@@ -72,8 +77,8 @@ def guided_gradcam(model: nn.Module, inputs: torch.Tensor, target: int, **_: Any
     return attributions[0].detach().float().cpu()
 
 
-def xrai(model: nn.Module, inputs: torch.Tensor, target: int, *, image: np.ndarray, n_steps: int = 50,
-         xrai_fast: bool = True, batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
+def xrai(model: nn.Module, inputs: torch.Tensor, target: int, *, image: np.ndarray, n_steps: int = _N_STEPS,
+         xrai_fast: bool = _XRAI_FAST, batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
     """XRAI: integrated gradients summed up over image segments, ranked by attribution density.
 
     As in the XRAI paper and PAIR's implementation, integrated gradients are computed from a

@@ -22,6 +22,7 @@ from PIL import Image
 from automl_nb.errors import SpecError
 from automl_nb.explain import visualise
 from automl_nb.spec.explain import XAI_PARAMETERS, check_method_parameters
+from automl_nb.spec.table import PARAMETERS
 from automl_nb.spec.tasks import CLASSIFICATION_TASKS, MULTILABEL, check_task
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 
 DEFAULT_METHOD = XAI_PARAMETERS["xai_algorithm"].default
 DEFAULT_THRESHOLD = XAI_PARAMETERS["confidence_score_threshold_multilabel"].default
+# The validation transform's sizes when none are given: the table's classification defaults.
+DEFAULT_RESIZE_SIZE = PARAMETERS["validation_resize_size"].default
+DEFAULT_CROP_SIZE = PARAMETERS["validation_crop_size"].default
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,8 +112,9 @@ class Explainer:
         >>> explainer.explain("cat.jpg", "guided_gradcam").figure()
     """
 
-    def __init__(self, model: nn.Module, labels: Sequence[str], task: str, *, resize_size: int = 256,
-                 crop_size: int = 224, batch_size: int = 16) -> None:
+    def __init__(self, model: nn.Module, labels: Sequence[str], task: str, *,
+                 resize_size: int = DEFAULT_RESIZE_SIZE, crop_size: int = DEFAULT_CROP_SIZE,
+                 batch_size: int = 16) -> None:
         task = check_task(task)
         if task not in CLASSIFICATION_TASKS:
             raise SpecError(f"task: explanations are for classification only, not {task!r}; "
@@ -228,7 +233,8 @@ class Explainer:
 
 def explain(model_or_trial_dir: nn.Module | str | os.PathLike, image: Any, method: str = DEFAULT_METHOD,
             label: str | int | None = None, *, labels: Sequence[str] | None = None, task: str | None = None,
-            resize_size: int = 256, crop_size: int = 224, device: str | torch.device = "cpu",
+            resize_size: int = DEFAULT_RESIZE_SIZE, crop_size: int = DEFAULT_CROP_SIZE,
+            device: str | torch.device = "cpu",
             **settings: Any) -> Explanation:
     """Explain one class of one image with a trained trial or a model.
 

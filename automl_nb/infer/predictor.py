@@ -16,20 +16,10 @@ from automl_nb.data.images import open_image
 from automl_nb.errors import DataError, TrialError
 from automl_nb.infer.outputs import box_output, classification_output, normalise_polygon, write_mask_images
 from automl_nb.infer.polygons import mask_to_polygons
-from automl_nb.spec.inference import DESCRIPTION_KEYS, check_settings, inference_keys
-from automl_nb.spec.tasks import DETECTION, MULTICLASS, MULTILABEL, SEGMENTATION, check_task, is_classification
+from automl_nb.spec.inference import DESCRIPTION_KEYS, PREDICTION_KEYS, TILING_KEYS, check_settings, inference_keys
+from automl_nb.spec.tasks import MULTILABEL, SEGMENTATION, check_task, is_classification
 
 _CHECKPOINT_KEYS = ("model", "task", "params", "labels")
-_DETECTION_NEEDS = ("box_score_threshold", "box_detections_per_image")
-# The settings each task's predictions read.
-_NEEDS = {
-    MULTICLASS: ("validation_resize_size", "validation_crop_size"),
-    MULTILABEL: ("validation_resize_size", "validation_crop_size"),
-    DETECTION: _DETECTION_NEEDS,
-    SEGMENTATION: _DETECTION_NEEDS + ("mask_pixel_score_threshold", "max_number_of_polygon_points",
-                                      "export_as_image", "image_type"),
-}
-_TILING_NEEDS = ("tile_overlap_ratio", "tile_predictions_nms_threshold")
 
 
 class Predictor:
@@ -62,7 +52,7 @@ class Predictor:
             raise ValueError(f"batch_size: {batch_size!r} is not an int >= 1")
         if not labels:
             raise ValueError("labels: empty; give the class names in the model's output order")
-        needs = _NEEDS[task] + (_TILING_NEEDS if settings.get("tile_grid_size") else ())
+        needs = PREDICTION_KEYS[task] + (TILING_KEYS if settings.get("tile_grid_size") else ())
         missing = [key for key in needs if key not in settings]
         if missing:
             raise ValueError(f"settings: {task} needs {', '.join(missing)}")

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from automl_nb.errors import DataError
+from automl_nb.spec.explain import MODEL_EXPLAINABILITY
 
-_ITEM_KEYS = ("image_base64", "model_explainability", "xai_parameters")
+_ITEM_KEYS = ("image_base64", MODEL_EXPLAINABILITY.name, "xai_parameters")
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def _item(entry: Any, where: str) -> ScoringItem:
         if unknown or "image_base64" not in fields:
             raise DataError(f"{where}: keys {sorted(fields)}; allowed: {', '.join(_ITEM_KEYS)} "
                             f"(image_base64 required)")
-        explain = fields.get("model_explainability", False)
+        explain = fields.get(MODEL_EXPLAINABILITY.name, MODEL_EXPLAINABILITY.default)
         if not isinstance(explain, bool):
             raise DataError(f"{where}.model_explainability: {explain!r}; allowed: true or false")
         xai = fields.get("xai_parameters") or {}

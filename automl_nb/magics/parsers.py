@@ -11,6 +11,8 @@ import shlex
 
 from IPython.core.error import UsageError
 
+from automl_nb.spec.explain import XAI_ALGORITHMS, XAI_PARAMETERS
+
 
 class MagicParser(argparse.ArgumentParser):
     """argparse that raises UsageError instead of printing and exiting."""
@@ -89,8 +91,9 @@ def line_parser() -> MagicParser:
     explain = command("explain", "attribution heatmaps of the best classifier on images")
     explain.add_argument("images", nargs="+", metavar="IMAGE", help="image paths or URLs")
     explain.add_argument("--trial", metavar="ID", help="use this trial's model instead of the best one")
-    explain.add_argument("--method", default="xrai",
-                         help="xrai (default), integrated_gradients, guided_gradcam or guided_backprop")
+    method = XAI_PARAMETERS["xai_algorithm"].default
+    explain.add_argument("--method", default=method,
+                         help=f"one of {', '.join(XAI_ALGORITHMS)} (default: {method})")
     explain.add_argument("--label", help="explain this class (default: the predicted class or labels)")
     return parser
 

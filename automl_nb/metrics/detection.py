@@ -30,20 +30,23 @@ from typing import Sequence
 
 from automl_nb.metrics.coco import COCO_STATS, coco_map
 from automl_nb.metrics.detection_types import ImageDetections, ImageTargets, box_iou, mask_iou
-from automl_nb.metrics.voc import average_precision, voc_map
+from automl_nb.metrics.voc import DEFAULT_IOU_THRESHOLD, average_precision, voc_map
+from automl_nb.spec.table import PARAMETERS
 
 __all__ = ["METRIC_TYPES", "ImageDetections", "ImageTargets", "average_precision", "box_iou", "coco_map",
            "detection_metrics", "mask_iou", "voc_map"]
 
-METRIC_TYPES = ("none", "coco", "voc", "coco_voc")
+# validation_metric_type's choices and default: the table's.
+METRIC_TYPES = PARAMETERS["validation_metric_type"].choices
+DEFAULT_METRIC_TYPE = PARAMETERS["validation_metric_type"].default
 
 
 def detection_metrics(
     predictions: Sequence[ImageDetections],
     targets: Sequence[ImageTargets],
     num_classes: int,
-    metric_type: str = "voc",
-    iou_threshold: float = 0.5,
+    metric_type: str = DEFAULT_METRIC_TYPE,
+    iou_threshold: float = DEFAULT_IOU_THRESHOLD,
     segmentation: bool = False,
 ) -> dict:
     """The validation row a detection or segmentation trial logs.

@@ -9,6 +9,10 @@ import numpy as np
 from automl_nb.metrics.detection_types import (
     ImageDetections, ImageTargets, check_inputs, encode_masks, rle_iou, box_iou,
 )
+from automl_nb.spec.table import PARAMETERS
+
+# The IoU a detection needs to match an object when none is given: validation_iou_threshold's default.
+DEFAULT_IOU_THRESHOLD = PARAMETERS["validation_iou_threshold"].default
 
 
 def _match_image(iou: np.ndarray, scores: np.ndarray, is_crowd: np.ndarray, threshold: float) -> np.ndarray:
@@ -59,7 +63,7 @@ def voc_map(
     predictions: Sequence[ImageDetections],
     targets: Sequence[ImageTargets],
     num_classes: int,
-    iou_threshold: float = 0.5,
+    iou_threshold: float = DEFAULT_IOU_THRESHOLD,
     iou_type: str = "bbox",
 ) -> dict:
     """VOC mean average precision at one IoU threshold, with precision and recall.

@@ -6,6 +6,7 @@ import torch.nn as nn
 
 from automl_nb.models.registry import register_model
 from automl_nb.models.weights import create_timm_model, load_torchvision_weights
+from automl_nb.spec import MULTICLASS, default_value
 
 def _torchvision_resnet(model_name: str, depth: int, num_classes: int, pretrained: bool) -> nn.Module:
     import torchvision.models as tvm
@@ -58,7 +59,9 @@ _TIMM_MODELS = {
 
 def _register_timm(name: str, timm_name: str, takes_size: bool) -> None:
     @register_model(name, "classification")
-    def build(*, num_classes: int, pretrained: bool, crop_size: int = 224, **_: object) -> nn.Module:
+    def build(*, num_classes: int, pretrained: bool, crop_size: int | None = None, **_: object) -> nn.Module:
+        if crop_size is None:  # the table's training_crop_size for this model
+            crop_size = default_value("training_crop_size", MULTICLASS, name)
         extra = {"img_size": crop_size} if takes_size else {}
         return create_timm_model(name, timm_name, pretrained, num_classes=num_classes, **extra)
 

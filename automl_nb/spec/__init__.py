@@ -12,20 +12,20 @@ Example:
     >>> job.validate()
 """
 
+from automl_nb.spec.advanced_settings import ADVANCED_SETTINGS, AdvancedSetting
 from automl_nb.spec.distributions import (
     DISTRIBUTIONS, Choice, Distribution, LogNormal, LogUniform, Normal, QLogNormal, QLogUniform,
     QNormal, QUniform, Randint, Uniform, as_distribution, check_distribution, distribution_from_dict,
     sample_value,
 )
-from automl_nb.spec.inputs import INPUT_TYPES, Input
+from automl_nb.spec.inputs import DEFAULT_TARGET_COLUMN_NAME, DEFAULT_VALIDATION_DATA_SIZE, INPUT_TYPES, Input
 from automl_nb.spec.job import (
-    DEFAULT_VALIDATION_DATA_SIZE, JOB_CLASSES, DumpTargetExistsError, ImageClassificationJob,
+    JOB_CLASSES, DumpTargetExistsError, ImageClassificationJob,
     ImageClassificationMultilabelJob, ImageInstanceSegmentationJob, ImageJob, ImageObjectDetectionJob,
     image_classification, image_classification_multilabel, image_instance_segmentation,
     image_object_detection, is_scheduler_address, job_from_dict,
 )
 from automl_nb.spec.limits import Limits
-from automl_nb.spec.advanced_settings import ADVANCED_SETTINGS, AdvancedSetting
 from automl_nb.spec.parameter import MODEL_NAME, Parameter
 from automl_nb.spec.resolve import (
     check_parameters, coerce_value, default_value, get_parameter, parameters_for, resolve_parameters,
@@ -61,7 +61,8 @@ __all__ = [
     "parse_search_space", "check_search_space", "check_grid", "Sweep", "SAMPLING_ALGORITHMS",
     "BanditPolicy", "MedianStoppingPolicy", "TruncationSelectionPolicy", "POLICIES", "policy_from_dict",
     # jobs
-    "Input", "INPUT_TYPES", "Limits", "ImageJob", "ImageClassificationJob", "ImageClassificationMultilabelJob",
+    "Input", "INPUT_TYPES", "DEFAULT_TARGET_COLUMN_NAME", "Limits", "ImageJob",
+    "ImageClassificationJob", "ImageClassificationMultilabelJob",
     "ImageObjectDetectionJob", "ImageInstanceSegmentationJob", "JOB_CLASSES", "DumpTargetExistsError",
     "DEFAULT_VALIDATION_DATA_SIZE", "image_classification", "image_classification_multilabel",
     "image_object_detection", "image_instance_segmentation", "is_scheduler_address", "job_from_dict",

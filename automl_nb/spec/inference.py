@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 from automl_nb.spec import PARAMETERS, coerce_value, default_value
 from automl_nb.spec._checks import fail, show, unknown_key
+from automl_nb.spec.tasks import DETECTION, MULTICLASS, MULTILABEL, SEGMENTATION
 
 # Training parameter names of the inference settings, in SPEC section 9's order.
 INFERENCE_KEYS = (
@@ -38,6 +39,17 @@ AZURE_NAMES = MappingProxyType({
 _AZURE_NAME_OF = MappingProxyType({ours: azure for azure, ours in AZURE_NAMES.items()})
 # Keys of a settings.json that describe the model rather than set anything.
 DESCRIPTION_KEYS = ("task", "model_name", "labels")
+# The settings a prediction reads after the model has run, per task (the others, min_size,
+# nms_iou_threshold..., are built into the model); a tile grid adds TILING_KEYS.
+_DETECTION_KEYS = ("box_score_threshold", "box_detections_per_image")
+PREDICTION_KEYS = MappingProxyType({
+    MULTICLASS: ("validation_resize_size", "validation_crop_size"),
+    MULTILABEL: ("validation_resize_size", "validation_crop_size"),
+    DETECTION: _DETECTION_KEYS,
+    SEGMENTATION: _DETECTION_KEYS + ("mask_pixel_score_threshold", "max_number_of_polygon_points",
+                                     "export_as_image", "image_type"),
+})
+TILING_KEYS = ("tile_overlap_ratio", "tile_predictions_nms_threshold")
 
 
 def inference_keys(task: str, model_name: str) -> list[str]:

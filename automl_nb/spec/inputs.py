@@ -10,6 +10,10 @@ from automl_nb.errors import SpecError
 from automl_nb.spec._checks import did_you_mean, fail, show, unknown_key
 
 INPUT_TYPES = ("mltable", "uri_file", "uri_folder")
+# The JSONL key holding an image's labels when a job names no target_column_name.
+DEFAULT_TARGET_COLUMN_NAME = "label"
+# The fraction of the training data held out for validation when a job gives no validation data.
+DEFAULT_VALIDATION_DATA_SIZE = 0.2
 _FILE_SUFFIXES = (".jsonl", ".json")
 
 

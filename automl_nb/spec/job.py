@@ -20,7 +20,7 @@ from automl_nb._atomic import atomic_write_text
 from automl_nb.errors import SpecError
 from automl_nb.spec._checks import fail, show, snake_case, to_float, unknown_key
 from automl_nb.spec._yaml_dump import flow, to_yaml_text
-from automl_nb.spec.inputs import Input, as_input
+from automl_nb.spec.inputs import DEFAULT_TARGET_COLUMN_NAME, DEFAULT_VALIDATION_DATA_SIZE, Input, as_input
 from automl_nb.spec.limits import Limits
 from automl_nb.spec.parameter import MODEL_NAME
 from automl_nb.spec.resolve import check_parameters, resolve_parameters
@@ -32,7 +32,6 @@ from automl_nb.spec.tasks import (
     DETECTION, MULTICLASS, MULTILABEL, SEGMENTATION, TASKS, check_task, normalize_primary_metric,
 )
 
-DEFAULT_VALIDATION_DATA_SIZE = 0.2
 LOG_VERBOSITIES = ("not_set", "debug", "info", "warning", "error", "critical")
 SCHEDULER_SCHEMES = ("tcp://", "tls://", "ucx://", "inproc://")
 JOB_TYPE = "automl"
@@ -87,7 +86,7 @@ class ImageJob:
     task: ClassVar[str] = ""
 
     def __init__(self, *, training_data: Any = None, validation_data: Any = None,
-                 target_column_name: str = "label", primary_metric: str | None = None,
+                 target_column_name: str = DEFAULT_TARGET_COLUMN_NAME, primary_metric: str | None = None,
                  validation_data_size: float | None = None, name: str | None = None,
                  display_name: str | None = None, description: str | None = None,
                  experiment_name: str | None = None, cluster: str | None = None,
@@ -466,8 +465,9 @@ JOB_CLASSES: Mapping[str, type[ImageJob]] = {
 
 
 def _factory(cls: type[ImageJob]) -> Callable[..., ImageJob]:
-    def make(*, training_data: Any = None, validation_data: Any = None, target_column_name: str = "label",
-             primary_metric: str | None = None, validation_data_size: float | None = None,
+    def make(*, training_data: Any = None, validation_data: Any = None,
+             target_column_name: str = DEFAULT_TARGET_COLUMN_NAME, primary_metric: str | None = None,
+             validation_data_size: float | None = None,
              name: str | None = None, experiment_name: str | None = None, cluster: str | None = None,
              compute: str | None = None, tags: Mapping[str, Any] | None = None, **kwargs: Any) -> ImageJob:
         return cls(training_data=training_data, validation_data=validation_data,
@@ -539,7 +539,7 @@ def job_from_dict(data: Any, *, base_dir: str | os.PathLike | None = None,
             fail("task", f"missing; allowed: one of {', '.join(TASKS)}")
         task = check_task(data["task"])
         job = JOB_CLASSES[task](
-            target_column_name=data.get("target_column_name", "label"),
+            target_column_name=data.get("target_column_name", DEFAULT_TARGET_COLUMN_NAME),
             primary_metric=data.get("primary_metric"), name=data.get("name"),
             display_name=data.get("display_name"), description=data.get("description"),
             experiment_name=data.get("experiment_name"), cluster=data.get("cluster"),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import MISSING, fields
 from typing import AbstractSet, Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from automl_nb.errors import SpecError
@@ -99,10 +100,13 @@ class _Scheduled:
     record: type = type(None)  # the spec record that validates the arguments
 
     def __init__(self, **arguments: Any) -> None:
-        # The spec's record checks every argument (names, ranges): one place for those rules.
-        checked = self.record(**arguments)
-        for key in arguments:
-            setattr(self, key, getattr(checked, key))
+        # The spec's record checks every argument (names, ranges) and holds the defaults of the
+        # ones left None: one place for those rules.
+        defaulted = {item.name for item in fields(self.record) if item.default is not MISSING}
+        checked = self.record(**{key: value for key, value in arguments.items()
+                                 if value is not None or key not in defaulted})
+        for item in fields(checked):
+            setattr(self, item.name, getattr(checked, item.name))
 
     def evaluates_at(self, k: int) -> bool:
         """True when the policy acts at report ``k`` (1-based)."""
@@ -168,7 +172,7 @@ class Bandit(_Scheduled):
     record = BanditPolicy
 
     def __init__(self, *, slack_factor: float | None = None, slack_amount: float | None = None,
-                 evaluation_interval: int = 1, delay_evaluation: int = 0) -> None:
+                 evaluation_interval: int | None = None, delay_evaluation: int | None = None) -> None:
         super().__init__(slack_factor=slack_factor, slack_amount=slack_amount,
                          evaluation_interval=evaluation_interval, delay_evaluation=delay_evaluation)
 
@@ -218,7 +222,7 @@ class MedianStopping(_Scheduled):
     name = "median_stopping"
     record = MedianStoppingPolicy
 
-    def __init__(self, *, evaluation_interval: int = 1, delay_evaluation: int = 0) -> None:
+    def __init__(self, *, evaluation_interval: int | None = None, delay_evaluation: int | None = None) -> None:
         super().__init__(evaluation_interval=evaluation_interval, delay_evaluation=delay_evaluation)
 
     def _decide(self, trial_id: str, k: int, curves: Curves, finished: AbstractSet[str]) -> tuple[bool, str]:
@@ -261,8 +265,8 @@ class TruncationSelection(_Scheduled):
     name = "truncation_selection"
     record = TruncationSelectionPolicy
 
-    def __init__(self, *, truncation_percentage: int, exclude_finished_jobs: bool = False,
-                 evaluation_interval: int = 1, delay_evaluation: int = 0) -> None:
+    def __init__(self, *, truncation_percentage: int, exclude_finished_jobs: bool | None = None,
+                 evaluation_interval: int | None = None, delay_evaluation: int | None = None) -> None:
         super().__init__(truncation_percentage=truncation_percentage, exclude_finished_jobs=exclude_finished_jobs,
                          evaluation_interval=evaluation_interval, delay_evaluation=delay_evaluation)
 

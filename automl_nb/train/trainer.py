@@ -25,6 +25,7 @@ from automl_nb.data.cache import chunk_sampler
 from automl_nb.errors import TrialError
 from automl_nb.models.detection import freeze_by_pattern
 from automl_nb.models.registry import freeze_prefixes
+from automl_nb.spec.table import PARAMETERS
 from automl_nb.train.early_stopping import EarlyStopping, early_stopping_delay
 from automl_nb.train.evaluate import evaluate_model
 from automl_nb.train.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, TrialFolder
@@ -114,8 +115,9 @@ class _Training:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         # bf16 keeps fp32's range, so only fp16 needs loss scaling.
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        self.stopper = EarlyStopping(params["early_stopping_patience"], early_stopping_delay(params),
-                                     params.get("early_stopping_tolerance", 0.0))
+        # early_stopping_tolerance is resolved only with SageMaker keys; else its default applies.
+        tolerance = params.get("early_stopping_tolerance", PARAMETERS["early_stopping_tolerance"].default)
+        self.stopper = EarlyStopping(params["early_stopping_patience"], early_stopping_delay(params), tolerance)
         self.best_metric: float | None = None
         self.best_epoch: int | None = None
         self.start_epoch = 1

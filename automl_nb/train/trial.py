@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, runtime_checkable
 
+from automl_nb.spec.inputs import DEFAULT_TARGET_COLUMN_NAME
+
 
 @dataclass(frozen=True)
 class Trial:
@@ -31,7 +33,7 @@ class Trial:
     output_dir: str
     validation_data: str | None = None
     validation_data_size: float | None = None
-    target_column_name: str = "label"
+    target_column_name: str = DEFAULT_TARGET_COLUMN_NAME
     resume: bool = False
 
 

@@ -15,11 +15,16 @@ from typing import Any
 import ipywidgets as widgets
 
 from automl_nb.errors import AutoMLError, SpecError
+from automl_nb.spec.inputs import DEFAULT_TARGET_COLUMN_NAME
+from automl_nb.spec.limits import Limits
+from automl_nb.spec.sweep_settings import Sweep
 from automl_nb.widgets.editors import FIXED, ParameterChoice, ParameterEditor, parse_value
 
 # Editors shown when the builder opens (more are one click away in "add parameter").
 FEATURED = ("learning_rate", "number_of_epochs", "optimizer")
 NO_POLICY = "none"
+# What a new builder shows: the spec's defaults.
+_LIMITS, _SWEEP = Limits(), Sweep()
 
 
 @dataclass
@@ -40,14 +45,14 @@ class BuilderChoices:
 
     task: str
     training_data: str = ""
-    target_column_name: str = "label"
+    target_column_name: str = DEFAULT_TARGET_COLUMN_NAME
     validation_data: str = ""
     models: tuple = ()
     parameters: list = field(default_factory=list)
-    max_trials: Any = 1
-    max_concurrent_trials: Any = 1
+    max_trials: Any = _LIMITS.max_trials
+    max_concurrent_trials: Any = _LIMITS.max_concurrent_trials
     timeout_minutes: Any = None
-    sampling_algorithm: str = "random"
+    sampling_algorithm: str = _SWEEP.sampling_algorithm
     early_termination: dict | None = None
     name: str = ""
 
@@ -129,8 +134,6 @@ class SearchSpaceBuilder(widgets.VBox):
 
     def __init__(self, task: str = "image_classification", training_data: str = "", *, job: Any = None) -> None:
         from automl_nb.spec import POLICIES, SAMPLING_ALGORITHMS, TASKS, check_task
-        from automl_nb.spec.limits import DEFAULT_TIMEOUT_MINUTES
-
         task = check_task(job.task if job is not None else task)
         self.run = None
         self._editors: dict[str, ParameterEditor] = {}
@@ -142,13 +145,14 @@ class SearchSpaceBuilder(widgets.VBox):
                                           placeholder="JSONL file or MLTable folder")
         self.validation_data = widgets.Text(description="validation data", style=style, layout=wide,
                                             placeholder="(optional) else 20% of the training data")
-        self.target_column_name = widgets.Text(value="label", description="label column", style=style, layout=wide)
+        self.target_column_name = widgets.Text(value=DEFAULT_TARGET_COLUMN_NAME, description="label column", style=style, layout=wide)
         self.models = widgets.SelectMultiple(description="models", style=style, rows=6, layout=wide)
-        self.max_trials = widgets.Text(value="1", description="max trials", style=style)
-        self.max_concurrent_trials = widgets.Text(value="1", description="trials at once", style=style)
-        self.timeout_minutes = widgets.Text(value=str(DEFAULT_TIMEOUT_MINUTES), description="timeout (min)", style=style)
-        self.sampling_algorithm = widgets.Dropdown(options=list(SAMPLING_ALGORITHMS), description="sampling",
-                                                   style=style)
+        self.max_trials = widgets.Text(value=str(_LIMITS.max_trials), description="max trials", style=style)
+        self.max_concurrent_trials = widgets.Text(value=str(_LIMITS.max_concurrent_trials), description="trials at once",
+                                                  style=style)
+        self.timeout_minutes = widgets.Text(value=str(_LIMITS.timeout_minutes), description="timeout (min)", style=style)
+        self.sampling_algorithm = widgets.Dropdown(options=list(SAMPLING_ALGORITHMS), value=_SWEEP.sampling_algorithm,
+                                                   description="sampling", style=style)
         self.policy = widgets.Dropdown(options=[NO_POLICY, *POLICIES], description="early termination", style=style)
         self.policy_fields = widgets.HBox()
         self._policy_inputs: dict[str, widgets.Text] = {}

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import ipywidgets as widgets
 
 from automl_nb.errors import DataError
+from automl_nb.spec.inputs import DEFAULT_TARGET_COLUMN_NAME
 from automl_nb.widgets.drawing import caption, draw_objects, enlarge, grid, png_bytes
 from automl_nb.widgets.figures import new_figure, to_png
 from automl_nb.widgets.html import png_img
@@ -38,7 +39,7 @@ class DatasetExplorer(widgets.VBox):
         >>> DatasetExplorer("data/shapes")
     """
 
-    def __init__(self, data: Any, task: str | None = None, *, target_column_name: str = "label",
+    def __init__(self, data: Any, task: str | None = None, *, target_column_name: str = DEFAULT_TARGET_COLUMN_NAME,
                  samples: int = 12, columns: int = 6, seed: int = 0) -> None:
         self.records, self.task, self.source = _load(data, task, target_column_name)
         if not self.records:
@@ -149,7 +150,7 @@ def _load(data: Any, task: str | None, target_column_name: str) -> tuple[list, s
                     "folder, or a list of ImageRecord")
 
 
-def guess_task(path: str, target_column_name: str = "label") -> str:
+def guess_task(path: str, target_column_name: str = DEFAULT_TARGET_COLUMN_NAME) -> str:
     """The task a JSONL's labels are written for, from its first line.
 
     A string is multiclass, a list of strings multilabel, a list of objects detection, or
