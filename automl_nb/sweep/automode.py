@@ -28,7 +28,7 @@ from automl_nb.spec import (
     check_parameters, check_search_space, check_task, default_value, get_parameter, resolve_parameters,
 )
 from automl_nb.sweep.bayesian import BayesianSampler
-from automl_nb.sweep.samplers import Sampler, _check_int, startup_trials
+from automl_nb.sweep.samplers import Sampler, check_int, startup_trials
 
 # Fewer training images than this count as "very small data": a smaller model set.
 FEW_IMAGES = 500
@@ -229,8 +229,8 @@ def automode_sampler(task: str, training_parameters: Mapping[str, Any], *, n_ima
         'seresnext'
     """
     baselines, subspaces = automode_portfolio(task, training_parameters, n_images=n_images, device=device)
-    _check_int("seed", seed, None)
-    _check_int("max_trials", max_trials, 1)
+    check_int("seed", seed, None)
+    check_int("max_trials", max_trials, 1)
     if not subspaces:
         return _ListSampler(baselines)
     return BayesianSampler(check_task(task), subspaces, seed, startup_trials(max_trials), first_points=baselines)

@@ -36,7 +36,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from automl_nb.spec import (
     Choice, Distribution, LogNormal, LogUniform, QLogNormal, QLogUniform, Randint, get_parameter,
 )
-from automl_nb.sweep.samplers import SUBSPACE, _check_index, _check_state_algorithm, _draw
+from automl_nb.sweep.samplers import SUBSPACE, check_index, check_state_algorithm, draw_value
 
 _PLAIN_TYPES = (str, int, float, bool, type(None))
 # Normal distributions are unbounded; Optuna needs bounds. +/- 3 sigma holds 99.7% of the mass.
@@ -224,7 +224,7 @@ class BayesianSampler:
         for key, value in self._subspaces[chosen].items():
             if isinstance(value, Distribution):
                 draw = _to_draw(value, params[self._name(chosen, key)])
-                values[key] = _draw(self._task, key, value, _Replay(draw))
+                values[key] = draw_value(self._task, key, value, _Replay(draw))
             else:
                 values[key] = copy.deepcopy(value)
         return values
@@ -238,7 +238,7 @@ class BayesianSampler:
     # ----- the Sampler interface
     def suggest(self, index: int) -> dict[str, Any]:
         """Ask TPE for trial ``index`` (asking again returns the same values)."""
-        _check_index(index)
+        check_index(index)
         if index not in self._asked:
             self._ask(index)
         return copy.deepcopy(self._asked[index][2])
@@ -278,7 +278,7 @@ class BayesianSampler:
         Raises:
             ValueError: ``index`` already asked here, or a state that does not fit the search space.
         """
-        _check_index(index)
+        check_index(index)
         if index in self._asked:
             raise ValueError(f"index: {index!r} was already asked or restored in this session")
         chosen, params = self._check_state(state)
@@ -305,7 +305,7 @@ class BayesianSampler:
         return self._optuna_spaces[chosen][name]
 
     def _check_state(self, state: Any) -> tuple[int, dict[str, Any]]:
-        _check_state_algorithm(state, "bayesian")
+        check_state_algorithm(state, "bayesian")
         chosen, params = state.get("subspace"), state.get("params")
         if not (isinstance(chosen, int) and 0 <= chosen < len(self._subspaces) and isinstance(params, Mapping)):
             raise ValueError(f"state: {state!r} does not fit this search space of {len(self._subspaces)} subspaces")

@@ -88,8 +88,8 @@ def make_sampler(algorithm: str, task: str, subspaces: list[dict], training_para
         ['learning_rate', 'model_name']
     """
     algorithm = check_sampling_algorithm(algorithm)
-    _check_int("seed", seed, None)
-    _check_int("max_trials", max_trials, 1)
+    check_int("seed", seed, None)
+    check_int("max_trials", max_trials, 1)
     if not subspaces:
         raise SpecError(f"search_space: {subspaces!r} is empty; {algorithm} sampling needs at least one subspace")
     checked = check_search_space(task, subspaces, training_parameters)
@@ -102,23 +102,26 @@ def make_sampler(algorithm: str, task: str, subspaces: list[dict], training_para
     return BayesianSampler(task, checked, seed, startup_trials(max_trials))
 
 
-def _check_int(name: str, value: Any, minimum: int | None) -> None:
+def check_int(name: str, value: Any, minimum: int | None) -> None:
+    """Raise ValueError naming ``name`` unless ``value`` is an int (not a bool) >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
         allowed = "int" if minimum is None else f"int >= {minimum}"
         raise ValueError(f"{name}: {value!r} is not allowed; allowed: {allowed}")
 
 
-def _check_index(index: Any) -> None:
-    _check_int("index", index, 0)
+def check_index(index: Any) -> None:
+    """Raise ValueError unless ``index`` is a trial index (an int >= 0)."""
+    check_int("index", index, 0)
 
 
-def _check_state_algorithm(state: Any, algorithm: str) -> None:
+def check_state_algorithm(state: Any, algorithm: str) -> None:
+    """Raise ValueError unless ``state`` was saved by a sampler of ``algorithm``."""
     if not isinstance(state, Mapping) or state.get("algorithm") != algorithm:
         raise ValueError(f"state: {state!r} was not made by a {algorithm} sampler; resume the sweep with the "
                          f"sampling_algorithm it was started with")
 
 
-def _draw(task: str, key: str, value: Any, rng: Any) -> Any:
+def draw_value(task: str, key: str, value: Any, rng: Any) -> Any:
     """One key of a suggestion: a distribution drawn through the spec, a fixed value copied."""
     if isinstance(value, Distribution):
         return sample_value(value, get_parameter(key), task, rng)
@@ -142,16 +145,16 @@ class RandomSampler:
         rng = random.Random(f"{self._seed}:{index}")
         chosen = rng.randrange(len(self._subspaces))
         subspace = self._subspaces[chosen]
-        return chosen, {key: _draw(self._task, key, value, rng) for key, value in subspace.items()}
+        return chosen, {key: draw_value(self._task, key, value, rng) for key, value in subspace.items()}
 
     def suggest(self, index: int) -> dict[str, Any]:
         """Return the values of trial ``index`` (never exhausted)."""
-        _check_index(index)
+        check_index(index)
         return self._choose(index)[1]
 
     def state(self, index: int) -> dict:
         """Return ``{"algorithm": "random", "seed": ..., "subspace": ...}``."""
-        _check_index(index)
+        check_index(index)
         return {"algorithm": "random", "seed": self._seed, "subspace": self._choose(index)[0]}
 
     def restore(self, index: int, state: dict, value: float | None, finished: bool) -> None:
@@ -160,8 +163,8 @@ class RandomSampler:
         Raises:
             ValueError: a state of another algorithm or seed (the sequence would not be reproduced).
         """
-        _check_index(index)
-        _check_state_algorithm(state, "random")
+        check_index(index)
+        check_state_algorithm(state, "random")
         if state.get("seed") != self._seed:
             raise ValueError(f"state: seed {state.get('seed')!r} differs from this sweep's seed {self._seed!r}; "
                              "resume with the seed the sweep started with")
@@ -202,7 +205,7 @@ class GridSampler:
 
     def suggest(self, index: int) -> dict[str, Any] | None:
         """Return grid point ``index``, or None when every point was given."""
-        _check_index(index)
+        check_index(index)
         located = self._locate(index)
         if located is None:
             return None
@@ -216,14 +219,14 @@ class GridSampler:
 
     def state(self, index: int) -> dict:
         """Return ``{"algorithm": "grid", "subspace": ..., "point": ...}`` (point inside the subspace)."""
-        _check_index(index)
+        check_index(index)
         chosen, position = self._locate(index) or (None, None)
         return {"algorithm": "grid", "subspace": chosen, "point": position}
 
     def restore(self, index: int, state: dict, value: float | None, finished: bool) -> None:
         """Check the state came from a grid sampler; the grid order is fixed, so nothing else to do."""
-        _check_index(index)
-        _check_state_algorithm(state, "grid")
+        check_index(index)
+        check_state_algorithm(state, "grid")
 
     def tell(self, index: int, value: float | None) -> None:
         """Grid sampling learns nothing from results."""
