@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import ipywidgets as widgets
 
 from automl_nb.errors import AutoMLError
-from automl_nb.widgets.detection_viewer import _read_json, trial_folder, validation_records
+from automl_nb.widgets.detection_viewer import trial_description, trial_folder, validation_records
 from automl_nb.widgets.html import png_img
 
 PREDICTED = "(predicted)"
@@ -46,7 +46,7 @@ class AttributionViewer(widgets.VBox):
         from automl_nb.spec.explain import XAI_ALGORITHMS, XAI_PARAMETERS
 
         folder = trial_folder(source, trial)
-        description = _read_json(folder / "params.json")
+        description = trial_description(folder)
         if not is_classification(description["task"]):
             raise AutoMLError(f"{folder}: explanations are for classifiers; this is {description['task']} "
                               f"(see DetectionViewer)")

@@ -48,7 +48,7 @@ class DetectionViewer(widgets.VBox):
         from automl_nb.spec import is_classification
 
         folder = trial_folder(source, trial)
-        description = _read_json(folder / "params.json")
+        description = trial_description(folder)
         if is_classification(description["task"]):
             raise AutoMLError(f"{folder}: a {description['task']} model draws no boxes; use %automl show IMAGE")
         params = description["parameters"]
@@ -227,11 +227,13 @@ def validation_records(description: dict) -> list:
     return list(load_split(trial, description["parameters"]["random_seed"])[1])
 
 
-def _read_json(path: Path) -> dict:
+def trial_description(folder: Path) -> dict:
+    """A trial folder's ``params.json`` (task, parameters, data); AutoMLError when it has none."""
     import json
 
+    path = folder / "params.json"
     if not path.exists():
-        raise AutoMLError(f"{path.parent}: not a trial folder with a trained model (no {path.name})")
+        raise AutoMLError(f"{folder}: not a trial folder with a trained model (no {path.name})")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
