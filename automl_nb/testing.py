@@ -1,8 +1,15 @@
-"""Shared fakes for tests of this package and of code built on it (no test framework needed)."""
+"""Shared fakes for tests of this package and of code built on it (no test framework needed).
+
+:class:`ScriptedTrial` is the one to reach for in tests of scheduling (samplers, policies,
+limits, stops, timeouts, retries, resume, live displays): its metric per epoch is given, so
+"stopped at report 4" is a fact of the script, not of floating-point training on one CPU.
+"""
 
 from __future__ import annotations
 
-from typing import Mapping
+import math
+import time
+from typing import Callable, Mapping, Sequence
 
 # A classification trial that takes seconds on a CPU: small crops, random weights (no
 # network), and a higher learning rate than the defaults meant for pretrained models.
@@ -13,6 +20,78 @@ FAST_CLASSIFICATION = {
     "validation_resize_size": 32, "validation_crop_size": 28, "random_seed": 0,
     "early_stopping": False,
 }
+
+Curve = Sequence[float] | Callable[[dict], Sequence[float]]
+
+
+class ScriptedTrial:
+    """A trial function whose primary metric at each epoch is given: nothing trains.
+
+    It goes through everything a real trial does outside the training loop: the parameters
+    are resolved by the spec, the trial folder gets ``params.json``, ``metrics.jsonl``,
+    ``status.json``, ``model_best.pt`` and ``last.pt`` (so ``resume`` continues from the last
+    evaluation), each evaluation is reported, and the reporter's stop ends it Canceled. Being
+    a plain picklable object, it runs on Dask workers like ``run_trial``.
+
+    Args:
+        curve: the primary metric per epoch (epoch 1 first), or a function of the trial's
+            resolved parameters giving it; the function may raise to make the trial fail.
+            A trial runs ``number_of_epochs`` epochs; a curve shorter than that repeats its
+            last value.
+        seconds_per_epoch: wall-clock time each epoch takes (a sleep).
+
+    Example:
+        >>> by_rate = ScriptedTrial(lambda p: [0.9] * 5 if p["learning_rate"] > 0.01 else [0.1] * 5)
+        >>> run = job.submit(trial_function=by_rate)
+    """
+
+    def __init__(self, curve: Curve, seconds_per_epoch: float = 0.0) -> None:
+        self.curve = curve
+        self.seconds_per_epoch = seconds_per_epoch
+
+    def __call__(self, trial, reporter):
+        from automl_nb.spec import resolve_parameters
+        from automl_nb.spec.tasks import PRIMARY_METRICS
+        from automl_nb.train.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, TrialFolder
+        from automl_nb.train.trial import TrialResult
+
+        folder = TrialFolder(trial.output_dir)
+        folder.path.mkdir(parents=True, exist_ok=True)
+        params = dict(resolve_parameters(trial.task, trial.parameters))
+        epochs = params["number_of_epochs"]
+        values = list(self.curve(params) if callable(self.curve) else self.curve)
+        metric = PRIMARY_METRICS[trial.task]
+        start, best, best_epoch = 1, None, None
+        if trial.resume and folder.has(LAST_CHECKPOINT):
+            state = folder.load_checkpoint(LAST_CHECKPOINT)
+            start, best, best_epoch = state["epoch"] + 1, state["best_metric"], state["best_epoch"]
+            folder.truncate_metrics(state["epoch"])
+        else:
+            (folder.path / "metrics.jsonl").unlink(missing_ok=True)
+        folder.write_json("params.json", {"trial_id": trial.trial_id, "task": trial.task, "parameters": params,
+                                          "training_data": trial.training_data,
+                                          "validation_data": trial.validation_data})
+        status, epoch = "Completed", start - 1
+        for epoch in range(start, epochs + 1):
+            time.sleep(self.seconds_per_epoch)
+            value = float(values[min(epoch, len(values)) - 1])
+            row = {"epoch": epoch, metric: value, "train_loss": 1.0 - value, "validation_loss": 1.0 - value}
+            folder.append_metrics(row)
+            reporter.report(epoch, row)
+            if math.isfinite(value) and (best is None or value > best):
+                best, best_epoch = value, epoch
+                folder.save_checkpoint(BEST_CHECKPOINT, {"epoch": epoch, "metric": value, "scripted": True})
+            if epoch == epochs:
+                break
+            folder.save_checkpoint(LAST_CHECKPOINT, {"epoch": epoch, "best_metric": best, "best_epoch": best_epoch})
+            if reporter.should_stop():
+                status = "Canceled"
+                break
+        if status == "Completed":
+            (folder.path / LAST_CHECKPOINT).unlink(missing_ok=True)
+        folder.write_status(status, epoch=epoch, best_metric=best, best_epoch=best_epoch)
+        return TrialResult(trial_id=trial.trial_id, status=status, primary_metric=metric, best_metric=best,
+                           best_epoch=best_epoch, epochs_completed=epoch, output_dir=str(folder.path))
 
 
 class RecordingReporter:
@@ -31,17 +110,21 @@ class RecordingReporter:
 
 class OutOfMemoryAbove:
     """A trial function for sweep tests: raises torch's OutOfMemoryError when the trial's
-    training batch is above ``max_batch``, else runs the trial (CPUs never run out of GPU memory)."""
+    training batch is above ``max_batch``, else runs ``inner`` (default ``run_trial``; CPUs never
+    run out of GPU memory)."""
 
-    def __init__(self, max_batch: int) -> None:
+    def __init__(self, max_batch: int, inner: Callable | None = None) -> None:
         self.max_batch = max_batch
+        self.inner = inner
 
     def __call__(self, trial, reporter):
         import torch
 
-        from automl_nb.train import run_trial
-
         batch = trial.parameters.get("training_batch_size")
         if batch is not None and batch > self.max_batch:
             raise torch.OutOfMemoryError(f"CUDA out of memory (simulated: batch {batch} > {self.max_batch})")
-        return run_trial(trial, reporter)
+        if self.inner is None:
+            from automl_nb.train import run_trial
+
+            return run_trial(trial, reporter)
+        return self.inner(trial, reporter)

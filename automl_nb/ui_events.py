@@ -1,4 +1,4 @@
-"""Keep a notebook's widgets responsive while a cell blocks.
+"""Keep a notebook's widgets responsive while a cell blocks (kernel plumbing, below ``sweep``).
 
 A Jupyter kernel handles widget events (a Stop click) only between cells: while a cell
 blocks in ``run.wait()``, clicks wait in the queue. :func:`join_handling_ui_events` waits for
@@ -52,7 +52,7 @@ def join_handling_ui_events(thread: threading.Thread, deadline: float | None = N
         deadline: a ``time.monotonic()`` value, or None to wait as long as the thread runs.
 
     Example:
-        >>> join_handling_ui_events(run._thread, time.monotonic() + 60)
+        >>> join_handling_ui_events(driver_thread, time.monotonic() + 60)
     """
     shell = kernel_shell()
     if shell is None or threading.current_thread() is not threading.main_thread():
@@ -163,26 +163,3 @@ class CommPump:
             if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
                 asyncio.ensure_future(result)
         self.deferred.clear()
-
-
-def wait(run, timeout: float | None = None) -> str:
-    """``run.wait(timeout)`` that handles widget events meanwhile (see the module docstring).
-
-    Args:
-        run: a :class:`~automl_nb.sweep.Run`.
-        timeout: seconds to wait at most (None: until the sweep ends).
-
-    Returns:
-        The run's status.
-
-    Raises:
-        The driver's own error, as ``Run.wait`` does.
-
-    Example:
-        >>> wait(run)      # the dashboard's Stop buttons still work meanwhile
-        'Completed'
-    """
-    thread = getattr(run, "_thread", None)
-    if thread is not None:
-        join_handling_ui_events(thread, None if timeout is None else time.monotonic() + timeout)
-    return run.wait(0)

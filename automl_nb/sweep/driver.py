@@ -1,6 +1,6 @@
-"""The sweep driver: sampler -> Dask -> policy -> run store, in one loop on one thread.
+"""The sweep driver: sampler -> executor -> policy -> run store, in one loop on one thread.
 
-The loop drains the trials' events (starts and reports, pushed by Dask into a queue),
+The loop drains the trials' events (starts and reports, pushed by the executor into a queue),
 collects finished trials, enforces the time budget and cancellation, and fills free slots
 with new trials from the sampler. Every decision is written to the run store first, so a
 driver killed at any point can be resumed from the folder alone.
@@ -13,23 +13,21 @@ import math
 import queue
 import threading
 import time
-import traceback
-import uuid
-from typing import Any, Callable
+from typing import Callable
 
-from automl_nb.cluster import ClusterHandle
-from automl_nb.errors import SpecError
+from automl_nb.errors import AutoMLError, SpecError
+from automl_nb.sweep.executor import Executor, Outcome
 from automl_nb.sweep.store import (
     CANCELED, COMPLETED, FAILED, HEARTBEAT_SECONDS, QUEUED, RUNNING, STOPPED_BY_POLICY, RunStore, TrialRecord,
 )
-from automl_nb.sweep.worker import Channel, run_sweep_trial
-from automl_nb.train.folder import LAST_CHECKPOINT
 
 log = logging.getLogger(__name__)
 
 # A trial that runs out of GPU memory restarts with half the batch (and twice the
 # gradient accumulation, so the effective batch is unchanged) up to this many times.
 MAX_OOM_RETRIES = 3
+# The note on a trial stopped by Run.stop_trial (a dashboard's Stop, `%automl stop TRIAL`).
+USER_STOP_NOTE = "stopped by the user"
 
 
 class SweepDriver:
@@ -38,29 +36,26 @@ class SweepDriver:
     Args:
         job: the validated job.
         store: the run folder.
-        handle: the Dask cluster to run trials on.
+        executor: where trials run (Dask by default; see ``automl_nb.sweep.executor``).
         sampler: gives each trial's sampled values (see ``automl_nb.sweep.samplers``).
         max_trials: trials in the sweep (the job's limit, capped by the sampler's capacity).
         policy: early termination (``automl_nb.sweep.policies``), or None.
         time_budget_seconds: seconds this session may run; running trials are canceled after.
-        trial_function: what a worker runs for each trial (default ``run_trial``).
         listeners: callables given every event dict (for live displays).
     """
 
-    def __init__(self, job, store: RunStore, handle: ClusterHandle, sampler, *, max_trials: int,
-                 policy=None, time_budget_seconds: float, trial_function: Callable | None = None,
+    def __init__(self, job, store: RunStore, executor: Executor, sampler, *, max_trials: int,
+                 policy=None, time_budget_seconds: float,
                  listeners: list[Callable[[dict], None]] | None = None) -> None:
-        self.job, self.store, self.handle, self.sampler, self.policy = job, store, handle, sampler, policy
+        self.job, self.store, self.executor, self.sampler, self.policy = job, store, executor, sampler, policy
         self.max_trials = max_trials
         self.max_concurrent = job.limits.max_concurrent_trials
-        self.trial_function = trial_function
         self.listeners = listeners if listeners is not None else []  # the Run's list: later subscribers count
-        self.session = uuid.uuid4().hex[:8]
-        self.topic = f"automl_nb-{self.session}"
         self.events: queue.Queue = queue.Queue()
         self.cancel_requested = threading.Event()
+        self.stop_requests: set[str] = set()  # trials the user asked to stop (Run.stop_trial)
         self.records: dict[str, TrialRecord] = {}
-        self.futures: dict[str, Any] = {}
+        self.running: set[str] = set()  # submitted and not yet collected
         self.starts: dict[str, int] = {}  # worker starts since the trial's last submission
         self.curves: dict[str, dict[int, float]] = {}
         self.stop_reasons: dict[str, str] = {}  # a policy's reason, noted once the trial has stopped
@@ -76,12 +71,11 @@ class SweepDriver:
     def run(self) -> str:
         """Drive the sweep until every trial has ended (or time runs out, or cancel); return the run status."""
         self.store.claim()
-        # Dask calls this on its event loop: hand the event to our thread, with the time it was logged.
-        self.handle.client.subscribe_topic(self.topic, lambda event: self.events.put({**event[1], "logged": event[0]}))
+        self.executor.start(self.events.put)  # events arrive on the executor's threads: queue them for ours
         reason = None
         try:
             self._restore()
-            while self.futures or self._more_to_run():
+            while self.running or self._more_to_run():
                 self._handle_events(wait=0.1)
                 self._collect_done()
                 reason = self._stop_reason()
@@ -91,7 +85,7 @@ class SweepDriver:
                 self._fill_slots()
                 self._heartbeat()
         finally:
-            self.handle.client.unsubscribe_topic(self.topic)
+            self.executor.close()
         status = CANCELED if reason else self._final_status()
         self._end(status, reason)
         return status
@@ -123,18 +117,18 @@ class SweepDriver:
             if record.finished:
                 self.finished.add(record.trial_id)
         for record in list(self.records.values()):
-            if not record.finished and len(self.futures) < self.max_concurrent:
-                checkpoint = self.store.trial_folder(record.trial_id) / LAST_CHECKPOINT
-                record.notes.append("resumed from its last checkpoint" if checkpoint.exists() else "restarted")
+            if not record.finished and len(self.running) < self.max_concurrent:
+                resumable = self.store.has_resume_point(record.trial_id)
+                record.notes.append("resumed from its last checkpoint" if resumable else "restarted")
                 self._submit(record, resume=True)
         # Unfinished trials beyond the free slots wait their turn in _fill_slots.
 
     # -- submitting ------------------------------------------------------------------------
     def _fill_slots(self) -> None:
-        waiting = [r for r in self.records.values() if not r.finished and r.trial_id not in self.futures]
-        while len(self.futures) < self.max_concurrent and waiting:
+        waiting = [r for r in self.records.values() if not r.finished and r.trial_id not in self.running]
+        while len(self.running) < self.max_concurrent and waiting:
             self._submit(waiting.pop(0), resume=True)
-        while len(self.futures) < self.max_concurrent and self._more_to_run():
+        while len(self.running) < self.max_concurrent and self._more_to_run():
             self._new_trial()
 
     def _new_trial(self) -> None:
@@ -160,15 +154,12 @@ class SweepDriver:
 
         folder = self.store.trial_folder(record.trial_id)
         trial = trial_from_job(self.job, folder, record.trial_id, parameters=record.parameters, resume=resume)
-        channel = Channel(self.topic, self._verdict(record.trial_id).name, wait_for_verdict=self.policy is not None)
-        self._send_verdict(record.trial_id, 0, False)
         record.status, record.stopped_by = QUEUED, None
         self.starts[record.trial_id] = 0
         self.store.write_trial(record)
-        self.futures[record.trial_id] = self.handle.client.submit(
-            run_sweep_trial, trial, channel, self.handle.threads_per_trial, self.trial_function,
-            key=f"automl-trial-{self.session}-{record.trial_id}-{uuid.uuid4().hex[:6]}", pure=False,
-            resources=self.handle.trial_resources)
+        # With a policy (or a user's stop) a trial waits for the verdict on each report.
+        self.executor.submit(record.trial_id, trial, wait_for_verdict=True)
+        self.running.add(record.trial_id)
 
     # -- events from the workers -----------------------------------------------------------
     def _handle_events(self, wait: float) -> None:
@@ -185,7 +176,7 @@ class SweepDriver:
 
     def _handle_event(self, event: dict) -> None:
         record = self.records.get(event.get("trial"))
-        if record is None or record.trial_id not in self.futures:
+        if record is None or record.trial_id not in self.running:
             return  # a late event of a trial that has ended
         if event["kind"] == "start":
             self._on_start(record, event)
@@ -214,11 +205,26 @@ class SweepDriver:
         if finite:
             record.best_metric = max(finite)
             record.best_epoch = max((e for e, v in curve.items() if v == record.best_metric))
-        stop = record.stopped_by == STOPPED_BY_POLICY or self._policy_stops(record)
-        self._send_verdict(record.trial_id, epoch, stop)
+        stop = record.stopped_by == STOPPED_BY_POLICY or self._user_stops(record) or self._policy_stops(record)
+        self.executor.send_verdict(record.trial_id, epoch, stop)
         self.store.write_trial(record)
         self._notify({"kind": "report", "trial": record.trial_id, "epoch": epoch, "metrics": metrics,
                       "logged": logged})
+
+    def request_stop(self, trial_id: str) -> None:
+        """Stop ``trial_id`` at its next report, as a policy would (called from any thread)."""
+        record = self.records.get(trial_id)
+        if record is None or record.trial_id not in self.running:
+            raise AutoMLError(f"trial {trial_id!r} is not running in this sweep; running: "
+                              f"{', '.join(sorted(self.running, key=int)) or 'none'}")
+        self.stop_requests.add(trial_id)
+
+    def _user_stops(self, record: TrialRecord) -> bool:
+        if record.trial_id not in self.stop_requests:
+            return False
+        record.stopped_by = STOPPED_BY_POLICY  # a verdict: resume() leaves the trial alone
+        self.stop_reasons[record.trial_id] = USER_STOP_NOTE
+        return True
 
     def _policy_stops(self, record: TrialRecord) -> bool:
         if self.policy is None:
@@ -230,31 +236,19 @@ class SweepDriver:
         self.stop_reasons[record.trial_id] = self.policy.describe(record.trial_id, curves, self.finished)
         return True
 
-    def _verdict(self, trial_id: str):
-        from distributed import Variable
-
-        return Variable(f"{self.topic}-{trial_id}", client=self.handle.client)
-
-    def _send_verdict(self, trial_id: str, epoch: float, stop: bool) -> None:
-        self._verdict(trial_id).set({"epoch": epoch, "stop": stop})
-
     # -- trials that ended -----------------------------------------------------------------
     def _collect_done(self) -> None:
-        for trial_id, future in list(self.futures.items()):
-            if not future.done():
-                continue
-            del self.futures[trial_id]
-            self._verdict(trial_id).delete()  # the task has returned: nobody reads it any more
-            record = self.records[trial_id]
-            if future.status == "finished":
-                self._on_result(record, future.result())
-            elif future.status == "error":
-                error = future.exception()
-                text = "".join(traceback.format_exception(type(error), error, future.traceback()))
-                reason = "worker died twice" if type(error).__name__ == "KilledWorker" else "task failed"
-                self._end_trial(record, FAILED, error=f"{reason}: {type(error).__name__}: {error}", traceback=text)
-            else:
-                self._end_trial(record, CANCELED)
+        for outcome in self.executor.collect():
+            self.running.discard(outcome.trial_id)
+            self._on_outcome(self.records[outcome.trial_id], outcome)
+
+    def _on_outcome(self, record: TrialRecord, outcome: Outcome) -> None:
+        if outcome.result is not None:
+            self._on_result(record, outcome.result)
+        elif outcome.error is not None:
+            self._end_trial(record, FAILED, error=outcome.error, traceback=outcome.traceback)
+        else:
+            self._end_trial(record, CANCELED)
 
     def _on_result(self, record: TrialRecord, result: dict) -> None:
         if result.get("out_of_memory") and self._retry_smaller(record):
@@ -265,7 +259,7 @@ class SweepDriver:
         status = result["status"]
         reason = self.stop_reasons.pop(record.trial_id, None)
         if status == CANCELED and record.stopped_by == STOPPED_BY_POLICY:
-            record.notes.append(f"early termination: {reason}")
+            record.notes.append(reason if reason == USER_STOP_NOTE else f"early termination: {reason}")
         if status == COMPLETED:
             record.stopped_by = None  # a stop decided on the last report came too late to matter
             if result.get("stopped_early"):
@@ -303,15 +297,15 @@ class SweepDriver:
     # -- stopping everything ---------------------------------------------------------------
     def _stop_all(self, reason: str) -> None:
         """Cancel every running or queued trial; resume() continues them later."""
-        for trial_id, future in list(self.futures.items()):
+        for trial_id in sorted(self.running, key=int):
             record = self.records[trial_id]
-            self._send_verdict(trial_id, math.inf, True)
+            self.executor.send_verdict(trial_id, math.inf, True)
             record.stopped_by = reason
             record.notes.append("canceled: the job's timeout_minutes ran out" if reason == "timeout"
                                 else "canceled by the user")
             self._end_trial(record, CANCELED)
-        self.handle.client.cancel(list(self.futures.values()))
-        self.futures.clear()
+        self.executor.cancel(list(self.running))
+        self.running.clear()
 
     def _heartbeat(self) -> None:
         now = time.monotonic()

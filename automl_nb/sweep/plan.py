@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from automl_nb.cluster import ClusterHandle
 from automl_nb.sweep.driver import SweepDriver
+from automl_nb.sweep.executor import Executor
 from automl_nb.sweep.store import RunStore
 
 
@@ -62,8 +62,7 @@ def count_images(job) -> int:
     return total
 
 
-def make_driver(job, store: RunStore, handle: ClusterHandle, *, trial_function: Callable | None = None,
-                time_budget_seconds: float | None = None,
+def make_driver(job, store: RunStore, executor: Executor, *, time_budget_seconds: float | None = None,
                 listeners: list[Callable[[dict], None]] | None = None) -> SweepDriver:
     """A driver for the next session of ``job``'s sweep in ``store``.
 
@@ -71,7 +70,7 @@ def make_driver(job, store: RunStore, handle: ClusterHandle, *, trial_function: 
     """
     from automl_nb.sweep.policies import make_policy
 
-    sampler = make_sampler(job, "cuda" if handle.uses_gpus else "cpu")
+    sampler = make_sampler(job, "cuda" if executor.uses_gpus else "cpu")
     capacity = sampler.capacity if sampler.capacity is not None else job.limits.max_trials
     if time_budget_seconds is None:
         used = store.run_info().get("elapsed_seconds", 0.0)
@@ -79,6 +78,6 @@ def make_driver(job, store: RunStore, handle: ClusterHandle, *, trial_function: 
     policy = make_policy(job.sweep.early_termination) if job.sweep is not None else None
     store.write_run(max_trials=min(job.limits.max_trials, capacity), started=time.time(),
                     primary_metric=job.primary_metric, run_mode=job.run_mode)
-    return SweepDriver(job, store, handle, sampler, max_trials=min(job.limits.max_trials, capacity), policy=policy,
-                       time_budget_seconds=time_budget_seconds, trial_function=trial_function, listeners=listeners)
+    return SweepDriver(job, store, executor, sampler, max_trials=min(job.limits.max_trials, capacity), policy=policy,
+                       time_budget_seconds=time_budget_seconds, listeners=listeners)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from automl_nb.errors import AutoMLError
+from automl_nb.sweep.executor import Executor
 from automl_nb.sweep.store import RunStore, free_folder
 
 DEFAULT_RUNS_FOLDER = Path("runs")
@@ -74,11 +75,13 @@ class Run:
 
     @property
     def best_model_path(self) -> Path | None:
-        """The best trial's ``model_best.pt``."""
+        """The best trial's best checkpoint (``model_best.pt``)."""
+        from automl_nb.train.folder import BEST_CHECKPOINT
+
         best = self.best_trial
         if best is None:
             return None
-        path = self.store.trial_folder(best.trial_id) / "model_best.pt"
+        path = self.store.trial_folder(best.trial_id) / BEST_CHECKPOINT
         return path if path.exists() else None
 
     # -- control ---------------------------------------------------------------------------
@@ -95,7 +98,7 @@ class Run:
         deadline = None if timeout is None else time.monotonic() + timeout
         # Join in short steps so Ctrl-C (KeyboardInterrupt) reaches the caller at once.
         if self.running:  # in a notebook, widget events (a dashboard's Stop) are handled meanwhile
-            from automl_nb.widgets.events import join_handling_ui_events
+            from automl_nb.ui_events import join_handling_ui_events
 
             join_handling_ui_events(self._thread, deadline)
         if self._error is not None and not self.running:
@@ -106,6 +109,37 @@ class Run:
         """Stop the sweep: running trials are canceled (resume() continues them later)."""
         if self._driver is not None:
             self._driver.cancel_requested.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        """:meth:`cancel` was called and the sweep is winding down."""
+        return self._driver is not None and self._driver.cancel_requested.is_set()
+
+    def stop_trial(self, trial_id: str | int) -> None:
+        """Stop one running trial at its next evaluation, as an early-termination policy would.
+
+        The trial ends Canceled with "stopped by the user" in its notes, keeps its best
+        checkpoint, and ``resume()`` leaves it alone.
+
+        Raises:
+            AutoMLError: this process does not drive the sweep, or the trial is not running.
+
+        Example:
+            >>> run.stop_trial("3")
+        """
+        if not self.running:
+            raise AutoMLError(f"run {str(self.folder)!r} is not driven from this process ({self.status}); "
+                              "a trial can be stopped only by the process that runs the sweep")
+        self._driver.request_stop(str(trial_id))
+
+    def stop_requested(self, trial_id: str | int) -> bool:
+        """Whether :meth:`stop_trial` was called for ``trial_id`` in this session."""
+        return self._driver is not None and str(trial_id) in self._driver.stop_requests
+
+    @property
+    def client(self):
+        """The ``distributed.Client`` the trials go to while this process drives the sweep, else None."""
+        return getattr(self._driver.executor, "client", None) if self.running else None
 
     def resume(self, *, cluster: str | None = None, client: Any = None, **options: Any) -> "Run":
         """Continue an interrupted sweep: finished trials stay, the others go on from their
@@ -121,35 +155,30 @@ class Run:
         return self
 
     def _start(self, job, *, cluster: str | None = None, client: Any = None, trial_function: Callable | None = None,
-               time_budget_seconds: float | None = None) -> None:
-        from automl_nb.cluster import connect
+               time_budget_seconds: float | None = None, executor: Executor | None = None) -> None:
         from automl_nb.sweep.plan import make_driver
 
-        handle = connect(cluster or job.scheduler_address(), client,
-                         max_concurrent_trials=job.limits.max_concurrent_trials)
+        executor = executor or _dask_executor(job, cluster, client, trial_function)
         try:
-            self._driver = make_driver(job, self.store, handle, trial_function=trial_function,
-                                       time_budget_seconds=time_budget_seconds, listeners=self.listeners)
+            self._driver = make_driver(job, self.store, executor, time_budget_seconds=time_budget_seconds,
+                                       listeners=self.listeners)
         except BaseException:
-            handle.close()
+            executor.close()
             raise
         self._error = None
         self.store.write_run(status="Starting")
-        self._thread = threading.Thread(target=self._drive, args=(handle,), name=f"automl-sweep-{self.folder.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._drive, name=f"automl-sweep-{self.folder.name}", daemon=True)
         self._thread.start()
 
-    def _drive(self, handle) -> None:
+    def _drive(self) -> None:
         from automl_nb.sweep.report import write_summary
 
         try:
-            self._driver.run()
+            self._driver.run()  # closes the executor when it ends
             write_summary(self)
         except BaseException as error:  # recorded, and raised again by wait()
             self._error = error
             self.store.write_run(status="Failed", error=f"{type(error).__name__}: {error}")
-        finally:
-            handle.close()
 
     def __repr__(self) -> str:
         return f"Run({str(self.folder)!r}, status={self.status!r})"
@@ -162,6 +191,14 @@ class Run:
         return head + self.leaderboard().to_html(index=False, na_rep="", float_format="{:.4f}".format)
 
 
+def _dask_executor(job, cluster: str | None, client: Any, trial_function: Callable | None):
+    from automl_nb.cluster import connect
+    from automl_nb.sweep.executor import DaskExecutor
+
+    handle = connect(cluster or job.scheduler_address(), client, max_concurrent_trials=job.limits.max_concurrent_trials)
+    return DaskExecutor(handle, trial_function)
+
+
 def submit(job, output: str | os.PathLike | None = None, *, cluster: str | None = None, client: Any = None,
            **options: Any) -> Run:
     """Validate ``job``, create its run folder and start the sweep in the background.
@@ -172,7 +209,8 @@ def submit(job, output: str | os.PathLike | None = None, *, cluster: str | None 
         cluster: a Dask scheduler address (overrides the job's ``cluster``).
         client: an existing ``distributed.Client`` to run on.
         options: for tests and benchmarks: ``trial_function`` (what a worker runs instead of
-            ``run_trial``), ``time_budget_seconds`` (instead of timeout_minutes).
+            ``run_trial``), ``time_budget_seconds`` (instead of timeout_minutes), ``executor``
+            (an :class:`~automl_nb.sweep.executor.Executor` instead of the Dask cluster).
 
     Returns:
         The :class:`Run`, already running.

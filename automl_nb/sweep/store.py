@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from automl_nb._atomic import atomic_write_json, atomic_write_text, read_jsonl_rows
+from automl_nb._atomic import atomic_write_json, atomic_write_text
 
 # Trial statuses, as Azure names its child runs.
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELED = "Queued", "Running", "Completed", "Failed", "Canceled"
@@ -136,6 +136,12 @@ class RunStore:
     def trial_folder(self, trial_id: str) -> Path:
         return self.folder / "trials" / trial_id
 
+    def has_resume_point(self, trial_id: str) -> bool:
+        """The trial left a checkpoint to resume from (it was interrupted after an evaluation)."""
+        from automl_nb.train.folder import TrialFolder
+
+        return TrialFolder(self.trial_folder(trial_id)).has_resume_point()
+
     def write_trial(self, record: TrialRecord) -> None:
         atomic_write_json(self.trial_folder(record.trial_id) / "trial.json", asdict(record))
 
@@ -148,7 +154,9 @@ class RunStore:
 
     def metrics(self, trial_id: str) -> list[dict]:
         """The trial's evaluation rows (``metrics.jsonl``)."""
-        return read_jsonl_rows(self.trial_folder(trial_id) / "metrics.jsonl")
+        from automl_nb.train.folder import TrialFolder
+
+        return TrialFolder(self.trial_folder(trial_id)).metrics()
 
 
 HEARTBEAT_SECONDS = 5.0

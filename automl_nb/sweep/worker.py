@@ -9,12 +9,14 @@ on epoch e's metrics ends the trial right there.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from automl_nb.train.trial import Trial
+if TYPE_CHECKING:
+    from automl_nb.train.trial import Trial
 
 # How long a trial waits after a report for the driver's verdict on it before going on.
 # The driver answers in milliseconds; the wait only matters when it is very busy or gone.
@@ -80,22 +82,35 @@ def run_sweep_trial(trial: Trial, channel: Channel, threads: int | None = None,
         trial_function: what runs the trial (default :func:`automl_nb.train.run_trial`).
 
     Returns:
-        The TrialResult's fields, or for a trial that raised ``status: Failed`` with
-        ``error``, ``traceback`` and ``out_of_memory``. Errors are returned, not raised, so
-        Dask does not retry them; only a dying worker makes Dask run the task again.
+        What :func:`execute_trial` returns. Errors are returned, not raised, so Dask does not
+        retry them; only a dying worker makes Dask run the task again.
     """
-    import torch
-
     from automl_nb.cluster import pick_gpu
-    from automl_nb.train import run_trial
 
     reporter = DaskReporter(trial.trial_id, channel)
     reporter.send("start", pid=os.getpid())
     if threads:
+        import torch
+
         torch.set_num_threads(threads)
     pick_gpu()
+    return execute_trial(trial, reporter, trial_function)
+
+
+def execute_trial(trial: Trial, reporter, trial_function: Callable | None = None) -> dict:
+    """Run one trial wherever an executor put it; return how it ended, never raise an Exception.
+
+    Returns:
+        The ``TrialResult``'s fields, or for a trial that raised ``status: Failed`` with
+        ``error``, ``traceback`` and ``out_of_memory`` (torch's OutOfMemoryError: the driver
+        retries it with a smaller batch).
+    """
+    if trial_function is None:
+        from automl_nb.train import run_trial as trial_function
     try:
-        return asdict((trial_function or run_trial)(trial, reporter))
+        return asdict(trial_function(trial, reporter))
     except Exception as error:
+        torch = sys.modules.get("torch")  # an out-of-memory error means torch is loaded already
+        out_of_memory = torch is not None and isinstance(error, torch.OutOfMemoryError)
         return {"trial_id": trial.trial_id, "status": "Failed", "error": f"{type(error).__name__}: {error}",
-                "traceback": traceback.format_exc(), "out_of_memory": isinstance(error, torch.OutOfMemoryError)}
+                "traceback": traceback.format_exc(), "out_of_memory": out_of_memory}

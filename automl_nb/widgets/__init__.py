@@ -20,9 +20,6 @@ _EXPORTS = {
     "DetectionViewer": "automl_nb.widgets.detection_viewer",
     "AttributionViewer": "automl_nb.widgets.attribution_viewer",
     "DatasetExplorer": "automl_nb.widgets.dataset_explorer",
-    "wait": "automl_nb.widgets.events",
-    "join_handling_ui_events": "automl_nb.widgets.events",
-    "stop_trial": "automl_nb.widgets.control",
 }
 
 __all__ = sorted(_EXPORTS)

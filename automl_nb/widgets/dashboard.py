@@ -4,7 +4,7 @@ The run folder is the one truth: the dashboard re-reads it on a background threa
 the sweep's events when this kernel drives the sweep and every ``poll_seconds`` otherwise (a
 run driven by ``automl-nb run`` in a terminal, say). Widget updates sent from that thread
 reach the browser while other cells run. Clicks on its buttons are handled between cells,
-or during ``run.wait()`` (see :mod:`automl_nb.widgets.events`).
+or during ``run.wait()`` (see :mod:`automl_nb.ui_events`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from automl_nb.errors import AutoMLError
-from automl_nb.widgets.control import stop_requested, stop_trial
-from automl_nb.widgets.events import kernel_shell
+from automl_nb.ui_events import kernel_shell
 from automl_nb.widgets.figures import curves_png
 from automl_nb.widgets.html import (
     BEST_BACKGROUND, ROW_WIDTH, epochs_text, header_cells, row_cells, static_dashboard, summary_text,
@@ -146,14 +145,14 @@ class SweepDashboard(widgets.VBox):
             self.progress.value = min(snapshot.ended_trials, self.progress.max)
             self.progress.bar_style = _BAR_STYLES.get(snapshot.status, "") if not snapshot.active else "info"
         with self.stop_job.hold_sync():
-            self.stop_job.disabled = not controllable or _cancel_requested(self.run)
-            self.stop_job.description = "Stopping" if controllable and _cancel_requested(self.run) else "Stop job"
+            self.stop_job.disabled = not controllable or self.run.cancel_requested
+            self.stop_job.description = "Stopping" if controllable and self.run.cancel_requested else "Stop job"
         best = snapshot.best.trial_id if snapshot.best else None
         for row in snapshot.rows:
             view = self._rows.get(row.trial_id)
             if view is None:
                 view = self._rows[row.trial_id] = _TrialRowView(row.trial_id, self._on_stop_trial)
-            view.update(row, row.trial_id == best, controllable, stop_requested(self.run, row.trial_id))
+            view.update(row, row.trial_id == best, controllable, self.run.stop_requested(row.trial_id))
         children = (self.header,) + tuple(self._rows[row.trial_id].box for row in snapshot.rows)
         if children != self.table.children:
             self.table.children = children
@@ -209,7 +208,7 @@ class SweepDashboard(widgets.VBox):
     # -- buttons ---------------------------------------------------------------------------
     def _on_stop_trial(self, trial_id: str) -> None:
         try:
-            stop_trial(self.run, trial_id)
+            self.run.stop_trial(trial_id)
         except AutoMLError as error:
             self.messages.append_stderr(f"{error}\n")
         self._wake.set()
@@ -281,11 +280,6 @@ class SweepDashboard(widgets.VBox):
             if widget is not None:
                 widget.close()
         super().close()
-
-
-def _cancel_requested(run) -> bool:
-    driver = getattr(run, "_driver", None)
-    return driver is not None and driver.cancel_requested.is_set()
 
 
 def _escape(text: str) -> str:

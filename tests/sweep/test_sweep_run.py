@@ -1,4 +1,7 @@
-"""Real sweeps through a Dask LocalCluster: policies, failures, dead workers, timeouts, resume."""
+"""Sweeps through a real Dask LocalCluster and run store, with scripted trials: policies,
+failures, dead workers, timeouts, stops, resume. A scripted trial's metric per epoch is given,
+so every decision asserted here is a fact of the script, not of training on one CPU; real
+training runs in the learning tests and in ``test_a_real_sweep_trains_and_keeps_its_best_model``."""
 
 import json
 import os
@@ -14,12 +17,11 @@ import pytest
 from automl_nb.data.synthetic import make_dataset
 from automl_nb.spec import load_job
 from automl_nb.sweep import load_run
+from automl_nb.sweep.executor import InProcessExecutor
 from automl_nb.sweep.store import RunStore
-from automl_nb.testing import OutOfMemoryAbove
+from automl_nb.testing import OutOfMemoryAbove, ScriptedTrial
 
-pytestmark = pytest.mark.slow
-
-# Tiny and fast: random weights, 28 px crops; the swept keys are set per test.
+# The swept keys are set per test; these keep a real trial tiny (random weights, 28 px crops).
 FIXED = """\
 training_parameters:
   use_pretrained_model: false
@@ -57,6 +59,11 @@ def submit(shapes, tmp_path, body, epochs=3, swept=(), model=None, **options):
     return load_job(job_text(shapes, body, epochs, swept, model)).submit(tmp_path / "run", **options)
 
 
+def rate_curve(params):
+    """A scripted curve that rises faster the higher the learning rate (ranks trials by rate)."""
+    return [min(1.0, params["learning_rate"] * 5 * epoch) for epoch in range(1, 51)]
+
+
 def test_seed_example_runs_two_trials_at_a_time(shapes, tmp_path):
     # The seed's YAML example, with classification models in place of detection ones.
     run = submit(shapes, tmp_path, """\
@@ -70,7 +77,7 @@ search_space:
     optimizer: {type: choice, values: [sgd, adam, adamw]}
   - model_name: {type: choice, values: [mobilenetv2]}
     learning_rate: {type: uniform, min_value: 0.001, max_value: 0.01}
-""", epochs=2)
+""", epochs=2, trial_function=ScriptedTrial(rate_curve, seconds_per_epoch=0.3))
     assert run.wait() == "Completed"
     trials = run.trials()
     assert [t.status for t in trials] == ["Completed"] * 4
@@ -78,19 +85,44 @@ search_space:
         low, high = (0.01, 0.1) if trial.parameters["model_name"] == "resnet18" else (0.001, 0.01)
         assert low <= trial.parameters["learning_rate"] <= high
         assert [row["epoch"] for row in run.metrics(trial.trial_id)] == [1, 2]
+        assert trial.best_metric == pytest.approx(rate_curve(trial.parameters)[1])
     # Never more than two trials at once: the driver starts a trial only after one ended.
     intervals = [(t.started, t.ended) for t in trials]
     assert max(sum(s <= start < e for s, e in intervals) for start, _ in intervals) == 2
     table = run.leaderboard()
     assert list(table["accuracy"]) == sorted(table["accuracy"], reverse=True)
-    assert run.best_model_path == run.folder / "trials" / table["trial"][0] / "model_best.pt"
+    fastest = max(trials, key=lambda t: t.parameters["learning_rate"])
+    assert table["trial"][0] == fastest.trial_id
+    assert run.best_model_path == run.folder / "trials" / fastest.trial_id / "model_best.pt"
     assert (run.folder / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert len((run.folder / "leaderboard.csv").read_text().splitlines()) == 5
 
 
-def test_bandit_stops_a_hopeless_trial_early(shapes, tmp_path):
-    # One at a time, grid order: a learning trial first, then one whose rate is too small to learn.
+@pytest.mark.slow
+def test_a_real_sweep_trains_and_keeps_its_best_model(shapes, tmp_path):
+    # The one sweep here that really trains: two tiny trials, two at a time, through Dask.
     run = submit(shapes, tmp_path, """\
+limits: {max_trials: 2, max_concurrent_trials: 2}
+sweep: {sampling_algorithm: grid}
+search_space:
+  - model_name: {type: choice, values: [resnet18, mobilenetv2]}
+""", epochs=2)
+    assert run.wait() == "Completed"
+    trials = run.trials()
+    assert [t.status for t in trials] == ["Completed"] * 2
+    assert {t.parameters["model_name"] for t in trials} == {"resnet18", "mobilenetv2"}
+    for trial in trials:
+        rows = run.metrics(trial.trial_id)
+        assert [row["epoch"] for row in rows] == [1, 2]
+        assert all(0.0 <= row["accuracy"] <= 1.0 and row["train_loss"] > 0 for row in rows)
+        assert trial.best_metric == max(row["accuracy"] for row in rows)
+    from automl_nb.train.restore import load_best_model
+
+    model, record = load_best_model(run.best_model_path.parent)
+    assert record["params"]["model_name"] == run.best_trial.parameters["model_name"]
+
+
+BANDIT = """\
 limits: {max_trials: 2, max_concurrent_trials: 1}
 sweep:
   sampling_algorithm: grid
@@ -98,17 +130,62 @@ sweep:
 search_space:
   - model_name: {type: choice, values: [resnet18]}
     learning_rate: {type: choice, values: [0.05, 0.000001]}
-""", epochs=7)
-    assert run.wait() == "Completed"
+"""
+
+
+def hopeless_below(rate):
+    """Scripted: a trial learns (0.5 .. 0.9) at or above ``rate`` and stays at chance below it."""
+    return lambda params: [0.5, 0.6, 0.7, 0.8, 0.9] if params["learning_rate"] >= rate else [0.1]
+
+
+@pytest.mark.parametrize("executor", ["dask", "in-process"])
+def test_bandit_stops_a_hopeless_trial_at_the_first_report_it_may_judge(shapes, tmp_path, executor):
+    # One at a time, grid order: a learning trial first, then one whose rate is too small to learn.
+    script = ScriptedTrial(hopeless_below(0.01))
+    options = {"executor": InProcessExecutor(script)} if executor == "in-process" else {"trial_function": script}
+    run = submit(shapes, tmp_path, BANDIT, epochs=7, **options)
+    assert run.wait(120) == "Completed"
     good, hopeless = run.trials()
-    assert good.status == "Completed" and good.epochs == 7
+    assert good.status == "Completed" and good.epochs == 7 and good.best_metric == 0.9
     assert hopeless.status == "Canceled" and hopeless.stopped_by == "policy"
-    assert hopeless.epochs == 4  # stopped at the first report the policy may act on
-    assert "bandit" in hopeless.notes[-1]
+    assert hopeless.epochs == 4  # delay_evaluation: 4 is the first report the policy may act on
+    assert hopeless.notes[-1] == "early termination: bandit: 0.100 < 0.800-0.15=0.650 at report 4"
     assert len(run.metrics(hopeless.trial_id)) == 4
+    assert hopeless.finished  # a verdict: resume() leaves it alone
+
+
+@pytest.mark.parametrize("executor", ["dask", "in-process"])
+def test_stop_trial_stops_one_trial_and_the_others_go_on(shapes, tmp_path, executor):
+    script = ScriptedTrial([0.5], seconds_per_epoch=0.2)
+    options = ({"executor": InProcessExecutor(script, max_workers=2)} if executor == "in-process"
+               else {"trial_function": script})
+    run = submit(shapes, tmp_path, """\
+limits: {max_trials: 2, max_concurrent_trials: 2}
+sweep: {sampling_algorithm: grid}
+search_space:
+  - model_name: {type: choice, values: [resnet18]}
+    learning_rate: {type: choice, values: [0.05, 0.04]}
+""", epochs=30, **options)
+    reported = threading.Event()
+    run.subscribe(lambda event: reported.set() if event["kind"] == "report" and event["trial"] == "1" else None)
+    assert reported.wait(120)
+    run.stop_trial(1)
+    assert run.stop_requested("1") and not run.stop_requested("0")
+    assert run.wait(120) == "Completed"
+    kept, stopped = run.trials()
+    assert kept.status == "Completed" and kept.epochs == 30
+    assert stopped.status == "Canceled" and stopped.epochs < 30 and stopped.finished
+    assert stopped.notes == ["stopped by the user"]
+    with pytest.raises(Exception, match="not driven from this process"):
+        run.stop_trial("0")
 
 
 def test_failing_trials_are_recorded_and_the_sweep_goes_on(shapes, tmp_path):
+    def fails_without_checkpoint(params):
+        if params["checkpoint_run_id"]:
+            raise FileNotFoundError(f"checkpoint_run_id: {params['checkpoint_run_id']!r} not found")
+        return [0.5]
+
     run = submit(shapes, tmp_path, """\
 limits: {max_trials: 3, max_concurrent_trials: 2}
 sweep: {sampling_algorithm: grid}
@@ -124,7 +201,8 @@ search_space:
   - model_name: {type: choice, values: [vits16r224]}
     training_crop_size: {type: choice, values: [192]}
     validation_crop_size: {type: choice, values: [224]}
-""", epochs=1, swept=("training_crop_size", "validation_crop_size"))
+""", epochs=1, swept=("training_crop_size", "validation_crop_size"),
+                 trial_function=ScriptedTrial(fails_without_checkpoint))
     assert run.wait() == "Completed"
     ok, missing_checkpoint, bad_vit = run.trials()
     assert ok.status == "Completed"
@@ -143,21 +221,23 @@ def test_killed_worker_resumes_the_trial_from_its_checkpoint(shapes, tmp_path):
         if event["kind"] == "report" and event["epoch"] >= 2:
             seen_report.set()
 
-    run = load_job(job_text(shapes, "", epochs=5, model="resnet18")).submit(tmp_path / "run")
+    run = load_job(job_text(shapes, "", epochs=5, model="resnet18")).submit(
+        tmp_path / "run", trial_function=ScriptedTrial([0.2, 0.4, 0.6, 0.8, 0.9], seconds_per_epoch=0.5))
     run.subscribe(listen)
-    assert seen_report.wait(300)
+    assert seen_report.wait(120)
     os.kill(pids[0], signal.SIGKILL)
-    assert run.wait() == "Completed"
+    assert run.wait(120) == "Completed"
     (trial,) = run.trials()
     assert trial.status == "Completed" and trial.attempts == 2 and len(set(pids)) == 2
     assert any("worker died" in note for note in trial.notes)
     assert [row["epoch"] for row in run.metrics("0")] == [1, 2, 3, 4, 5]
+    assert trial.best_metric == 0.9
 
 
 def test_timeout_cancels_running_trials(shapes, tmp_path):
     run = submit(shapes, tmp_path, "limits: {max_trials: 2, max_concurrent_trials: 1}\n", epochs=200, model="resnet18",
-                 time_budget_seconds=15)
-    assert run.wait(600) == "Canceled"
+                 time_budget_seconds=3, trial_function=ScriptedTrial([0.5], seconds_per_epoch=0.2))
+    assert run.wait(120) == "Canceled"
     trials = run.trials()
     assert trials[0].status == "Canceled" and trials[0].stopped_by == "timeout"
     assert "timeout" in trials[0].notes[-1]
@@ -167,17 +247,18 @@ def test_timeout_cancels_running_trials(shapes, tmp_path):
 
 def test_cancel_stops_the_sweep_and_resume_continues_it(shapes, tmp_path):
     reported = threading.Event()
-    run = submit(shapes, tmp_path, "", epochs=4, model="resnet18")
-    # After report 2, epoch 1's checkpoint is surely on disk (it is written before epoch 2 trains).
+    script = ScriptedTrial([0.1, 0.2, 0.3, 0.4], seconds_per_epoch=0.5)
+    run = submit(shapes, tmp_path, "", epochs=4, model="resnet18", trial_function=script)
+    # After report 2, epoch 1's checkpoint is surely on disk (it is written before epoch 2 runs).
     run.subscribe(lambda event: reported.set() if event["kind"] == "report" and event["epoch"] >= 2 else None)
-    assert reported.wait(300)
+    assert reported.wait(120)
     run.cancel()
-    assert run.wait() == "Canceled"
+    assert run.wait(120) == "Canceled"
     (trial,) = run.trials()
     assert trial.status == "Canceled" and trial.stopped_by == "user" and trial.epochs < 4
-    assert run.resume().wait() == "Completed"  # a user's cancel is not a verdict: the trial goes on
+    assert run.resume(trial_function=script).wait(120) == "Completed"  # a user's cancel is not a verdict
     (trial,) = run.trials()
-    assert trial.status == "Completed" and trial.epochs == 4
+    assert trial.status == "Completed" and trial.epochs == 4 and trial.best_metric == 0.4
     assert [row["epoch"] for row in run.metrics("0")] == [1, 2, 3, 4]
     assert trial.notes[:2] == ["canceled by the user", "resumed from its last checkpoint"]
 
@@ -189,7 +270,7 @@ sweep: {sampling_algorithm: grid}
 search_space:
   - model_name: {type: choice, values: [resnet18]}
     training_batch_size: {type: choice, values: [16, 128]}
-""", epochs=1, swept=("training_batch_size",), trial_function=OutOfMemoryAbove(8))
+""", epochs=1, swept=("training_batch_size",), trial_function=OutOfMemoryAbove(8, ScriptedTrial([0.5])))
     assert run.wait() == "Completed"
     fits, never = run.trials()
     assert fits.status == "Completed" and fits.oom_retries == 1
@@ -202,8 +283,10 @@ search_space:
 DRIVER = """\
 import sys
 from automl_nb.spec import load_job
+from automl_nb.testing import ScriptedTrial
 if __name__ == "__main__":
-    load_job(sys.argv[1]).submit(sys.argv[2]).wait()
+    script = ScriptedTrial([0.1, 0.2, 0.3, 0.4], seconds_per_epoch=0.5)
+    load_job(sys.argv[1]).submit(sys.argv[2], trial_function=script).wait()
 """
 
 
@@ -226,7 +309,7 @@ search_space:
     before = {tid: (folder / "trials" / tid / "metrics.jsonl").read_text() for tid in ("0", "1")}
     run = load_run(folder)
     assert run.status == "Interrupted"
-    assert run.resume().wait() == "Completed"
+    assert run.resume(trial_function=ScriptedTrial([0.1, 0.2, 0.3, 0.4])).wait(120) == "Completed"
     first, second, third = run.trials()
     assert [t.status for t in (first, second, third)] == ["Completed"] * 3
     assert run.metrics("0") == [json.loads(line) for line in before["0"].splitlines()]  # not run again
@@ -243,7 +326,7 @@ def _status(folder: Path, trial_id: str):
     return json.loads(path.read_text())["status"] if path.exists() else None
 
 
-def wait_until(condition, timeout=600.0):
+def wait_until(condition, timeout=120.0):
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
