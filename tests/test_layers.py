@@ -39,13 +39,6 @@ ALLOWED = {
     ("automl_nb.spec.job", "ImageJob.submit", "automl_nb.sweep"),
 }
 
-# PENDING: known violations in files being rewritten elsewhere right now, same shape as
-# ALLOWED. Delete each entry once its fix is committed (unlike ALLOWED, an entry no longer
-# made does not fail, so the test passes both before and after that rewrite lands).
-PENDING = {
-    # Kernel plumbing moves below sweep/ (widgets/events.py -> automl_nb/ui_events.py).
-    ("automl_nb.sweep.run", "Run.wait", "automl_nb.widgets.events"),
-}
 
 
 def _module_name(path: Path) -> tuple[str, str]:
@@ -136,7 +129,7 @@ def test_imports_point_down_only():
                 continue
             key = (module, scope, target)
             seen.add(key)
-            if key in ALLOWED or key in PENDING:
+            if key in ALLOWED:
                 continue
             kind = "sideways" if LEVEL[dst] == LEVEL[src] else "upward"
             bad.append(f"{_where(path, line, text)}  [{kind}: {src} -> {dst}]")
@@ -200,10 +193,6 @@ def test_train_trial_does_not_import_torch():
     assert loaded == [], f"imported {loaded} through:\n{chain}"
 
 
-# PENDING: the committed sweep/driver.py imports train.folder (torch) for LAST_CHECKPOINT:
-# sweep/plan.py:9 -> sweep/driver.py:26 -> train/folder.py:21. The driver's rewrite drops it;
-# remove this mark once that is committed.
-@pytest.mark.xfail(strict=False, reason="sweep/driver.py imports automl_nb.train.folder (torch); being rewritten")
 def test_submitting_a_job_does_not_import_torch():
     """job.submit() runs in the notebook kernel; torch belongs in the workers."""
     loaded, chain = _heavy_modules_after(KERNEL)

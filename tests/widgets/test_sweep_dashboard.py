@@ -1,4 +1,5 @@
-"""SweepDashboard on real sweeps (a Dask LocalCluster, tiny trials): it fills in while trials run,
+"""SweepDashboard on sweeps through a real Dask LocalCluster (scripted trials, and tiny real ones in
+the kernel test): it fills in while trials run,
 its Stop buttons stop a trial, it re-attaches to a run folder, and in a real kernel its updates
 reach the frontend while another cell runs and its Stop job click is handled during %automl wait."""
 
@@ -10,7 +11,8 @@ import pytest
 
 from automl_nb.data.synthetic import make_dataset
 from automl_nb.spec import load_job
-from automl_nb.widgets.control import STOP_NOTE, UserStops
+from automl_nb.sweep.driver import USER_STOP_NOTE as STOP_NOTE
+from automl_nb.testing import ScriptedTrial
 
 JOB = """\
 task: image_classification
@@ -39,29 +41,11 @@ def shapes(tmp_path_factory):
     return folder
 
 
-def test_user_stops_wraps_the_sweeps_policy():
-    class StopBelowHalf:
-        def should_stop(self, trial_id, curves, finished):
-            return curves[trial_id][-1] < 0.5
-
-        def describe(self, trial_id, curves, finished=frozenset()):
-            return "below half"
-
-    curves = {"0": [0.9], "1": [0.4], "2": [0.8]}
-    policy = UserStops(StopBelowHalf())
-    policy.requested.add("2")
-    assert [policy.should_stop(t, curves, set()) for t in "012"] == [False, True, True]
-    assert policy.describe("1", curves) == "below half" and policy.describe("2", curves) == STOP_NOTE
-    alone = UserStops(None)
-    alone.requested.add("0")
-    assert alone.should_stop("0", curves, set()) and not alone.should_stop("1", curves, set())
-
-
-@pytest.mark.slow
 def test_dashboard_follows_a_sweep_stops_a_trial_and_reattaches(shapes, tmp_path):
     from automl_nb.widgets import SweepDashboard
 
-    run = load_job(JOB.format(data=shapes, epochs=6)).submit(tmp_path / "run")
+    script = ScriptedTrial(lambda params: [params["learning_rate"] * 10 * e for e in range(1, 7)], seconds_per_epoch=0.4)
+    run = load_job(JOB.format(data=shapes, epochs=6)).submit(tmp_path / "run", trial_function=script)
     dashboard = SweepDashboard(run, poll_seconds=0.5, min_interval=0.2)
     samples, clicked = [], None
     while run.running:
