@@ -94,28 +94,27 @@ class Predictor:
             {'box': {'topX': 0.1, 'topY': 0.4, 'bottomX': 0.3, 'bottomY': 0.8}, 'label': 'car', 'score': 0.93}
         """
         from automl_nb.models.detection import DETECTOR_OPTIONS
-        from automl_nb.train.folder import BEST_CHECKPOINT, TrialFolder
+        from automl_nb.train.folder import BEST_CHECKPOINT, SETTINGS, TrialFolder
         from automl_nb.train.restore import rebuild_model
 
         folder = TrialFolder(trial_dir)
         if not folder.path.is_dir():
             raise TrialError(f"{folder.path} is not a trial folder: no such folder")
-        if not folder.has(BEST_CHECKPOINT):
+        if not folder.has_best_model():
             raise TrialError(f"{folder.path} is not a trial folder with a trained model: it has no "
                              f"{BEST_CHECKPOINT} (a trial writes it at its first evaluation)")
         try:
             state = folder.load_checkpoint(BEST_CHECKPOINT, device)
         except Exception as error:  # torch.load raises many kinds on a truncated or foreign file
-            raise TrialError(f"cannot read {folder.path / BEST_CHECKPOINT}: {error}") from error
+            raise TrialError(f"cannot read {folder.best_checkpoint}: {error}") from error
         missing = [key for key in _CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
         if missing:
-            raise TrialError(f"{folder.path / BEST_CHECKPOINT} is not a trial checkpoint: it lacks {missing}")
+            raise TrialError(f"{folder.best_checkpoint} is not a trial checkpoint: it lacks {missing}")
         task, params = state["task"], state["params"]
         model_name = params["model_name"]
         resolved = {key: params.get(key) for key in inference_keys(task, model_name)}
-        if folder.has("settings.json"):
-            saved = {k: v for k, v in folder.read_json("settings.json").items() if k not in DESCRIPTION_KEYS}
-            resolved.update(check_settings(task, model_name, saved, where="settings.json key"))
+        saved = {k: v for k, v in folder.settings().items() if k not in DESCRIPTION_KEYS}
+        resolved.update(check_settings(task, model_name, saved, where=f"{SETTINGS} key"))
         resolved.update(check_settings(task, model_name, settings))
         option_keys = DETECTOR_OPTIONS
         if model_name == "yolov5":

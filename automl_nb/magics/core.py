@@ -209,6 +209,7 @@ class AutoMLMagics(Magics):
     def _predictor(self, run, trial_id: str | None, threshold: float | None = None):
         """The trial's Predictor (the best trial's by default), kept while its model file is unchanged."""
         from automl_nb.infer import Predictor
+        from automl_nb.train.folder import TrialFolder
 
         if trial_id is None:
             best = run.best_trial
@@ -217,7 +218,7 @@ class AutoMLMagics(Magics):
                                   "evaluation")
             trial_id = best.trial_id
         folder = run.store.trial_folder(str(trial_id))
-        model_file = folder / "model_best.pt"
+        model_file = TrialFolder(folder).best_checkpoint
         stamp = model_file.stat().st_mtime_ns if model_file.exists() else None
         key = (str(folder), stamp, threshold)
         if key not in self._predictors:

@@ -1,14 +1,20 @@
 """A trial's folder on disk: the one truth about the trial, written atomically.
 
-Layout::
+:class:`TrialFolder` is the one reader and writer of these files; everything else (restore, the
+predictor, the widgets, the magics, the sweep's store) goes through it. Layout::
 
-    params.json      resolved training parameters and the trial's data
-    labels.json      class names, in the model's output order
-    settings.json    inference settings (SPEC section 9)
-    metrics.jsonl    one row per evaluation
-    status.json      Running / Completed / Failed / Canceled, best metric, error
-    model_best.pt    weights at the best primary metric
-    last.pt          everything needed to resume from the last evaluation (while unfinished)
+    params.json              the trial's record (task, data) and its resolved training parameters
+    labels.json              class names, in the model's output order
+    settings.json            inference settings (SPEC section 9)
+    metrics.jsonl            one row per evaluation
+    status.json              Running / Completed / Failed / Canceled, best metric, error
+    evaluation.json          the scores of the best evaluation
+    model_best.pt            weights at the best primary metric
+    last.pt                  everything needed to resume from the last evaluation (while unfinished)
+    checkpoint_epoch_<n>.pt  weights at epoch n (with checkpoint_frequency)
+
+torch is imported only by the methods that save or load a checkpoint, so the sweep's side (a
+notebook kernel) can read a trial folder without loading it.
 """
 
 from __future__ import annotations
@@ -16,21 +22,48 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Mapping
-
-import torch
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from automl_nb._atomic import append_jsonl, atomic_write_bytes, atomic_write_json, atomic_writer, read_jsonl_rows
 
+if TYPE_CHECKING:
+    import torch
+
+    from automl_nb.train.trial import Trial
+
+PARAMS = "params.json"
+LABELS = "labels.json"
+SETTINGS = "settings.json"
+METRICS = "metrics.jsonl"
+STATUS = "status.json"
+EVALUATION = "evaluation.json"
 BEST_CHECKPOINT = "model_best.pt"
 LAST_CHECKPOINT = "last.pt"
+# The fields of a Trial that params.json records (``parameters`` holds the resolved ones).
+_TRIAL_FIELDS = ("trial_id", "task", "parameters", "training_data", "validation_data", "validation_data_size",
+                 "target_column_name")
+
+
+def epoch_checkpoint(epoch: int) -> str:
+    """The file name of the checkpoint kept at ``epoch`` (``checkpoint_frequency``)."""
+    return f"checkpoint_epoch_{epoch}.pt"
 
 
 class TrialFolder:
-    """Reads and writes the files of one trial folder."""
+    """Reads and writes the files of one trial folder.
+
+    Example:
+        >>> folder = TrialFolder("runs/shapes/trials/0")
+        >>> folder.params()["learning_rate"], folder.trial().task, folder.best_checkpoint.name
+        (0.01, 'image_classification', 'model_best.pt')
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+
+    # -- any file --------------------------------------------------------------------------
+    def has(self, name: str) -> bool:
+        return (self.path / name).exists()
 
     def write_json(self, name: str, obj: Any) -> None:
         atomic_write_json(self.path / name, obj)
@@ -38,30 +71,103 @@ class TrialFolder:
     def read_json(self, name: str) -> Any:
         return json.loads((self.path / name).read_text(encoding="utf-8"))
 
+    # -- params.json: the trial and its parameters -------------------------------------------
+    def write_description(self, trial: "Trial", parameters: Mapping[str, Any]) -> None:
+        """Record the trial and its resolved ``parameters`` in params.json (see :meth:`trial`)."""
+        record = {name: getattr(trial, name) for name in _TRIAL_FIELDS}
+        self.write_json(PARAMS, {**record, "parameters": dict(parameters)})
+
+    def description(self) -> dict:
+        """params.json: ``trial_id``, ``task``, ``parameters`` (resolved), the data and its split.
+
+        Raises:
+            TrialError: the folder has no params.json (not a trial folder, or not started).
+        """
+        if not self.has(PARAMS):
+            from automl_nb.errors import TrialError
+
+            raise TrialError(f"{self.path}: not a trial folder (no {PARAMS})")
+        return self.read_json(PARAMS)
+
+    def params(self) -> dict:
+        """The trial's resolved training parameters (every default filled in, the seed used)."""
+        return self.description()["parameters"]
+
+    def trial(self) -> "Trial":
+        """The :class:`~automl_nb.train.trial.Trial` this folder was written by, rebuilt from params.json.
+
+        Its parameters are the resolved ones, so running it again (same seed) splits and trains
+        the same way; its ``output_dir`` is this folder.
+        """
+        from automl_nb.train.trial import Trial
+
+        description = self.description()
+        return Trial(output_dir=str(self.path), **{name: description[name] for name in _TRIAL_FIELDS})
+
+    # -- labels.json, settings.json ----------------------------------------------------------
+    def write_labels(self, labels: Sequence[str]) -> None:
+        self.write_json(LABELS, list(labels))
+
+    def write_settings(self, settings: Mapping[str, Any]) -> None:
+        self.write_json(SETTINGS, dict(settings))
+
+    def settings(self) -> dict:
+        """settings.json (inference settings, maybe edited by the user); ``{}`` when there is none."""
+        return self.read_json(SETTINGS) if self.has(SETTINGS) else {}
+
+    # -- metrics.jsonl, evaluation.json, status.json -----------------------------------------
     def append_metrics(self, row: Mapping[str, Any]) -> None:
-        append_jsonl(self.path / "metrics.jsonl", dict(row))
+        append_jsonl(self.path / METRICS, dict(row))
 
     def metrics(self) -> list[dict]:
-        """The complete rows of metrics.jsonl."""
-        return read_jsonl_rows(self.path / "metrics.jsonl")
+        """The complete rows of metrics.jsonl (none when it does not exist yet)."""
+        return read_jsonl_rows(self.path / METRICS)
 
     def truncate_metrics(self, last_epoch: int) -> None:
         """Drop rows after ``last_epoch`` (rows written after the checkpoint we resume from)."""
         rows = [r for r in self.metrics() if r["epoch"] <= last_epoch]
         text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
-        atomic_write_bytes(self.path / "metrics.jsonl", text.encode())
+        atomic_write_bytes(self.path / METRICS, text.encode())
+
+    def clear_metrics(self) -> None:
+        """Remove metrics.jsonl (a trial that starts over)."""
+        (self.path / METRICS).unlink(missing_ok=True)
+
+    def write_evaluation(self, scores: Mapping[str, Any]) -> None:
+        """Record the scores of the best evaluation so far."""
+        self.write_json(EVALUATION, dict(scores))
 
     def write_status(self, status: str, **fields: Any) -> None:
-        self.write_json("status.json", {"status": status, "updated": time.time(), **fields})
+        self.write_json(STATUS, {"status": status, "updated": time.time(), **fields})
+
+    # -- checkpoints -------------------------------------------------------------------------
+    @property
+    def best_checkpoint(self) -> Path:
+        """Where the weights at the best primary metric are (``model_best.pt``; maybe not written yet)."""
+        return self.path / BEST_CHECKPOINT
+
+    def has_best_model(self) -> bool:
+        """The trial has evaluated at least once, so a trained model is here."""
+        return self.best_checkpoint.exists()
+
+    def has_resume_point(self) -> bool:
+        """An unfinished run of the trial left its last checkpoint here."""
+        return self.has(LAST_CHECKPOINT)
+
+    def remove_resume_point(self) -> None:
+        """Remove the last checkpoint (a trial that completed needs none)."""
+        (self.path / LAST_CHECKPOINT).unlink(missing_ok=True)
 
     def save_checkpoint(self, name: str, state: Mapping[str, Any]) -> Path:
         """``torch.save`` through an atomic write: no half checkpoint after a crash."""
+        import torch
+
         with atomic_writer(self.path / name) as f:
             torch.save(dict(state), f)
         return self.path / name
 
-    def load_checkpoint(self, name: str, device: str | torch.device = "cpu") -> dict:
-        return torch.load(self.path / name, map_location=device, weights_only=False)
+    def load_checkpoint(self, name: str, device: "str | torch.device" = "cpu") -> dict:
+        """A checkpoint of this folder, e.g. :data:`BEST_CHECKPOINT`, its tensors on ``device``."""
+        import torch
 
-    def has(self, name: str) -> bool:
-        return (self.path / name).exists()
+        return torch.load(self.path / name, map_location=device, weights_only=False)

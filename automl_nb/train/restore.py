@@ -12,7 +12,6 @@ from automl_nb.spec.tasks import is_classification
 from automl_nb.train.evaluate import evaluate_model
 from automl_nb.train.folder import BEST_CHECKPOINT, TrialFolder
 from automl_nb.train.setup import make_adapter
-from automl_nb.train.trial import Trial
 
 
 def load_best_model(trial_dir: str | Path, device: str | torch.device = "cpu",
@@ -73,14 +72,8 @@ def rescore(trial_dir: str | Path) -> dict:
     Rebuilds the trial's split from params.json (same seed, same split), so the result
     equals the metric recorded at the best epoch.
     """
-    folder = TrialFolder(trial_dir)
-    description = folder.read_json("params.json")
-    trial = Trial(trial_id=description["trial_id"], task=description["task"],
-                  parameters=description["parameters"], training_data=description["training_data"],
-                  validation_data=description["validation_data"],
-                  validation_data_size=description["validation_data_size"],
-                  target_column_name=description["target_column_name"], output_dir=str(trial_dir))
-    params = dict(description["parameters"])
+    trial = TrialFolder(trial_dir).trial()
+    params = dict(trial.parameters)
     model, _ = load_best_model(trial_dir)
     adapter = make_adapter(trial, params, params["random_seed"])
     loader = torch.utils.data.DataLoader(adapter.valid_dataset, batch_size=params["validation_batch_size"],

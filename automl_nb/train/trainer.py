@@ -28,7 +28,7 @@ from automl_nb.models.registry import freeze_prefixes
 from automl_nb.spec.table import PARAMETERS
 from automl_nb.train.early_stopping import EarlyStopping, early_stopping_delay
 from automl_nb.train.evaluate import evaluate_model
-from automl_nb.train.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, TrialFolder
+from automl_nb.train.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, TrialFolder, epoch_checkpoint
 from automl_nb.train.optim import build_optimizer, build_scheduler
 from automl_nb.train.setup import make_adapter, resolve_trial_parameters
 from automl_nb.train.trial import NullReporter, Reporter, Trial, TrialResult
@@ -147,7 +147,7 @@ class _Training:
         source = self.params["checkpoint_run_id"]
         if not source:
             return
-        path = os.path.join(source, BEST_CHECKPOINT) if os.path.isdir(source) else source
+        path = TrialFolder(source).best_checkpoint if os.path.isdir(source) else source
         if not os.path.exists(path):
             raise TrialError(f"checkpoint_run_id: {source!r} is neither a trial folder with "
                              f"{BEST_CHECKPOINT} nor a checkpoint file")
@@ -164,10 +164,10 @@ class _Training:
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> TrialResult:
-        if self.trial.resume and self.folder.has(LAST_CHECKPOINT):
+        if self.trial.resume and self.folder.has_resume_point():
             self._resume()
         else:
-            (self.folder.path / "metrics.jsonl").unlink(missing_ok=True)
+            self.folder.clear_metrics()
         self._write_description()
         self.folder.write_status("Running", epoch=self.start_epoch - 1, started=self.started)
         status, stopped_early, row, epoch = "Completed", False, {}, self.start_epoch - 1
@@ -244,10 +244,10 @@ class _Training:
         if value is None or self.best_metric is None or value > self.best_metric:
             self.best_metric, self.best_epoch = value, epoch
             self.folder.save_checkpoint(BEST_CHECKPOINT, self._model_state(epoch))
-            self.folder.write_json("evaluation.json", {"epoch": epoch, **scores, "labels": self.adapter.classes})
+            self.folder.write_evaluation({"epoch": epoch, **scores, "labels": self.adapter.classes})
         frequency = self.params["checkpoint_frequency"]
         if frequency and epoch % frequency == 0:
-            self.folder.save_checkpoint(f"checkpoint_epoch_{epoch}.pt", self._model_state(epoch))
+            self.folder.save_checkpoint(epoch_checkpoint(epoch), self._model_state(epoch))
         return row
 
     # -- files --------------------------------------------------------------------------
@@ -280,18 +280,13 @@ class _Training:
         self.folder.truncate_metrics(state["epoch"])
 
     def _write_description(self) -> None:
-        self.folder.write_json("params.json", {
-            "trial_id": self.trial.trial_id, "task": self.trial.task, "parameters": self.params,
-            "training_data": self.trial.training_data, "validation_data": self.trial.validation_data,
-            "validation_data_size": self.trial.validation_data_size,
-            "target_column_name": self.trial.target_column_name,
-        })
-        self.folder.write_json("labels.json", self.adapter.classes)
-        self.folder.write_json("settings.json", self.adapter.settings())
+        self.folder.write_description(self.trial, self.params)
+        self.folder.write_labels(self.adapter.classes)
+        self.folder.write_settings(self.adapter.settings())
 
     def _finish(self, status: str, stopped_early: bool, epoch: int, row: dict) -> TrialResult:
         if status == "Completed":
-            (self.folder.path / LAST_CHECKPOINT).unlink(missing_ok=True)  # from a resumed run
+            self.folder.remove_resume_point()  # from a resumed run
         result = TrialResult(
             trial_id=self.trial.trial_id, status=status, primary_metric=self.adapter.primary_metric,
             best_metric=self.best_metric, best_epoch=self.best_epoch, epochs_completed=epoch,
