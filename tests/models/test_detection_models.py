@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from automl_nb.errors import SpecError, TrialError
-from automl_nb.models import detection, weights
-from automl_nb.models.detection import build_ssd, freeze_by_pattern, sagemaker_detector
+from automl_nb.models import detection, ssd, weights
+from automl_nb.models.detection import freeze_by_pattern
+from automl_nb.models.ssd import build_ssd, sagemaker_detector
 from automl_nb.models.registry import build_model, freeze_prefixes, get_model_info, list_models
 from automl_nb.spec import (
     DETECTION, MODELS as TASK_MODELS, PARAMETERS, SEGMENTATION, default_value, resolve_parameters,
@@ -209,7 +210,7 @@ def test_cached_coco_weights_are_loaded_and_the_heads_replaced(offline_empty_cac
 
 # ----- SageMaker's SSD ----------------------------------------------------------------------
 def test_ssd_base_networks_are_the_tables_choices():
-    assert set(detection._SSD_BACKBONES) == set(PARAMETERS["base_network"].choices)
+    assert set(ssd._SSD_BACKBONES) == set(PARAMETERS["base_network"].choices)
 
 
 @pytest.mark.parametrize("base_network", ["vgg-16", "resnet-50"])
