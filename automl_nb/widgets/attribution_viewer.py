@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import ipywidgets as widgets
 
 from automl_nb.errors import AutoMLError
-from automl_nb.widgets.detection_viewer import trial_description, trial_folder, validation_records
+from automl_nb.widgets.detection_viewer import trial_folder, validation_records
 from automl_nb.widgets.html import png_img
 
 PREDICTED = "(predicted)"
@@ -44,13 +44,14 @@ class AttributionViewer(widgets.VBox):
         from automl_nb.explain import Explainer
         from automl_nb.spec import is_classification
         from automl_nb.spec.explain import XAI_ALGORITHMS, XAI_PARAMETERS
+        from automl_nb.train.folder import TrialFolder
 
         folder = trial_folder(source, trial)
-        description = trial_description(folder)
+        description = TrialFolder(folder).description()
         if not is_classification(description["task"]):
             raise AutoMLError(f"{folder}: explanations are for classifiers; this is {description['task']} "
                               f"(see DetectionViewer)")
-        images = list(images) if images is not None else [r.image_url for r in validation_records(description)]
+        images = list(images) if images is not None else [r.image_url for r in validation_records(folder)]
         if not images:
             raise AutoMLError(f"{folder}: no images to explain")
         self.folder, self.explainer = folder, Explainer.from_trial(folder)

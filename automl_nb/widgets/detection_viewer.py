@@ -46,13 +46,14 @@ class DetectionViewer(widgets.VBox):
                  lowest_score: float = LOWEST_SCORE) -> None:
         from automl_nb.infer import Predictor
         from automl_nb.spec import is_classification
+        from automl_nb.train.folder import TrialFolder
 
         folder = trial_folder(source, trial)
-        description = trial_description(folder)
+        description = TrialFolder(folder).description()
         if is_classification(description["task"]):
             raise AutoMLError(f"{folder}: a {description['task']} model draws no boxes; use %automl show IMAGE")
         params = description["parameters"]
-        records = list(records) if records is not None else validation_records(description)
+        records = list(records) if records is not None else validation_records(folder)
         if not records:
             raise AutoMLError(f"{folder}: no validation images to show")
         predictor = Predictor.from_trial(folder, box_score_threshold=lowest_score)
@@ -199,6 +200,7 @@ def trial_folder(source: Any, trial: str | None = None) -> Path:
         AutoMLError: no such folder, or a run with no trained model yet.
     """
     from automl_nb.sweep import Run, load_run
+    from automl_nb.train.folder import PARAMS, TrialFolder
 
     if isinstance(source, Run) or (isinstance(source, (str, os.PathLike)) and (Path(source) / "run.json").exists()):
         run = source if isinstance(source, Run) else load_run(source)
@@ -209,32 +211,18 @@ def trial_folder(source: Any, trial: str | None = None) -> Path:
             trial = best.trial_id
         return run.store.trial_folder(str(trial))
     folder = Path(os.fspath(source))
-    if not (folder / "params.json").exists():
-        raise AutoMLError(f"{folder}: neither a run folder (run.json) nor a trial folder (params.json)")
+    if not TrialFolder(folder).has(PARAMS):
+        raise AutoMLError(f"{folder}: neither a run folder (run.json) nor a trial folder ({PARAMS})")
     return folder
 
 
-def validation_records(description: dict) -> list:
+def validation_records(folder: Path) -> list:
     """The trial's validation images, its split rebuilt from ``params.json`` (same seed, same split)."""
+    from automl_nb.train.folder import TrialFolder
     from automl_nb.train.setup import load_split
-    from automl_nb.train.trial import Trial
 
-    trial = Trial(trial_id=description["trial_id"], task=description["task"],
-                  parameters=description["parameters"], training_data=description["training_data"],
-                  validation_data=description["validation_data"],
-                  validation_data_size=description["validation_data_size"],
-                  target_column_name=description["target_column_name"], output_dir="")
-    return list(load_split(trial, description["parameters"]["random_seed"])[1])
-
-
-def trial_description(folder: Path) -> dict:
-    """A trial folder's ``params.json`` (task, parameters, data); AutoMLError when it has none."""
-    import json
-
-    path = folder / "params.json"
-    if not path.exists():
-        raise AutoMLError(f"{folder}: not a trial folder with a trained model (no {path.name})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    trial = TrialFolder(folder).trial()
+    return list(load_split(trial, trial.parameters["random_seed"])[1])
 
 
 def _size(record) -> tuple[int, int]:
