@@ -41,6 +41,11 @@ ADVANCED_SETTINGS = (
 
 
 def normalise_advanced_settings(param: Parameter, value: Any, task: str) -> dict:
+    """The ``advanced_settings`` normaliser of the table: a JSON object (or its text) checked key by key.
+
+    Raises:
+        SpecError: not a JSON object, an unknown key or one of another task, or a bad value.
+    """
     if isinstance(value, str):
         try:
             value = json.loads(value)
