@@ -62,15 +62,13 @@ class ScriptedTrial:
         values = list(self.curve(params) if callable(self.curve) else self.curve)
         metric = PRIMARY_METRICS[trial.task]
         start, best, best_epoch = 1, None, None
-        if trial.resume and folder.has(LAST_CHECKPOINT):
+        if trial.resume and folder.has_resume_point():
             state = folder.load_checkpoint(LAST_CHECKPOINT)
             start, best, best_epoch = state["epoch"] + 1, state["best_metric"], state["best_epoch"]
             folder.truncate_metrics(state["epoch"])
         else:
-            (folder.path / "metrics.jsonl").unlink(missing_ok=True)
-        folder.write_json("params.json", {"trial_id": trial.trial_id, "task": trial.task, "parameters": params,
-                                          "training_data": trial.training_data,
-                                          "validation_data": trial.validation_data})
+            folder.clear_metrics()
+        folder.write_description(trial, params)
         status, epoch = "Completed", start - 1
         for epoch in range(start, epochs + 1):
             time.sleep(self.seconds_per_epoch)
@@ -88,7 +86,7 @@ class ScriptedTrial:
                 status = "Canceled"
                 break
         if status == "Completed":
-            (folder.path / LAST_CHECKPOINT).unlink(missing_ok=True)
+            folder.remove_resume_point()
         folder.write_status(status, epoch=epoch, best_metric=best, best_epoch=best_epoch)
         return TrialResult(trial_id=trial.trial_id, status=status, primary_metric=metric, best_metric=best,
                            best_epoch=best_epoch, epochs_completed=epoch, output_dir=str(folder.path))

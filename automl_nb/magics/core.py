@@ -121,8 +121,6 @@ class AutoMLMagics(Magics):
         print(f"  model: {run.best_model_path or 'not written yet'}")
 
     def _do_stop(self, args) -> None:
-        from automl_nb.widgets.control import stop_trial
-
         run = self._run(args.run)
         if args.trial is None:
             if not run.running:
@@ -132,7 +130,7 @@ class AutoMLMagics(Magics):
             print(f"{run.folder}: canceling; running trials stop at their next evaluation "
                   "(%automl resume continues them)")
             return
-        stop_trial(run, args.trial)
+        run.stop_trial(args.trial)
         print(f"{run.folder}: trial {args.trial} stops at its next evaluation")
 
     def _do_resume(self, args):
@@ -158,16 +156,12 @@ class AutoMLMagics(Magics):
         self._dashboard(run)
 
     def _do_wait(self, args) -> None:
-        from automl_nb.widgets.events import wait
-
         run = self._run(args.run)
-        print(f"{run.folder}: {wait(run, args.timeout)}")
+        print(f"{run.folder}: {run.wait(args.timeout)}")  # widget clicks are handled meanwhile
 
     def _do_cluster(self, args) -> None:
-        from automl_nb.widgets.control import sweep_client
-
         run = self._run(args.run)
-        client = sweep_client(run)
+        client = run.client
         if client is None:
             print(f"{run.folder}: not driven from this kernel ({run.status}), so no cluster to show; "
                   "a sweep's cluster lives while the sweep runs")

@@ -76,13 +76,13 @@ class Run:
     @property
     def best_model_path(self) -> Path | None:
         """The best trial's best checkpoint (``model_best.pt``)."""
-        from automl_nb.train.folder import BEST_CHECKPOINT
+        from automl_nb.train.folder import TrialFolder
 
         best = self.best_trial
         if best is None:
             return None
-        path = self.store.trial_folder(best.trial_id) / BEST_CHECKPOINT
-        return path if path.exists() else None
+        folder = TrialFolder(self.store.trial_folder(best.trial_id))
+        return folder.best_checkpoint if folder.has_best_model() else None
 
     # -- control ---------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[dict], None]) -> None:
