@@ -129,6 +129,7 @@ def build_resnet_fpn_detector(
     nms_iou_threshold: float | None = None,
     box_detections_per_image: int | None = None,
     frozen_batch_norm: bool | None = None,
+    box_batch_size_per_image: int | None = None,
 ) -> nn.Module:
     """Faster R-CNN, Mask R-CNN or RetinaNet on a ResNet-FPN backbone.
 
@@ -145,6 +146,8 @@ def build_resnet_fpn_detector(
         box_detections_per_image: most boxes returned per image (``box_detections_per_img``;
             RetinaNet ``detections_per_img``).
         frozen_batch_norm: ``FrozenBatchNorm2d`` in the ResNet (None: as ``pretrained``).
+        box_batch_size_per_image: proposals sampled per image to train the R-CNN heads (None:
+            torchvision's 512); ignored by RetinaNet, which has no such heads.
 
     Returns:
         The torchvision model: in train mode ``model(images, targets)`` gives a dict of
@@ -192,8 +195,9 @@ def build_resnet_fpn_detector(
         return model
 
     detector = MaskRCNN if family == "maskrcnn" else FasterRCNN
+    sampling = {} if box_batch_size_per_image is None else {"box_batch_size_per_image": box_batch_size_per_image}
     model = detector(backbone, head_classes, min_size=min_size, max_size=max_size, box_score_thresh=score,
-                     box_nms_thresh=nms, box_detections_per_img=per_image)
+                     box_nms_thresh=nms, box_detections_per_img=per_image, **sampling)
     _load_coco(model, model_name, coco, frozen and depth == 50)
     if coco is not None:
         in_features = model.roi_heads.box_predictor.cls_score.in_features
@@ -210,11 +214,12 @@ def _register_resnet_fpn(family: str, depth: int, group: str) -> None:
     def build(*, num_classes: int, pretrained: bool, min_size: int | None = None, max_size: int | None = None,
               box_score_threshold: float | None = None, nms_iou_threshold: float | None = None,
               box_detections_per_image: int | None = None, frozen_batch_norm: bool | None = None,
-              **_: object) -> nn.Module:
+              box_batch_size_per_image: int | None = None, **_: object) -> nn.Module:
         return build_resnet_fpn_detector(
             family, depth, num_classes=num_classes, pretrained=pretrained, min_size=min_size, max_size=max_size,
             box_score_threshold=box_score_threshold, nms_iou_threshold=nms_iou_threshold,
-            box_detections_per_image=box_detections_per_image, frozen_batch_norm=frozen_batch_norm)
+            box_detections_per_image=box_detections_per_image, frozen_batch_norm=frozen_batch_norm,
+            box_batch_size_per_image=box_batch_size_per_image)
 
 
 for _depth in RESNET_DEPTHS:
@@ -256,8 +261,10 @@ def detector_from_params(params: Mapping[str, Any], num_classes: int, *, pretrai
         from automl_nb.models.ssd import sagemaker_detector
 
         return sagemaker_detector({**params, **options}, num_classes, pretrained=pretrained)
+    sampled = (params.get("advanced_settings") or {}).get("box_batch_size_per_image")
     return build_model(params["model_name"], num_classes=num_classes, pretrained=pretrained,
-                       frozen_batch_norm=bool(params["use_pretrained_model"]), **options)
+                       frozen_batch_norm=bool(params["use_pretrained_model"]), box_batch_size_per_image=sampled,
+                       **options)
 
 
 def freeze_by_pattern(model: nn.Module, pattern: str) -> list[str]:

@@ -270,3 +270,14 @@ def test_freeze_layer_pattern_freezes_matching_parameters_only():
     assert [n for n, p in model.named_parameters() if not p.requires_grad] == frozen
     with pytest.raises(SpecError, match="freeze_layer_pattern: 'vgg0_conv.*' matches no parameter"):
         freeze_by_pattern(model, "vgg0_conv.*")
+
+
+@pytest.mark.parametrize("task, name", [(DETECTION, "fasterrcnn_resnet18_fpn"), (SEGMENTATION, "maskrcnn_resnet18_fpn")])
+def test_advanced_setting_sets_the_proposals_sampled_per_image(task, name):
+    def sampled(advanced):
+        params = resolve_parameters(task, {"model_name": name, "use_pretrained_model": False,
+                                           "advanced_settings": advanced})
+        return detection.detector_from_params(params, 3, pretrained=False).roi_heads.fg_bg_sampler.batch_size_per_image
+
+    assert sampled({}) == 512  # torchvision's own
+    assert sampled({"box_batch_size_per_image": 64}) == 64
