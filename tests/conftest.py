@@ -9,6 +9,22 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 
 
+def _pin_xdist_worker() -> None:
+    """Under pytest-xdist, give each test process its own share of the cores (with 2 workers on 2
+    cores, one core each). torch, Dask clusters and kernels started by a test follow the affinity
+    mask, so two processes never fight over two cores with four threads."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) >= count:
+        os.sched_setaffinity(0, set(cores[int(worker[2:]) % count::count]))
+
+
+_pin_xdist_worker()
+
+
 def _torch_state(torch) -> dict:
     return {
         "threads": torch.get_num_threads(),
@@ -43,3 +59,27 @@ def restore_torch_global_state():
     state = _torch_state(torch)
     yield
     _restore_torch(torch, state)
+
+
+@pytest.fixture
+def learning_seed() -> int:
+    """The training seed of a learning test: 0, or ``AUTOML_NB_LEARNING_SEED`` when
+    ``bench/learning_spread.py`` measures the tests' spread across seeds and thread counts."""
+    return int(os.environ.get("AUTOML_NB_LEARNING_SEED", "0"))
+
+
+@pytest.fixture
+def record_learning(request):
+    """``record_learning(first=..., best=...)`` appends a learning test's figures to the JSONL
+    file named by ``AUTOML_NB_LEARNING_LOG`` (when set), for ``bench/learning_spread.py``."""
+    import json
+
+    def record(**figures) -> None:
+        path = os.environ.get("AUTOML_NB_LEARNING_LOG")
+        if path:
+            row = {"test": request.node.nodeid, "seed": os.environ.get("AUTOML_NB_LEARNING_SEED", "0"),
+                   "threads": len(os.sched_getaffinity(0)), **figures}
+            with open(path, "a", encoding="utf-8") as log:
+                log.write(json.dumps(row) + "\n")
+
+    return record

@@ -21,7 +21,9 @@ training_parameters:
   min_size: 64
   max_size: 64
   early_stopping: false
-  random_seed: 0
+  random_seed: SEED
+  # 64 sampled proposals instead of torchvision's 512: 3x faster on a CPU, as well learned here.
+  advanced_settings: '{"box_batch_size_per_image": 64}'
 """
 
 SEGMENTATION_JOB = """\
@@ -36,6 +38,7 @@ training_parameters:
   max_size: 48
   max_number_of_polygon_points: 12
   random_seed: 0
+  advanced_settings: '{"box_batch_size_per_image": 64}'
 """
 
 
@@ -49,9 +52,11 @@ def _run(tmp_path, task, n, size, job):
 
 
 @pytest.mark.slow
-def test_a_detection_job_learns_the_shapes_and_its_model_predicts_boxes(tmp_path, capsys):
-    trial, rows = _run(tmp_path, "image_object_detection", 120, 64, DETECTION_JOB)
+def test_a_detection_job_learns_the_shapes_and_its_model_predicts_boxes(tmp_path, capsys, learning_seed,
+                                                                        record_learning):
+    trial, rows = _run(tmp_path, "image_object_detection", 120, 64, DETECTION_JOB.replace("SEED", str(learning_seed)))
     first, best = rows[0]["mean_average_precision"], max(row["mean_average_precision"] for row in rows)
+    record_learning(first=first, best=best)
     assert first < 0.1 and best > 0.3  # measured: 0.0 -> 0.61 at epoch 5
     assert "fasterrcnn_resnet18_fpn" in capsys.readouterr().out  # the leaderboard row
     settings = json.loads((trial / "settings.json").read_text())

@@ -20,14 +20,15 @@ def make_trial(data, tmp_path, task="image_classification", name="trial", **para
                  output_dir=str(tmp_path / name), validation_data_size=0.25)
 
 
-def test_multiclass_trial_learns_and_writes_its_folder(multiclass_data, tmp_path):
+def test_multiclass_trial_learns_and_writes_its_folder(multiclass_data, tmp_path, learning_seed, record_learning):
     reporter = RecordingReporter()
-    result = run_trial(make_trial(multiclass_data, tmp_path), reporter)
+    result = run_trial(make_trial(multiclass_data, tmp_path, random_seed=learning_seed), reporter)
     folder = TrialFolder(result.output_dir)
     rows = folder.metrics()
     assert [r["epoch"] for r in rows] == list(range(1, 9))
     assert rows == reporter.rows  # the reporter saw every evaluation as written
     first, best = rows[0]["accuracy"], result.best_metric
+    record_learning(first=first, best=best)
     assert best >= 0.8 and best >= first + 0.3, (first, best)
     assert result.status == "Completed" and result.primary_metric == "accuracy"
     assert {"train_loss", "validation_loss", "precision_macro", "recall_macro", "f1_macro"} <= set(rows[0])
@@ -42,10 +43,11 @@ def test_multiclass_trial_learns_and_writes_its_folder(multiclass_data, tmp_path
     assert folder.has("model_best.pt") and not folder.has("last.pt")
 
 
-def test_multilabel_trial_improves_iou(multilabel_data, tmp_path):
+def test_multilabel_trial_improves_iou(multilabel_data, tmp_path, learning_seed, record_learning):
     result = run_trial(make_trial(multilabel_data, tmp_path, task="image_classification_multilabel",
-                                  number_of_epochs=10, learning_rate=0.02))
+                                  number_of_epochs=10, learning_rate=0.02, random_seed=learning_seed))
     rows = TrialFolder(result.output_dir).metrics()
+    record_learning(first=rows[0]["iou"], best=result.best_metric)
     assert result.primary_metric == "iou"
     assert result.best_metric >= rows[0]["iou"] + 0.15 and result.best_metric >= 0.75, rows
 
