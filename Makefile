@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-fast bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,15 @@ $(CHROMIUM):
 	if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 	$$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium
 
+# Two test processes with a core each (tests/conftest.py); the long tests are spread by work stealing.
+PYTEST := HF_HUB_OFFLINE=1 $(PY) -m pytest -n 2 --dist worksteal
+
 test: $(VENV)/.installed-dev $(CHROMIUM)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest
+	$(PYTEST)
+
+# The inner loop: everything but whole jobs, notebooks and the browser (under 3 minutes).
+test-fast: $(VENV)/.installed-dev
+	$(PYTEST) -m "not slow and not browser and not notebook"
 
 bench: $(VENV)/.installed
 	$(PY) bench/train_throughput.py

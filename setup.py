@@ -51,6 +51,8 @@ setup(
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",
+            # Two test processes, one core each (tests/conftest.py pins them).
+            "pytest-xdist>=3.6",
             "nbclient>=0.10",
             "nbformat>=5.10",
             "ipykernel>=6.29",

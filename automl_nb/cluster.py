@@ -70,6 +70,15 @@ def gpu_count() -> int:
         return 0
 
 
+def usable_cpus() -> int:
+    """CPU cores this process may run on: its affinity mask (taskset, a container's cpuset),
+    which ``os.cpu_count()`` ignores."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: int | None = None) -> ClusterHandle:
     """Start a LocalCluster sized for a sweep.
 
@@ -77,7 +86,7 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
         max_concurrent_trials: trials at once (the job's limit).
         gpus: GPUs to use (default: all visible). With GPUs there is one worker per GPU and
             at most that many trials at once.
-        cpus: CPU cores to split between CPU trials (default: all).
+        cpus: CPU cores to split between CPU trials (default: all this process may use).
 
     Returns:
         A handle owning the cluster.
@@ -86,7 +95,7 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
     from distributed import Client, LocalCluster
 
     gpus = gpu_count() if gpus is None else gpus
-    cpus = cpus or os.cpu_count() or 1
+    cpus = cpus or usable_cpus()
     workers = gpus if gpus else max_concurrent_trials
     threads = max(1, cpus // workers)
     options: dict[str, Any] = {"resources": {GPU: 1}} if gpus else {}
