@@ -61,7 +61,7 @@ def restore_torch_global_state():
     _restore_torch(torch, state)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def learning_seed() -> int:
     """The training seed of a learning test: 0, or ``AUTOML_NB_LEARNING_SEED`` when
     ``bench/learning_spread.py`` measures the tests' spread across seeds and thread counts."""

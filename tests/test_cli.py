@@ -92,7 +92,7 @@ def test_demo_runs_an_automode_sweep_and_writes_its_results(tmp_path, monkeypatc
 
 
 @pytest.mark.slow
-def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
+def test_readme_python_example_runs_as_written(tmp_path, monkeypatch, record_learning):
     readme = (ROOT / "README.md").read_text()
     example = re.search(r"## In Python\n\n```python\n(.*?)```", readme, re.S).group(1)
     monkeypatch.chdir(tmp_path)
@@ -100,6 +100,7 @@ def test_readme_python_example_runs_as_written(tmp_path, monkeypatch):
     exec(compile(example, "README.md", "exec"), namespace)
     run = namespace["run"]
     assert run.status == "Completed" and len(run.trials()) == 4
+    record_learning(best=run.best_trial.best_metric)  # the README fixes no seed: trials seed by their id
     assert run.best_trial.best_metric > 0.6  # three balanced classes: chance is 1/3
     assert run.best_model_path.exists()
 

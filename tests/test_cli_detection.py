@@ -54,10 +54,10 @@ def _run(tmp_path, task, n, size, job):
 @pytest.mark.slow
 def test_a_detection_job_learns_the_shapes_and_its_model_predicts_boxes(tmp_path, capsys, learning_seed,
                                                                         record_learning):
-    trial, rows = _run(tmp_path, "image_object_detection", 120, 64, DETECTION_JOB.replace("SEED", str(learning_seed)))
+    trial, rows = _run(tmp_path, "image_object_detection", 80, 64, DETECTION_JOB.replace("SEED", str(learning_seed)))
     first, best = rows[0]["mean_average_precision"], max(row["mean_average_precision"] for row in rows)
     record_learning(first=first, best=best)
-    assert first < 0.1 and best > 0.3  # measured: 0.0 -> 0.61 at epoch 5
+    assert best > 0.3 and best >= first + 0.2, rows
     assert "fasterrcnn_resnet18_fpn" in capsys.readouterr().out  # the leaderboard row
     settings = json.loads((trial / "settings.json").read_text())
     assert settings["min_size"] == 64 and settings["labels"] == ["circle", "square", "triangle"]

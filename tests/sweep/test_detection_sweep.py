@@ -29,6 +29,7 @@ training_parameters:
   number_of_epochs: 1
   training_batch_size: 4
   random_seed: 0
+  advanced_settings: '{{"box_batch_size_per_image": 64}}'  # Faster R-CNN: 3x faster on a CPU
 """
 
 
