@@ -126,3 +126,21 @@ class OutOfMemoryAbove:
 
             return run_trial(trial, reporter)
         return self.inner(trial, reporter)
+
+
+def png_bytes(seed: int, size: tuple[int, int] = (48, 40)) -> bytes:
+    """A PNG of random pixels (``size`` is width, height), the same for the same seed."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def scoring_request(*entries) -> dict:
+    """Azure's scoring request body holding ``entries`` (base64 images or JSON entries)."""
+    return {"input_data": {"columns": ["image"], "data": list(entries)}}
