@@ -38,8 +38,17 @@ def main() -> None:
     parser.add_argument("-k", default=None, help="pytest -k expression to pick tests")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--cores", default="0;0,1", help="taskset CPU lists, ';'-separated")
+    parser.add_argument("--log", type=Path, help="append figures here (default: a new temporary file); runs "
+                        "on separate cores can share one log, then --report alone prints it")
+    parser.add_argument("--report", action="store_true", help="only print the table of --log")
     args = parser.parse_args()
-    log = Path(tempfile.mkdtemp()) / "learning.jsonl"
+    log = args.log or Path(tempfile.mkdtemp()) / "learning.jsonl"
+    if not args.report:
+        measure(args, log)
+    report(log)
+
+
+def measure(args, log: Path) -> None:
     for seed in args.seeds.split(","):
         for cores in args.cores.split(";"):
             env = {**os.environ, "AUTOML_NB_LEARNING_SEED": seed, "AUTOML_NB_LEARNING_LOG": str(log),
@@ -48,6 +57,9 @@ def main() -> None:
                        "-o", "addopts=", *LEARNING_TESTS] + (["-k", args.k] if args.k else [])
             result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
             print(f"seed {seed}, cores {cores}: {result.stdout.strip().splitlines()[-1]}", flush=True)
+
+
+def report(log: Path) -> None:
     spread: dict[tuple[str, str], list[float]] = defaultdict(list)
     for line in log.read_text().splitlines():
         row = json.loads(line)

@@ -57,6 +57,7 @@ def test_a_detection_job_learns_the_shapes_and_its_model_predicts_boxes(tmp_path
     trial, rows = _run(tmp_path, "image_object_detection", 80, 64, DETECTION_JOB.replace("SEED", str(learning_seed)))
     first, best = rows[0]["mean_average_precision"], max(row["mean_average_precision"] for row in rows)
     record_learning(first=first, best=best)
+    # Measured (bench/learning_spread.py, seeds 0-2 x 1 and 2 cores): first 0.04-0.09, best 0.69-0.78.
     assert best > 0.3 and best >= first + 0.2, rows
     assert "fasterrcnn_resnet18_fpn" in capsys.readouterr().out  # the leaderboard row
     settings = json.loads((trial / "settings.json").read_text())

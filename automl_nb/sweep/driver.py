@@ -70,10 +70,10 @@ class SweepDriver:
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> str:
         """Drive the sweep until every trial has ended (or time runs out, or cancel); return the run status."""
-        self.store.claim()
-        self.executor.start(self.events.put)  # events arrive on the executor's threads: queue them for ours
         reason = None
         try:
+            self.store.claim()
+            self.executor.start(self.events.put)  # events arrive on the executor's threads: queue them for ours
             self._restore()
             while self.running or self._more_to_run():
                 self._handle_events(wait=0.1)
@@ -157,7 +157,7 @@ class SweepDriver:
         record.status, record.stopped_by = QUEUED, None
         self.starts[record.trial_id] = 0
         self.store.write_trial(record)
-        # With a policy (or a user's stop) a trial waits for the verdict on each report.
+        # Every report waits for a verdict: a policy, or the user (Run.stop_trial), may stop any trial.
         self.executor.submit(record.trial_id, trial, wait_for_verdict=True)
         self.running.add(record.trial_id)
 

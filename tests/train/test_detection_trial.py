@@ -75,7 +75,8 @@ def test_without_a_validation_metric_the_latest_model_is_kept(tmp_path):
     data = make_dataset("image_object_detection", 20, 64, tmp_path / "data", seed=0)
     params = {"model_name": "fasterrcnn_resnet18_fpn", "use_pretrained_model": False, "number_of_epochs": 2,
               "training_batch_size": 8, "min_size": 64, "max_size": 64, "random_seed": 0,
-              "validation_metric_type": "none", "early_stopping": True}
+              "validation_metric_type": "none", "early_stopping": True,
+              "advanced_settings": {"box_batch_size_per_image": 64}}
     result = run_trial(Trial("0", "image_object_detection", params, str(data), str(tmp_path / "trial")))
     rows = [json.loads(line) for line in (tmp_path / "trial" / "metrics.jsonl").read_text().splitlines()]
     assert result.status == "Completed" and result.best_metric is None and result.best_epoch == 2
@@ -95,7 +96,7 @@ def test_incremental_training_starts_a_detector_from_the_saved_weights(tmp_path)
     # learning_rate 0: training changes no weight, so the new model's weights show where it started.
     params = {"model_name": "fasterrcnn_resnet18_fpn", "use_pretrained_model": False, "number_of_epochs": 1,
               "training_batch_size": 8, "min_size": 64, "max_size": 64, "random_seed": 0, "learning_rate": 0.0,
-              "weight_decay": 0.0}
+              "weight_decay": 0.0, "advanced_settings": {"box_batch_size_per_image": 64}}
 
     def weights_after(folder, **extra):
         run_trial(Trial("0", "image_object_detection", {**params, **extra}, str(data), str(tmp_path / folder)))

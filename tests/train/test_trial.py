@@ -29,6 +29,7 @@ def test_multiclass_trial_learns_and_writes_its_folder(multiclass_data, tmp_path
     assert rows == reporter.rows  # the reporter saw every evaluation as written
     first, best = rows[0]["accuracy"], result.best_metric
     record_learning(first=first, best=best)
+    # Measured (bench/learning_spread.py, seeds 0-2 x 1 and 2 cores): first 0.30-0.50, best 1.00 every time.
     assert best >= 0.8 and best >= first + 0.3, (first, best)
     assert result.status == "Completed" and result.primary_metric == "accuracy"
     assert {"train_loss", "validation_loss", "precision_macro", "recall_macro", "f1_macro"} <= set(rows[0])
@@ -49,7 +50,8 @@ def test_multilabel_trial_improves_iou(multilabel_data, tmp_path, learning_seed,
     rows = TrialFolder(result.output_dir).metrics()
     record_learning(first=rows[0]["iou"], best=result.best_metric)
     assert result.primary_metric == "iou"
-    assert result.best_metric >= rows[0]["iou"] + 0.15 and result.best_metric >= 0.75, rows
+    # Measured (bench/learning_spread.py, seeds 0-2 x 1 and 2 cores): first 0.52-0.66, best 0.79-0.96, gain at least 0.26.
+    assert result.best_metric >= rows[0]["iou"] + 0.12 and result.best_metric >= 0.65, rows
 
 
 def test_early_stopping_stops_when_the_metric_stalls(multiclass_data, tmp_path):
