@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -61,7 +62,26 @@ class ClusterHandle:
 
 
 def gpu_count() -> int:
-    """CUDA devices on this machine (0 without torch's CUDA build or a GPU)."""
+    """CUDA devices this process may use, counted without importing torch where possible.
+
+    ``job.submit()`` runs in the notebook kernel, and torch (with every CUDA library) belongs in
+    the workers: on Linux the NVIDIA driver lists its GPUs under ``/proc/driver/nvidia/gpus``,
+    narrowed by ``CUDA_VISIBLE_DEVICES``. Elsewhere, or once torch is loaded anyway, torch counts.
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    driver = "/proc/driver/nvidia/gpus"
+    if "torch" not in sys.modules and sys.platform.startswith("linux"):
+        if not os.path.isdir(driver):
+            return 0  # no NVIDIA driver: no CUDA device whatever torch says
+        present = len(os.listdir(driver))
+        if visible is None:
+            return present
+        chosen = 0  # CUDA stops at the first invalid entry ("-1" hides every device)
+        for item in visible.split(","):
+            if not item.strip() or item.strip().startswith("-"):
+                break
+            chosen += 1
+        return min(present, chosen)
     try:
         import torch
 

@@ -65,3 +65,20 @@ def test_an_unreachable_scheduler_is_named_in_the_error():
         port = probe.getsockname()[1]
     with pytest.raises(AutoMLError, match=f"cannot reach the Dask scheduler at 'tcp://127.0.0.1:{port}'"):
         connect(f"tcp://127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize("visible, expected", [(None, 4), ("0,2", 2), ("", 0), ("-1", 0), ("1,-1,2", 1),
+                                               ("0,1,2,3,4,5", 4)])
+def test_gpus_are_counted_from_the_driver_without_torch(monkeypatch, visible, expected):
+    import sys
+
+    from automl_nb import cluster
+
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # as in a notebook kernel
+    monkeypatch.setattr(os.path, "isdir", lambda path: path == "/proc/driver/nvidia/gpus")
+    monkeypatch.setattr(os, "listdir", lambda path: ["0000:01:00.0", "0000:02:00.0", "0000:03:00.0", "0000:04:00.0"])
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert cluster.gpu_count() == expected

@@ -321,6 +321,25 @@ search_space:
     assert RunStore(folder).run_info()["sessions"] == 2
 
 
+SUBMIT_AND_LIST_MODULES = """\
+import sys
+from automl_nb.spec import load_job
+from automl_nb.testing import ScriptedTrial
+if __name__ == "__main__":
+    run = load_job(sys.argv[1]).submit(sys.argv[2], trial_function=ScriptedTrial([0.5]))
+    print(run.wait(120), sorted(name for name in ("torch", "torchvision") if name in sys.modules))
+"""
+
+
+def test_a_sweep_driven_from_a_kernel_never_loads_torch_there(shapes, tmp_path):
+    # job.submit() runs in the notebook kernel: torch and its CUDA libraries belong in the workers.
+    (tmp_path / "job.yml").write_text(job_text(shapes, "", epochs=2, model="resnet18"))
+    (tmp_path / "driver.py").write_text(SUBMIT_AND_LIST_MODULES)
+    done = subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "job.yml"),
+                           str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip().splitlines()[-1] == "Completed []", done.stderr[-3000:]
+
+
 def _status(folder: Path, trial_id: str):
     path = folder / "trials" / trial_id / "trial.json"
     return json.loads(path.read_text())["status"] if path.exists() else None
