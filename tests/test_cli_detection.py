@@ -14,7 +14,7 @@ training_data: {path: ./shapes, type: mltable}
 training_parameters:
   model_name: fasterrcnn_resnet18_fpn
   use_pretrained_model: false
-  number_of_epochs: 5
+  number_of_epochs: 4
   training_batch_size: 8
   validation_batch_size: 16
   learning_rate: 0.01
@@ -54,10 +54,11 @@ def _run(tmp_path, task, n, size, job):
 @pytest.mark.slow
 def test_a_detection_job_learns_the_shapes_and_its_model_predicts_boxes(tmp_path, capsys, learning_seed,
                                                                         record_learning):
-    trial, rows = _run(tmp_path, "image_object_detection", 80, 64, DETECTION_JOB.replace("SEED", str(learning_seed)))
+    trial, rows = _run(tmp_path, "image_object_detection", 60, 64, DETECTION_JOB.replace("SEED", str(learning_seed)))
     first, best = rows[0]["mean_average_precision"], max(row["mean_average_precision"] for row in rows)
     record_learning(first=first, best=best)
-    # Measured (bench/learning_spread.py, seeds 0-2 x 1 and 2 cores): first 0.04-0.09, best 0.69-0.78.
+    # Measured (bench/learning_spread.py, seeds 0-2 x 1 and 2 cores): first 0.00-0.09, best 0.52-0.66
+    # (60 images, 4 epochs; with 80 images and 5 epochs 0.69-0.78, 40% more time).
     assert best > 0.3 and best >= first + 0.2, rows
     assert "fasterrcnn_resnet18_fpn" in capsys.readouterr().out  # the leaderboard row
     settings = json.loads((trial / "settings.json").read_text())

@@ -40,7 +40,6 @@ ALLOWED = {
 }
 
 
-
 def _module_name(path: Path) -> tuple[str, str]:
     """(module, package it resolves relative imports against) for a file under automl_nb/."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
