@@ -8,7 +8,7 @@
 Names are imported on first use, so ``import automl_nb`` stays fast (no torch).
 """
 
-from importlib import import_module
+from automl_nb.lazy_exports import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -52,11 +52,4 @@ def unload_ipython_extension(ipython):
     unload(ipython)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'automl_nb' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

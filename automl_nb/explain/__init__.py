@@ -15,7 +15,7 @@ Names are imported on first use, so importing this package does not load torch o
 
 from __future__ import annotations
 
-from typing import Any
+from automl_nb.lazy_exports import lazy_exports
 
 __all__ = ["Explainer", "Explanation", "explain", "explain_for_request", "score_request"]
 
@@ -28,13 +28,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'automl_nb.explain' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_HOMES[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

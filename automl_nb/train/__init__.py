@@ -6,8 +6,7 @@ Names are imported on first use: the sweep's side of a trial (``Trial``, ``Trial
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from automl_nb.lazy_exports import lazy_exports
 
 __all__ = ["NullReporter", "Reporter", "Trial", "TrialResult", "run_trial", "trial_from_job"]
 
@@ -21,11 +20,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'automl_nb.train' has no attribute {name!r}")
-    return getattr(import_module(_HOMES[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

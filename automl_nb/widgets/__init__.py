@@ -11,7 +11,7 @@ Names are imported on first use, so ``import automl_nb.widgets`` does not import
 matplotlib or torch.
 """
 
-from importlib import import_module
+from automl_nb.lazy_exports import lazy_exports
 
 # public name -> module that defines it
 _EXPORTS = {
@@ -25,11 +25,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'automl_nb.widgets' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
