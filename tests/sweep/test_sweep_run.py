@@ -133,6 +133,13 @@ search_space:
 """
 
 
+def run_on(executor, script, concurrent=1):
+    """submit() options running ``script`` on Dask workers or on threads of this process."""
+    if executor == "in-process":
+        return {"executor": InProcessExecutor(script, max_workers=concurrent)}
+    return {"trial_function": script}
+
+
 def hopeless_below(rate):
     """Scripted: a trial learns (0.5 .. 0.9) at or above ``rate`` and stays at chance below it."""
     return lambda params: [0.5, 0.6, 0.7, 0.8, 0.9] if params["learning_rate"] >= rate else [0.1]
@@ -141,9 +148,7 @@ def hopeless_below(rate):
 @pytest.mark.parametrize("executor", ["dask", "in-process"])
 def test_bandit_stops_a_hopeless_trial_at_the_first_report_it_may_judge(shapes, tmp_path, executor):
     # One at a time, grid order: a learning trial first, then one whose rate is too small to learn.
-    script = ScriptedTrial(hopeless_below(0.01))
-    options = {"executor": InProcessExecutor(script)} if executor == "in-process" else {"trial_function": script}
-    run = submit(shapes, tmp_path, BANDIT, epochs=7, **options)
+    run = submit(shapes, tmp_path, BANDIT, epochs=7, **run_on(executor, ScriptedTrial(hopeless_below(0.01))))
     assert run.wait(120) == "Completed"
     good, hopeless = run.trials()
     assert good.status == "Completed" and good.epochs == 7 and good.best_metric == 0.9
@@ -156,9 +161,7 @@ def test_bandit_stops_a_hopeless_trial_at_the_first_report_it_may_judge(shapes, 
 
 @pytest.mark.parametrize("executor", ["dask", "in-process"])
 def test_stop_trial_stops_one_trial_and_the_others_go_on(shapes, tmp_path, executor):
-    script = ScriptedTrial([0.5], seconds_per_epoch=0.2)
-    options = ({"executor": InProcessExecutor(script, max_workers=2)} if executor == "in-process"
-               else {"trial_function": script})
+    options = run_on(executor, ScriptedTrial([0.5], seconds_per_epoch=0.2), concurrent=2)
     run = submit(shapes, tmp_path, """\
 limits: {max_trials: 2, max_concurrent_trials: 2}
 sweep: {sampling_algorithm: grid}
