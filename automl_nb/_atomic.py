@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
+
+from automl_nb.errors import RunFolderError
 
 
 @contextmanager
@@ -62,13 +65,53 @@ def append_jsonl(path: str | os.PathLike, row: dict) -> None:
         os.fsync(f.fileno())
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file of a run folder.
+
+    Raises:
+        RunFolderError: the file is truncated, corrupt or not UTF-8 (the message names it).
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+        raise RunFolderError(f"{path}: damaged, not readable as JSON ({error}); restore it from a copy "
+                             "or remove the folder it describes") from None
+
+
 def read_jsonl_rows(path: str | os.PathLike) -> list[dict]:
-    """Read the complete rows of a JSONL file written by :func:`append_jsonl`."""
+    """Read the rows of a JSONL file written by :func:`append_jsonl`.
+
+    A last line without its newline was cut off by a crash (or is being appended right now): it is
+    dropped, with a warning when it is not whole JSON.
+
+    Raises:
+        RunFolderError: a complete line is not JSON (the message names ``file:line``).
+    """
     path = Path(path)
     if not path.exists():
         return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError as error:
+        raise RunFolderError(f"{path}: damaged, not UTF-8 text ({error})") from None
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-        if line.endswith("\n") and line.strip():
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if not line.endswith("\n"):
+            _warn_torn_line(path, number, line)
+            continue
+        try:
             rows.append(json.loads(line))
+        except ValueError as error:
+            raise RunFolderError(f"{path}:{number}: damaged line, not JSON ({error}): {line.strip()[:60]!r}") from None
     return rows
+
+
+def _warn_torn_line(path: Path, number: int, line: str) -> None:
+    try:
+        json.loads(line)
+    except ValueError:
+        warnings.warn(f"{path}:{number}: dropped a torn last line (cut off by a crash): {line.strip()[:60]!r}",
+                      stacklevel=3)

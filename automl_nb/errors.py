@@ -19,3 +19,7 @@ class DataError(AutoMLError, ValueError):
 
 class TrialError(AutoMLError):
     """A trial could not run (e.g. pretrained weights unavailable, non-finite loss)."""
+
+
+class RunFolderError(AutoMLError):
+    """A file of a run or trial folder is truncated, corrupt or refused (names the file)."""

@@ -19,7 +19,8 @@ PACKAGE = ROOT / "automl_nb"
 
 # Lowest first; a name is a top-level module or subpackage of automl_nb.
 LAYERS = [
-    {"errors", "_atomic", "lazy_exports", "ui_events"},  # ui_events: kernel plumbing the sweep waits on
+    {"errors"},
+    {"_atomic", "lazy_exports", "ui_events"},  # ui_events: kernel plumbing the sweep waits on
     {"spec"},
     {"metrics", "plots"},
     {"data", "cluster"},

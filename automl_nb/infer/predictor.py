@@ -83,8 +83,9 @@ class Predictor:
             A Predictor; its ``batch_size`` is the trial's ``validation_batch_size``.
 
         Raises:
-            TrialError: the folder is not a trial folder with a trained model, or its
-                checkpoint cannot be read.
+            TrialError: the folder is not a trial folder with a trained model.
+            RunFolderError: its checkpoint is damaged, or refused because it holds more than plain
+                data (loading it could run code).
             SpecError: an unknown setting, one that does not apply to the task or model, or
                 a bad value (names the key, the value and what is allowed).
 
@@ -103,10 +104,7 @@ class Predictor:
         if not folder.has_best_model():
             raise TrialError(f"{folder.path} is not a trial folder with a trained model: it has no "
                              f"{BEST_CHECKPOINT} (a trial writes it at its first evaluation)")
-        try:
-            state = folder.load_checkpoint(BEST_CHECKPOINT, device)
-        except Exception as error:  # torch.load raises many kinds on a truncated or foreign file
-            raise TrialError(f"cannot read {folder.best_checkpoint}: {error}") from error
+        state = folder.load_checkpoint(BEST_CHECKPOINT, device)  # RunFolderError on a damaged or unsafe file
         missing = [key for key in _CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
         if missing:
             raise TrialError(f"{folder.best_checkpoint} is not a trial checkpoint: it lacks {missing}")

@@ -151,6 +151,7 @@ class Run:
         if self.running or self.store.driver_alive():
             raise AutoMLError(f"run {str(self.folder)!r} is still running; wait() or cancel() it first")
         job = self.store.load_job()
+        self.trials()  # a damaged trial record stops us here, before any cluster starts (RunFolderError)
         self._start(job, cluster=cluster, client=client, **options)
         return self
 

@@ -15,7 +15,6 @@ sweep lives only in memory.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import socket
 import time
@@ -23,7 +22,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from automl_nb._atomic import atomic_write_json, atomic_write_text
+from automl_nb._atomic import atomic_write_json, atomic_write_text, read_json
+from automl_nb.errors import RunFolderError
 
 # Trial statuses, as Azure names its child runs.
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELED = "Queued", "Running", "Completed", "Failed", "Canceled"
@@ -109,10 +109,14 @@ class RunStore:
     def run_info(self) -> dict:
         """``run.json`` (empty before :meth:`create`)."""
         path = self.folder / "run.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        return _read_record(path) if path.exists() else {}
 
     def write_run(self, **changes: Any) -> dict:
-        """Update fields of ``run.json`` (a single driver writes it, so read-modify-write is safe)."""
+        """Update fields of ``run.json`` (a single driver writes it, so read-modify-write is safe).
+
+        Raises:
+            RunFolderError: run.json is damaged; it is left as it is, not overwritten.
+        """
         info = {**self.run_info(), **changes}
         atomic_write_json(self.folder / "run.json", info)
         return info
@@ -146,10 +150,12 @@ class RunStore:
         atomic_write_json(self.trial_folder(record.trial_id) / "trial.json", asdict(record))
 
     def trials(self) -> list[TrialRecord]:
-        """Every trial record, in the order the sampler asked for them."""
-        records = []
-        for path in (self.folder / "trials").glob("*/trial.json"):
-            records.append(TrialRecord.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+        """Every trial record, in the order the sampler asked for them.
+
+        Raises:
+            RunFolderError: a ``trial.json`` is damaged (resuming without it could reuse its trial's folder).
+        """
+        records = [_trial_record(path) for path in (self.folder / "trials").glob("*/trial.json")]
         return sorted(records, key=lambda record: record.index)
 
     def metrics(self, trial_id: str) -> list[dict]:
@@ -161,6 +167,22 @@ class RunStore:
 
 HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_STALE_SECONDS = 30.0
+
+
+def _read_record(path: Path) -> dict:
+    """A JSON object file of the run folder (RunFolderError, naming it, when damaged)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{path}: damaged, expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _trial_record(path: Path) -> TrialRecord:
+    data = _read_record(path)
+    try:
+        return TrialRecord.from_dict(data)
+    except TypeError as error:  # a required field (trial_id, index) is missing
+        raise RunFolderError(f"{path}: damaged trial record ({error})") from None
 
 
 def _pid_alive(pid: Any) -> bool:

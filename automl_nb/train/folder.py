@@ -20,11 +20,14 @@ notebook kernel) can read a trial folder without loading it.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from automl_nb._atomic import append_jsonl, atomic_write_bytes, atomic_write_json, atomic_writer, read_jsonl_rows
+from automl_nb._atomic import (append_jsonl, atomic_write_bytes, atomic_write_json, atomic_writer, read_json,
+                               read_jsonl_rows)
+from automl_nb.errors import RunFolderError
 
 if TYPE_CHECKING:
     import torch
@@ -69,7 +72,8 @@ class TrialFolder:
         atomic_write_json(self.path / name, obj)
 
     def read_json(self, name: str) -> Any:
-        return json.loads((self.path / name).read_text(encoding="utf-8"))
+        """A JSON file of this folder (RunFolderError, naming it, when it is damaged)."""
+        return read_json(self.path / name)
 
     # -- params.json: the trial and its parameters -------------------------------------------
     def write_description(self, trial: "Trial", parameters: Mapping[str, Any]) -> None:
@@ -159,15 +163,76 @@ class TrialFolder:
         (self.path / LAST_CHECKPOINT).unlink(missing_ok=True)
 
     def save_checkpoint(self, name: str, state: Mapping[str, Any]) -> Path:
-        """``torch.save`` through an atomic write: no half checkpoint after a crash."""
+        """``torch.save`` through an atomic write: no half checkpoint after a crash.
+
+        ``state`` holds only tensors, numbers, strings, lists, tuples and dicts (numpy numbers
+        are turned into Python ones), so :func:`load_checkpoint_file` reads it back without
+        unpickling any other object.
+        """
         import torch
 
         with atomic_writer(self.path / name) as f:
-            torch.save(dict(state), f)
+            torch.save(_plain(dict(state)), f)
         return self.path / name
 
     def load_checkpoint(self, name: str, device: "str | torch.device" = "cpu") -> dict:
-        """A checkpoint of this folder, e.g. :data:`BEST_CHECKPOINT`, its tensors on ``device``."""
-        import torch
+        """A checkpoint of this folder, e.g. :data:`BEST_CHECKPOINT`, its tensors on ``device``.
 
-        return torch.load(self.path / name, map_location=device, weights_only=False)
+        Raises:
+            RunFolderError: see :func:`load_checkpoint_file`.
+        """
+        return load_checkpoint_file(self.path / name, device)
+
+
+def load_checkpoint_file(path: str | Path, device: "str | torch.device" = "cpu") -> dict:
+    """Read a checkpoint that a user may have handed us, running none of its code.
+
+    ``torch.load(weights_only=True)`` rebuilds only tensors, numbers, strings, lists, tuples and
+    dicts; a pickled object of any other kind (a whole model, a numpy array, a crafted
+    ``__reduce__``) is refused rather than unpickled.
+
+    Raises:
+        RunFolderError: the file is missing, damaged, not a torch checkpoint, not a dict, or
+            holds other objects; the message names the file.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise RunFolderError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"GLOBAL (\S+)", str(error))  # weights_only met a class or function to call
+        if found:
+            raise RunFolderError(f"{path}: refused: it holds a Python object ({found.group(1)}) other than tensors, "
+                                 "numbers, strings, lists and dicts, and loading it could run code; automl_nb reads "
+                                 "only checkpoints of plain data (its own, or a state dict)") from None
+        raise RunFolderError(f"{path}: damaged or not a torch checkpoint (not a pickle torch can read)") from None
+    except Exception as error:  # torch raises RuntimeError, EOFError, KeyError... on a damaged file
+        raise RunFolderError(f"{path}: damaged or not a torch checkpoint ({type(error).__name__}: "
+                             f"{_gist(error)})") from None
+    if not isinstance(state, dict):
+        raise RunFolderError(f"{path}: not a checkpoint: expected a dict of tensors and settings, "
+                             f"found {type(state).__name__}")
+    return state
+
+
+def _gist(error: BaseException) -> str:
+    """The first sentence of torch's long messages."""
+    return str(error).strip().split(". ")[0].splitlines()[0][:160] if str(error).strip() else ""
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy numbers and arrays made Python numbers and lists (torch.save-able as plain data)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(item) for item in value)
+    if type(value).__module__ == "numpy":  # np.float64, np.int64, np.ndarray... without importing numpy
+        return value.tolist()
+    return value

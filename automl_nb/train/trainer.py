@@ -28,7 +28,7 @@ from automl_nb.models.registry import freeze_prefixes
 from automl_nb.spec.table import PARAMETERS
 from automl_nb.train.early_stopping import EarlyStopping, early_stopping_delay
 from automl_nb.train.evaluate import evaluate_model
-from automl_nb.train.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, TrialFolder, epoch_checkpoint
+from automl_nb.train.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, TrialFolder, epoch_checkpoint, load_checkpoint_file
 from automl_nb.train.optim import build_optimizer, build_scheduler
 from automl_nb.train.setup import make_adapter, resolve_trial_parameters
 from automl_nb.train.trial import NullReporter, Reporter, Trial, TrialResult
@@ -151,7 +151,10 @@ class _Training:
         if not os.path.exists(path):
             raise TrialError(f"checkpoint_run_id: {source!r} is neither a trial folder with "
                              f"{BEST_CHECKPOINT} nor a checkpoint file")
-        state = torch.load(path, map_location="cpu", weights_only=False)["model"]
+        state = load_checkpoint_file(path)
+        if not isinstance(state.get("model"), dict):
+            raise TrialError(f"checkpoint_run_id: {path} holds no model weights (no 'model' state dict)")
+        state = state["model"]
         own = self.model.state_dict()
         # Incremental training may change the classes: keep only tensors whose shape fits.
         fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}

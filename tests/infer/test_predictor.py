@@ -17,7 +17,7 @@ from torchvision.ops import FrozenBatchNorm2d
 
 from automl_nb.data.detection import polygon_to_mask
 from automl_nb.data.transforms import classification_valid_transform
-from automl_nb.errors import DataError, SpecError, TrialError
+from automl_nb.errors import DataError, RunFolderError, SpecError, TrialError
 from automl_nb.infer import Predictor, check_settings, inference_keys
 from automl_nb.models.registry import build_model
 from automl_nb.spec import DETECTION, MULTICLASS, MULTILABEL, SEGMENTATION, resolve_parameters
@@ -381,7 +381,7 @@ def test_a_folder_that_is_not_a_trial_folder_is_named(tmp_path):
     with pytest.raises(TrialError, match=f"{tmp_path.name} is not a trial folder.*model_best.pt"):
         Predictor.from_trial(tmp_path)
     (tmp_path / BEST_CHECKPOINT).write_bytes(b"not a checkpoint")
-    with pytest.raises(TrialError, match="cannot read"):
+    with pytest.raises(RunFolderError, match=r"model_best\.pt: damaged or not a torch checkpoint"):
         Predictor.from_trial(tmp_path)
 
 

@@ -227,3 +227,21 @@ def test_a_plain_state_dict_loads_every_tensor(tmp_path):
     target = YoloV5(num_classes=2, model_size="small")
     assert load_pretrained(target, tmp_path / "weights.pt") == []
     assert all(torch.equal(v, target.state_dict()[k]) for k, v in source.state_dict().items())
+
+
+class _OpensAFile:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_release_style_checkpoint_runs_none_of_its_code(tmp_path):
+    # A pickled model object is read by a restricted unpickler: globals other than torch's tensors
+    # and layer classes become inert stubs, so a crafted __reduce__ calls nothing.
+    marker = tmp_path / "ran.txt"
+    model = YoloV5(num_classes=3, model_size="small")
+    torch.save({"model": model, "hook": _OpensAFile(marker)}, tmp_path / "w.pt")
+    tensors = read_checkpoint(tmp_path / "w.pt")
+    assert set(tensors) == set(model.state_dict()) and not marker.exists()

@@ -24,6 +24,7 @@ weights with our bias priors. A file whose backbone does not fit is an error.
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 from pathlib import Path
@@ -61,8 +62,12 @@ def _is_allowed(module: str, name: str) -> bool:
         return name in ("Size", "device") or isinstance(getattr(torch, name, None), torch.dtype)
     if module == "torch.nn.parameter":
         return name == "Parameter"
-    if module.startswith("torch.nn.modules."):
-        return True  # layer classes; they are only instantiated and given their state
+    if module.startswith("torch.nn.modules."):  # layer classes, only instantiated and given their state;
+        try:  # not the functions those modules import
+            layer = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            return False
+        return isinstance(layer, type) and issubclass(layer, nn.Module)
     if module in ("builtins", "__builtin__"):  # protocol 2 (torch.save's) writes Python 2's name
         return name in ("set", "frozenset")
     return (module, name) == ("collections", "OrderedDict")
