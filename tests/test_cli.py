@@ -35,14 +35,14 @@ def test_run_resolves_data_against_the_yaml_folder(tmp_path, monkeypatch, capsys
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    assert cli.main(["run", str(project / "job.yml")]) == 0
+    assert cli.main(["run", str(project / "job.yml"), "--no-estimate"]) == 0
     run = elsewhere / "runs" / "job"
     assert '"status": "Completed"' in (run / "trials" / "0" / "status.json").read_text()
     assert (run / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = capsys.readouterr().out
     assert re.search(r"^\s*0\s+resnet18\s+[\d.]+\s+Completed\s+3\b", out, re.M)  # the leaderboard row
     # A second run never overwrites the first; `resume` of a finished run has nothing left to do.
-    assert cli.main(["run", str(project / "job.yml")]) == 0
+    assert cli.main(["run", str(project / "job.yml"), "--no-estimate"]) == 0
     assert (elsewhere / "runs" / "job-2" / "trials" / "0" / "model_best.pt").exists()
     before = (run / "trials" / "0" / "metrics.jsonl").read_text()
     assert cli.main(["resume", str(run)]) == 0

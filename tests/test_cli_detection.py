@@ -45,7 +45,7 @@ training_parameters:
 def _run(tmp_path, task, n, size, job):
     make_dataset(task, n, size, tmp_path / "shapes", seed=0)
     (tmp_path / "job.yml").write_text(job)
-    assert cli.main(["run", str(tmp_path / "job.yml"), "--output", str(tmp_path / "run")]) == 0
+    assert cli.main(["run", str(tmp_path / "job.yml"), "--output", str(tmp_path / "run"), "--no-estimate"]) == 0
     trial = tmp_path / "run" / "trials" / "0"
     rows = [json.loads(line) for line in (trial / "metrics.jsonl").read_text().splitlines()]
     return trial, rows

@@ -3,7 +3,7 @@
 The ``convert`` and ``cache`` commands live in :mod:`automl_nb.cli.convert` and
 :mod:`automl_nb.cli.cache`; ``main`` is the console entry point.
 
-    automl-nb run JOB.yml [--output DIR] [--cluster tcp://host:8786]
+    automl-nb run JOB.yml [--output DIR] [--cluster tcp://host:8786] [--dry-run] [--no-estimate]
     automl-nb resume RUN_FOLDER
     automl-nb convert coco|voc|folder ...
     automl-nb cache build|info|clear ...
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from automl_nb.errors import AutoMLError
+from automl_nb.errors import AutoMLError, DataCheckError
 
 
 class SweepProgress:
@@ -104,11 +104,23 @@ def _primary_metric(task: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``automl-nb`` command."""
+    """Entry point of the ``automl-nb`` command.
+
+    Returns:
+        The exit status: 0 done, 1 a run ended other than Completed, 2 a usage or data
+        mistake (the message on stderr; for a data check, a headline then one line per
+        problem, ``file:line: ...``, the first 20 and how many more).
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
+    except DataCheckError as error:
+        headline, *problems = error.lines()
+        print(f"error: {headline}", file=sys.stderr)
+        for line in problems:
+            print(line, file=sys.stderr)
+        return 2
     except AutoMLError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -121,6 +133,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("job", help="the job's YAML file (Azure ML CLI v2 AutoML image job schema)")
     run.add_argument("--output", type=Path, help="run folder (default: runs/<job name>)")
     run.add_argument("--cluster", help="Dask scheduler address (default: the job's cluster:, else a local cluster)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="validate the job and estimate its sweep; train nothing and make no run folder")
+    run.add_argument("--no-estimate", action="store_true",
+                     help="do not time the sweep's models before it starts (that takes seconds; "
+                          "$AUTOML_NB_NO_ESTIMATE=1 does the same)")
     run.set_defaults(handler=_run_command)
     resume = commands.add_parser("resume", help="continue an interrupted run from its folder")
     resume.add_argument("folder", type=Path, help="the run folder")
@@ -133,6 +150,9 @@ def _parser() -> argparse.ArgumentParser:
     add_convert_arguments(convert.add_subparsers(dest="format", required=True))
     convert.set_defaults(handler=lambda args: print(run_convert(args)) or 0)
     add_cache_parser(commands)
+    from automl_nb.cli.check import add_check_parser
+
+    add_check_parser(commands)
     demo = commands.add_parser("demo", help="an AutoMode sweep of classifiers on built-in synthetic shapes")
     demo.add_argument("--output", type=Path, default=Path("runs/demo"), help="run folder (default: runs/demo)")
     demo.set_defaults(handler=_demo_command)
@@ -140,13 +160,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_command(args) -> int:
+    from automl_nb.data.check import check_job_data
     from automl_nb.spec import load_job
-
+    from automl_nb.sweep.estimate import estimate_sweep, estimate_wanted
     from automl_nb.sweep.store import free_folder
 
-    job = load_job(args.job)
+    job = load_job(args.job)  # validates
+    check_job_data(job)  # a data problem exits 2, one line each, before anything is timed or made
+    if estimate_wanted(args.no_estimate):
+        estimate = estimate_sweep(job, cluster=args.cluster, check_data=False,
+                                  announce=lambda line: print(line, flush=True))
+        print("\n".join(estimate.lines()), flush=True)
+    if args.dry_run:
+        print(f"{args.job}: a valid {job.task} job ({job.run_mode}, {job.limits.max_trials} trial(s)), its data "
+              "checked; dry run: nothing trained, no run folder made")
+        return 0
     name = job.name or job.experiment_name or Path(args.job).stem
-    run = run_job(job, args.output or free_folder(Path("runs") / name), cluster=args.cluster)
+    run = run_job(job, args.output or free_folder(Path("runs") / name), cluster=args.cluster, check_data=False)
     return _exit_code(run.status)
 
 

@@ -22,9 +22,10 @@ import json
 import math
 import os
 import posixpath
+import re
 import warnings
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from automl_nb._atomic import atomic_write_text
 from automl_nb.data.images import LOCAL_PROTOCOLS, image_info, protocol
@@ -42,6 +43,8 @@ def read_jsonl(
     task: str,
     target_column_name: str = DEFAULT_TARGET_COLUMN_NAME,
     check_images: bool = True,
+    *,
+    problems: list[str] | None = None,
 ) -> list[ImageRecord]:
     """Read an Azure image JSONL file.
 
@@ -53,33 +56,58 @@ def read_jsonl(
             its header is readable, and fill width/height/format from it. Remote images
             (http, s3, ...) are not checked here: that would cost a round trip per image;
             they fail with a DataError naming the URL when first opened.
+        problems: collect instead of stopping at the first problem: each one is appended
+            to this list as a ``"file:line: ..."`` line (the message a DataError would
+            have), reading goes on, and the records that were read are returned.
 
     Returns:
         One :class:`ImageRecord` per line, with ``image_url`` resolved (relative paths
-        against the JSONL file's folder) and ``source`` set to ``"file:line"``.
+        against the JSONL file's folder) and ``source`` set to ``"file:line"``. With
+        ``problems``, only the lines without a problem (none when the file is unreadable).
 
     Raises:
         SpecError: unknown task.
-        DataError: missing/empty file, malformed JSON, missing keys, a label
-            of the wrong shape, bad coordinates or polygons, missing/corrupt images.
+        DataError: (without ``problems``) missing/empty file, malformed JSON, missing keys,
+            a label of the wrong shape, bad coordinates or polygons, missing/corrupt images.
             The message names ``file:line``.
 
     Example:
         >>> records = read_jsonl("data/train/labels.jsonl", "image_classification")
+        >>> found = []
+        >>> records = read_jsonl("data/train/labels.jsonl", "image_classification", problems=found)
     """
     task = check_task(task)
     name = str(path)
-    text = _read_text(name)
-    rows = _parse_rows(text, name)
-    if not rows:
-        raise DataError(f"{name}: no records (the file is empty)")
+    # With ``problems``: (line, problem) pairs, so malformed lines and bad records come in line order.
+    found: list[tuple[int, str]] | None = None if problems is None else []
+    try:
+        text = _read_text(name)
+        rows = _parse_rows(text, name, found)
+        if not rows and not found:
+            raise DataError(f"{name}: no records (the file is empty)")
+    except DataError as error:
+        if problems is None:
+            raise
+        problems.append(str(error))
+        return []
     base = _folder_of(name)
-    records = [
-        record_from_json(row, task, target_column_name, base, f"{name}:{line}")
-        for line, row in rows
-    ]
+    records = []
+    lines = text.splitlines()
+    ends = [next_line - 1 for next_line, _ in rows[1:]] + [len(lines)]  # a record's last line
+    for (line, row), last in zip(rows, ends):
+        try:
+            records.append(record_from_json(row, task, target_column_name, base, f"{name}:{line}"))
+        except DataError as error:
+            at = fault_line(lines, line, last, str(error), target_column_name) if last > line else line
+            if at != line:  # a pretty-printed record: name the line at fault, not the record's first
+                error = DataError(str(error).replace(f"{name}:{line}:", f"{name}:{at}:", 1))
+            if found is None:
+                raise error
+            found.append((at, str(error)))
+    if found:
+        problems.extend(problem for _, problem in sorted(found, key=lambda pair: pair[0]))
     if check_images:
-        records = _check_images(records, name)
+        records = _check_images(records, name, problems)
     return records
 
 
@@ -191,24 +219,52 @@ def _folder_of(name: str) -> str:
     return os.path.dirname(os.path.abspath(name))
 
 
-def _parse_rows(text: str, name: str) -> list[tuple[int, object]]:
-    """Parse one object a line; fall back to a stream of multi-line objects."""
+def _parse_rows(text: str, name: str, malformed: list[tuple[int, str]] | None = None) -> list[tuple[int, object]]:
+    """Parse one object a line; fall back to a stream of multi-line objects.
+
+    A malformed line raises, or with ``malformed`` is appended to it as (line, problem) and skipped.
+    In a stream of pretty-printed objects (its first line is no JSON by itself) the error names the
+    line where the stream stops parsing, and the objects before it are kept.
+    """
     rows = []
+    first = tried_stream = None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        first = first or number
         try:
             rows.append((number, json.loads(line)))
         except json.JSONDecodeError as exc:
-            stream = _parse_stream(text)
-            if stream is not None:
-                return stream
-            raise DataError(f"{name}:{number}: malformed JSON: {exc.msg} (column {exc.colno})") from exc
+            if not tried_stream:
+                tried_stream = True
+                stream, stream_error = _parse_stream(text)
+                if stream_error is None:
+                    return stream
+                if number == first:  # pretty-printed: the stream knows where it breaks
+                    at = stream_error.lineno
+                    _malformed(name, at, stream_error, text.splitlines()[at - 1], malformed)
+                    return stream
+            _malformed(name, number, exc, line, malformed)
     return rows
 
 
-def _parse_stream(text: str) -> list[tuple[int, object]] | None:
-    """Parse concatenated (pretty-printed) JSON objects; None if that fails too."""
+def _malformed(name: str, number: int, exc: json.JSONDecodeError, line: str,
+               malformed: list[tuple[int, str]] | None) -> None:
+    """Raise the malformed-JSON error of ``line``, or with ``malformed`` append it there."""
+    error = DataError(f"{name}:{number}: malformed JSON: {exc.msg} (column {exc.colno}) near {_excerpt(line, exc.colno)}")
+    if malformed is None:
+        raise error from exc
+    malformed.append((number, str(error)))
+
+
+def _excerpt(line: str, column: int, before: int = 40, after: int = 20) -> str:
+    """The text of ``line`` around ``column`` (1-based), quoted, with ... where it is cut."""
+    start, end = max(0, column - 1 - before), column - 1 + after
+    return ("..." if start else "") + repr(line[start:end]) + ("..." if end < len(line) else "")
+
+
+def _parse_stream(text: str) -> tuple[list[tuple[int, object]], json.JSONDecodeError | None]:
+    """Parse concatenated (pretty-printed) JSON objects: those read, and the error that stopped it (or None)."""
     decoder = json.JSONDecoder()
     rows = []
     position = 0
@@ -216,13 +272,39 @@ def _parse_stream(text: str) -> list[tuple[int, object]] | None:
         while position < len(text) and text[position].isspace():
             position += 1
         if position >= len(text):
-            return rows
+            return rows, None
         try:
             obj, end = decoder.raw_decode(text, position)
-        except json.JSONDecodeError:
-            return None
+        except json.JSONDecodeError as exc:  # its lineno counts from the start of the text
+            return rows, exc
         rows.append((text.count("\n", 0, position) + 1, obj))
         position = end
+
+
+def fault_line(lines: Sequence[str], first: int, last: int, message: str, target_column_name: str) -> int:
+    """The line of a multi-line record (``first``..``last``, 1-based) that an error is about.
+
+    Best effort from the message: the key it names (``topX``, ``polygon``, ``isCrowd``...), looked
+    up inside "object N" of the label when it names one; ``first`` when nothing fits.
+    """
+    keys = re.findall(r"\b(image_url|image_details|label|topX|topY|bottomX|bottomY|isCrowd|polygon)\b",
+                      message.split(": ", 1)[-1])
+    start = first
+    objects = re.search(r"object (\d+)", message)
+    label = _line_of(lines, f'"{target_column_name}"', first, last)
+    if objects and label:  # the label's N-th object: the N-th line opening one after the label's key
+        opened = [n for n in range(label, last + 1) if "{" in lines[n - 1]]
+        index = int(objects.group(1)) - 1
+        start = opened[index] if index < len(opened) else first
+    for key in keys:
+        found = _line_of(lines, f'"{key}"', start, last)
+        if found:
+            return found
+    return start
+
+
+def _line_of(lines: Sequence[str], token: str, first: int, last: int) -> int | None:
+    return next((n for n in range(first, last + 1) if token in lines[n - 1]), None)
 
 
 def _keys(row: dict) -> str:
@@ -352,8 +434,11 @@ def _coordinate(value: object, key: str, where: str) -> float:
     except (TypeError, ValueError):
         raise DataError(f"{where}: {key} must be a number, got {value!r}") from None
     if not math.isfinite(number) or not -COORDINATE_TOLERANCE <= number <= 1 + COORDINATE_TOLERANCE:
+        pixels = ""
+        if 1 < number < math.inf:
+            pixels = "; it looks like pixels: divide by the image width (x) or height (y)"
         raise DataError(
-            f"{where}: {key}={value} is outside [0, 1] (coordinates are fractions of the image size)"
+            f"{where}: {key}={value} is outside [0, 1] (coordinates are fractions of the image size){pixels}"
         )
     return min(max(number, 0.0), 1.0)
 
@@ -396,7 +481,9 @@ def _parse_crowd(value: object, where: str) -> bool:
 
 
 def _describe(value: object) -> str:
-    kind = {list: "a list", dict: "an object", str: "a string", bool: "a bool", type(None): "null"}
+    if value is None:
+        return "null"
+    kind = {list: "a list", dict: "an object", str: "a string", bool: "a bool"}
     return f"{kind.get(type(value), type(value).__name__)} {json.dumps(value)[:60]}"
 
 
@@ -410,8 +497,11 @@ def _task_hint(value: object) -> str:
 
 # ---- image checks --------------------------------------------------------------------
 
-def _check_images(records: list[ImageRecord], name: str) -> list[ImageRecord]:
-    """Check images exist and are readable; fill in sizes; real sizes win over details."""
+def _check_images(records: list[ImageRecord], name: str, problems: list[str] | None = None) -> list[ImageRecord]:
+    """Check images exist and are readable; fill in sizes; real sizes win over details.
+
+    With ``problems``, a bad image's record is dropped and its problem appended.
+    """
     checked = []
     disagree = []
     for record in records:
@@ -421,7 +511,10 @@ def _check_images(records: list[ImageRecord], name: str) -> list[ImageRecord]:
         try:
             width, height, image_format = image_info(record.image_url, verify=True)
         except DataError as exc:
-            raise DataError(f"{record.source}: {exc}") from exc
+            if problems is None:
+                raise DataError(f"{record.source}: {exc}") from exc
+            problems.append(f"{record.source}: {exc}")
+            continue
         given = ((record.width, width), (record.height, height))
         if any(said is not None and said != real for said, real in given):
             disagree.append(f"{record.source} says {record.width}x{record.height}, image is {width}x{height}")

@@ -83,6 +83,8 @@ def load_records(
     task: str,
     target_column_name: str = DEFAULT_TARGET_COLUMN_NAME,
     check_images: bool = True,
+    *,
+    problems: list[str] | None = None,
 ) -> list[ImageRecord]:
     """Load the records of a JSONL file, an MLTable folder or a folder with one JSONL.
 
@@ -91,19 +93,28 @@ def load_records(
         task: image task name.
         target_column_name: the key holding the label.
         check_images: see :func:`automl_nb.data.jsonl.read_jsonl`.
+        problems: collect every problem of every file into this list instead of raising
+            at the first (see :func:`automl_nb.data.jsonl.read_jsonl`).
 
     Returns:
-        The records of every JSONL file, concatenated.
+        The records of every JSONL file, concatenated (with ``problems``: those read).
 
     Raises:
-        DataError: see :func:`jsonl_paths` and :func:`read_jsonl`.
+        DataError: (without ``problems``) see :func:`jsonl_paths` and :func:`read_jsonl`.
 
     Example:
         >>> records = load_records("data/training-mltable-folder", "image_object_detection")
     """
+    try:
+        paths = jsonl_paths(path)
+    except DataError as error:
+        if problems is None:
+            raise
+        problems.append(str(error))
+        return []
     records: list[ImageRecord] = []
-    for jsonl_path in jsonl_paths(path):
-        records.extend(read_jsonl(jsonl_path, task, target_column_name, check_images))
+    for jsonl_path in paths:
+        records.extend(read_jsonl(jsonl_path, task, target_column_name, check_images, problems=problems))
     return records
 
 
@@ -215,5 +226,10 @@ def _read_text(path: str) -> str:
     if is_url(path):
         fs, inner = _fs(path)
         with fs.open(inner, "rb") as f:
-            return f.read().decode("utf-8-sig")
-    return Path(path).read_text(encoding="utf-8-sig")
+            data = f.read()
+    else:
+        data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc})") from exc

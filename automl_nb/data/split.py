@@ -112,6 +112,38 @@ def check_minimum_images(records: Sequence[ImageRecord], source: str, minimum: i
         )
 
 
+def unknown_validation_labels(training: Sequence[ImageRecord], validation: Sequence[ImageRecord]) -> list[str]:
+    """Name each validation class that no training image carries: a model cannot learn it.
+
+    Args:
+        training: the training records.
+        validation: the validation records (given as validation_data, not split off).
+
+    Returns:
+        One problem line per unknown class, in the order they first occur, each naming where
+        (``"file:line"``), the class, how many validation images carry it and the training
+        classes, e.g. ``"val.jsonl:3: validation label 'zebra' is in no training image (2
+        validation images carry it); training classes: cat, dog"``. Empty when all are known.
+    """
+    known = set(label_counts(training))
+    first: dict[str, ImageRecord] = {}
+    for record in validation:
+        for name in record.label_names():
+            if name not in known:
+                first.setdefault(name, record)
+    if not first:
+        return []
+    counts = label_counts(validation)
+    names = sorted(known)
+    listed = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    return [
+        f"{record.source or record.image_url}: validation label {name!r} is in no training image "
+        f"({counts[name]} validation image{'s carry' if counts[name] != 1 else ' carries'} it); "
+        f"training classes: {listed or 'none'}"
+        for name, record in first.items()
+    ]
+
+
 def warn_small_labels(records: Sequence[ImageRecord], source: str, recommended: int = 10) -> list[str]:
     """Warn (``warnings.warn``) about labels with fewer than ``recommended`` images.
 

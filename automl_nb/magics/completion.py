@@ -17,7 +17,7 @@ _KEY_LINE = re.compile(r"^(\s*)(?:-\s+)?([\w$\-]*)$")
 _VALUE_LINE = re.compile(r"^\s*(?:-\s+)?([\w$]+):\s+(?:.*[{,]\s*)?(?:(type):\s*)?([\w\-.]*)$")
 _SECTION_LINE = re.compile(r"^(\s*)(?:-\s+)?([\w$]+):\s*(?:#.*)?$")
 _TASK_LINE = re.compile(r"^task:\s*([\w]+)", re.MULTILINE)
-_CELL_OPTIONS = ("-o", "--cluster", "--name", "--output", "--dry-run", "--no-dashboard", "--help")
+_CELL_OPTIONS = ("-o", "--cluster", "--name", "--output", "--dry-run", "--no-dashboard", "--no-estimate", "--help")
 
 
 def yaml_completions(full_text: str, cursor_line: int, cursor_position: int) -> tuple[str, list[str]] | None:

@@ -48,9 +48,11 @@ class AutoMLMagics(Magics):
     def _cell(self, line: str, cell: str):
         from IPython.display import display
 
+        from automl_nb.data.check import check_job_data
         from automl_nb.magics.cell import job_from_cell
         from automl_nb.magics.summary import JobSummary
         from automl_nb.spec import is_scheduler_address
+        from automl_nb.sweep.estimate import estimate_sweep, estimate_wanted
 
         args = parse(self._cell_parser, line)
         _check_variable_name(args.out)
@@ -58,14 +60,18 @@ class AutoMLMagics(Magics):
             raise UsageError(f"--cluster: {args.cluster!r} is not a Dask scheduler address; "
                              "allowed: tcp://host:8786 (or tls://, ucx://, inproc://)")
         job = job_from_cell(cell, self.shell.user_ns, name=args.name)
+        check_job_data(job)  # every data problem in one error, before anything is timed or made
+        estimate = None
+        if estimate_wanted(args.no_estimate):  # times the sweep's models: seconds, cached
+            estimate = estimate_sweep(job, cluster=args.cluster, check_data=False, announce=print)
         if args.dry_run:
-            display(JobSummary(job, cluster=args.cluster, expanded=True))
+            display(JobSummary(job, cluster=args.cluster, expanded=True, estimate=estimate))
             if args.out:
                 self.shell.user_ns[args.out] = job
             return None
         folder = Path(args.output) if args.output else _default_folder(job)
-        display(JobSummary(job, folder, cluster=args.cluster))
-        return self._adopt(job.submit(folder, cluster=args.cluster), args)
+        display(JobSummary(job, folder, cluster=args.cluster, estimate=estimate))
+        return self._adopt(job.submit(folder, cluster=args.cluster, check_data=False), args)
 
     def _dashboard(self, run):
         from automl_nb.widgets.dashboard import SweepDashboard
@@ -199,6 +205,32 @@ class AutoMLMagics(Magics):
                                                     or "no label reaches the threshold"))
             for explanation in explanations:
                 display(explanation)
+
+    def _do_check(self, args) -> None:
+        """Show the data-health report of a job (a YAML file or a job variable); ``-o`` binds it."""
+        from IPython.display import display
+
+        from automl_nb.data.health import check
+        from automl_nb.spec import ImageJob
+        from automl_nb.widgets.data_health import DataHealthPanel
+
+        _check_variable_name(args.out)
+        if (args.job is None) == (args.job_variable is None):
+            raise UsageError("%automl check: give the job's YAML file or -j JOB_VARIABLE (one of them)")
+        if args.job_variable is not None:
+            job = self.shell.user_ns.get(args.job_variable)
+            if not isinstance(job, ImageJob):
+                found = type(job).__name__ if args.job_variable in self.shell.user_ns else "no such variable"
+                raise AutoMLError(f"-j {args.job_variable!r} is not a job variable of this notebook ({found}); "
+                                  "bind one with %%automl --dry-run -o NAME")
+        else:
+            job = Path(os.path.expanduser(args.job))
+            if not job.is_file():
+                raise AutoMLError(f"{args.job}: no such job file; allowed: the path of a job's YAML file")
+        health = check(job)
+        if args.out:
+            self.shell.user_ns[args.out] = health
+        display(DataHealthPanel(health))
 
     def _predictor(self, run, trial_id: str | None, threshold: float | None = None):
         """The trial's Predictor (the best trial's by default), kept while its model file is unchanged."""

@@ -38,7 +38,8 @@ def parse(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace:
 
 
 def cell_parser() -> MagicParser:
-    """``%%automl [-o NAME] [--cluster ADDRESS] [--name JOB] [--output FOLDER] [--dry-run] [--no-dashboard]``."""
+    """``%%automl [-o NAME] [--cluster ADDRESS] [--name JOB] [--output FOLDER] [--dry-run] [--no-dashboard]
+    [--no-estimate]``."""
     parser = MagicParser(prog="%%automl", add_help=True, description=(
         "Run the cell's YAML (an Azure ML CLI v2 AutoML image job) as a sweep on Dask: validate it "
         "(errors name the cell line), show the resolved job, submit it and show a live dashboard. "
@@ -52,11 +53,15 @@ def cell_parser() -> MagicParser:
     parser.add_argument("--dry-run", action="store_true", help="validate and show the resolved job; submit nothing")
     parser.add_argument("--no-dashboard", action="store_true",
                         help="show no live dashboard; the cell returns the Run instead")
+    parser.add_argument("--no-estimate", action="store_true",
+                        help="do not time the sweep's models before it starts (that takes seconds; "
+                             "$AUTOML_NB_NO_ESTIMATE=1 turns it off for every cell)")
     return parser
 
 
 def line_parser() -> MagicParser:
-    """``%automl COMMAND ...``: status, leaderboard, best, stop, resume, dashboard, wait, cluster, show, explain."""
+    """``%automl COMMAND ...``: status, leaderboard, best, stop, resume, dashboard, wait, cluster, show, explain,
+    check."""
     parser = MagicParser(prog="%automl", add_help=True, description=(
         "Look at and steer the sweeps of this notebook. Commands act on the last run of the kernel "
         "(the last %%automl, resume or dashboard) unless -r names a Run variable or a run folder."))
@@ -95,7 +100,15 @@ def line_parser() -> MagicParser:
     explain.add_argument("--method", default=method,
                          help=f"one of {', '.join(XAI_ALGORITHMS)} (default: {method})")
     explain.add_argument("--label", help="explain this class (default: the predicted class or labels)")
+    check_help = ("the health of a job's data, with the YAML that fixes what it finds (duplicates, leakage, sizes, "
+                  "imbalance...)")
+    check = commands.add_parser("check", add_help=True, help=check_help, description=check_help)
+    check.add_argument("job", nargs="?", metavar="JOB.yml", help="the job's YAML file")
+    check.add_argument("-j", "--job", dest="job_variable", metavar="JOB_VARIABLE",
+                       help="a job variable of this notebook instead (e.g. from %%%%automl --dry-run -o NAME)")
+    check.add_argument("-o", "--out", dest="out", metavar="NAME", help="bind the DataHealth report to this variable")
     return parser
 
 
-SUBCOMMANDS = ("status", "leaderboard", "best", "stop", "resume", "dashboard", "wait", "cluster", "show", "explain")
+SUBCOMMANDS = ("status", "leaderboard", "best", "stop", "resume", "dashboard", "wait", "cluster", "show", "explain",
+               "check")

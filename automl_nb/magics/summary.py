@@ -7,7 +7,8 @@ from pathlib import Path
 
 
 class JobSummary:
-    """What a job will do: task, run mode, trials, sampling, models, data, run folder, full YAML.
+    """What a job will do: task, run mode, trials, sampling, models, data, run folder, full YAML,
+    and how long it will take (see :mod:`automl_nb.sweep.estimate`).
 
     For a single trial, every training parameter with its default filled in is listed too.
 
@@ -16,11 +17,21 @@ class JobSummary:
         folder: the run folder it will write (None for a dry run).
         cluster: the scheduler address given with the cell (``--cluster``), overriding the job's.
         expanded: show the YAML and parameters open (a dry run), else folded.
+        estimate: True to time the sweep's configurations now (seconds, cached per machine), a
+            :class:`~automl_nb.sweep.estimate.SweepEstimate` to show, or False/None for none.
+
+    Example:
+        >>> JobSummary(load_job("job.yml"), estimate=True)
     """
 
     def __init__(self, job, folder: str | Path | None = None, cluster: str | None = None,
-                 expanded: bool = False) -> None:
+                 expanded: bool = False, estimate=None) -> None:
         self.job, self.folder, self.cluster, self.expanded = job, folder, cluster, expanded
+        if estimate is True:
+            from automl_nb.sweep.estimate import estimate_sweep
+
+            estimate = estimate_sweep(job, cluster=cluster, announce=print)
+        self.estimate = estimate or None
 
     def lines(self) -> list[str]:
         """The summary as short lines of text."""
@@ -48,6 +59,8 @@ class JobSummary:
         lines.append(f"cluster: {cluster}" if cluster else "cluster: a local Dask cluster")
         if self.folder is not None:
             lines.append(f"run folder: {self.folder}")
+        if self.estimate is not None:
+            lines += self.estimate.lines()
         return lines
 
     def models(self) -> list[str]:
@@ -73,10 +86,14 @@ class JobSummary:
         return text
 
     def _repr_html_(self) -> str:
-        items = "".join(f"<li>{escape(line)}</li>" for line in self.lines()[1:])
+        lines = self.lines()
+        if self.estimate is not None:
+            lines = lines[:len(lines) - len(self.estimate.lines())]  # drawn as its own table below
+        items = "".join(f"<li>{escape(line)}</li>" for line in lines[1:])
         open_attr = " open" if self.expanded else ""
-        html = (f'<div class="automl-job-summary"><b>{escape(self.lines()[0])}</b><ul>{items}</ul>'
-                f"<details{open_attr}><summary>job YAML</summary><pre>{escape(self.job.dump())}</pre></details>")
+        html = (f'<div class="automl-job-summary"><b>{escape(lines[0])}</b><ul>{items}</ul>'
+                + (self.estimate._repr_html_() if self.estimate is not None else "")
+                + f"<details{open_attr}><summary>job YAML</summary><pre>{escape(self.job.dump())}</pre></details>")
         resolved = self.resolved_parameters()
         if resolved:
             rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(repr(v))}</td></tr>" for k, v in resolved.items())

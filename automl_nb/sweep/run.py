@@ -1,7 +1,8 @@
 """Submit a job as a sweep and hold its run: status, wait, cancel, leaderboard, resume.
 
-``submit`` validates the job, makes the run folder and the cluster, and returns a
-:class:`Run` at once; the driver runs on a background thread, so the notebook stays usable.
+``submit`` validates the job, checks its data, makes the run folder and the cluster, and
+returns a :class:`Run` at once; the driver runs on a background thread, so the notebook stays
+usable.
 After a kernel restart, ``load_run(folder).resume()`` continues the sweep from its folder.
 """
 
@@ -141,17 +142,27 @@ class Run:
         """The ``distributed.Client`` the trials go to while this process drives the sweep, else None."""
         return getattr(self._driver.executor, "client", None) if self.running else None
 
-    def resume(self, *, cluster: str | None = None, client: Any = None, **options: Any) -> "Run":
+    def resume(self, *, cluster: str | None = None, client: Any = None, check_data: bool = True,
+               **options: Any) -> "Run":
         """Continue an interrupted sweep: finished trials stay, the others go on from their
         last checkpoint, and new trials are sampled until max_trials.
 
+        Args:
+            cluster, client: as for :func:`submit`.
+            check_data: check the job's data again first (it may have changed since), as
+                :func:`submit` does.
+            options: as for :func:`submit`.
+
         Raises:
             AutoMLError: the sweep is still being driven, here or by another live process.
+            DataCheckError: the data check found problems (nothing is started).
         """
         if self.running or self.store.driver_alive():
             raise AutoMLError(f"run {str(self.folder)!r} is still running; wait() or cancel() it first")
         job = self.store.load_job()
         self.trials()  # a damaged trial record stops us here, before any cluster starts (RunFolderError)
+        if check_data:
+            _check_data(job)
         self._start(job, cluster=cluster, client=client, **options)
         return self
 
@@ -201,14 +212,19 @@ def _dask_executor(job, cluster: str | None, client: Any, trial_function: Callab
 
 
 def submit(job, output: str | os.PathLike | None = None, *, cluster: str | None = None, client: Any = None,
-           **options: Any) -> Run:
-    """Validate ``job``, create its run folder and start the sweep in the background.
+           check_data: bool = True, **options: Any) -> Run:
+    """Validate ``job``, check its data, create its run folder and start the sweep in the background.
 
     Args:
         job: an image job (single trial, AutoMode or a search space).
         output: the run folder (default ``runs/<job name>``, made unique with -2, -3...).
         cluster: a Dask scheduler address (overrides the job's ``cluster``).
         client: an existing ``distributed.Client`` to run on.
+        check_data: first read every label line and every image header of the training and
+            validation data (:func:`automl_nb.data.check.check_job_data`), so a data mistake
+            is reported, all of it, before anything starts. ``False`` skips it, e.g. for a
+            large data set on a remote store you trust: reading every header there costs a
+            request per image. Trials still fail on bad data, one mistake at a time.
         options: for tests and benchmarks: ``trial_function`` (what a worker runs instead of
             ``run_trial``), ``time_budget_seconds`` (instead of timeout_minutes), ``executor``
             (an :class:`~automl_nb.sweep.executor.Executor` instead of the Dask cluster).
@@ -218,17 +234,32 @@ def submit(job, output: str | os.PathLike | None = None, *, cluster: str | None 
 
     Raises:
         SpecError: the job is invalid (nothing is created).
+        DataCheckError: the data check found problems; its ``problems`` lists them all, its
+            message the first 20 (nothing is created).
+
+    Example:
+        >>> run = submit(job, "runs/shapes")
+        >>> run = submit(job, check_data=False)  # data on a store you trust
     """
     job.validate()
     folder = Path(output) if output is not None else free_folder(DEFAULT_RUNS_FOLDER / (job.name or job.task))
     if (folder / "run.json").exists():
         raise AutoMLError(f"output: {str(folder)!r} already holds a run; resume it with "
                           f"load_run({str(folder)!r}).resume() or choose a new folder")
+    if check_data:
+        _check_data(job)
     store = RunStore(folder)
     store.create(job)
     run = Run(folder)
     run._start(store.load_job(), cluster=cluster, client=client, **options)
     return run
+
+
+def _check_data(job) -> None:
+    """The data check before a run folder, cluster or trial exists (raises DataCheckError)."""
+    from automl_nb.data.check import check_job_data
+
+    check_job_data(job)
 
 
 def load_run(folder: str | os.PathLike) -> Run:

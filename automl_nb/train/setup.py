@@ -39,17 +39,37 @@ def make_adapter(trial: Trial, params: dict, seed: int):
     check_declared_counts(params, len(classes), len(train) + (0 if trial.validation_data else len(valid)))
     # advanced_settings.stream_image_files: the datasets read through the image cache.
     reader = image_reader(trial.task, params, list(train) + list(valid))
-    if trial.task in CLASSIFICATION_TASKS:
+    return adapter_for(trial.task, params, train, valid, classes, reader=reader)
+
+
+def adapter_for(task: str, params: dict, train: list, valid: list, classes, **options):
+    """The task adapter of ``task`` (and of ``params["model_name"]`` for detectors) over these records;
+    ``options`` go to it (e.g. ``reader``)."""
+    if task in CLASSIFICATION_TASKS:
         from automl_nb.train.classification import ClassificationAdapter
 
-        return ClassificationAdapter(trial.task, params, train, valid, classes, reader=reader)
+        return ClassificationAdapter(task, params, train, valid, classes, **options)
     if params["model_name"] == "yolov5":
         from automl_nb.train.yolo import YoloAdapter
 
-        return YoloAdapter(trial.task, params, train, valid, classes, reader=reader)
+        return YoloAdapter(task, params, train, valid, classes, **options)
     from automl_nb.train.detection import DetectionAdapter
 
-    return DetectionAdapter(trial.task, params, train, valid, classes, reader=reader)
+    return DetectionAdapter(task, params, train, valid, classes, **options)
+
+
+def freeze_layers(model, params: dict) -> tuple[str, ...]:
+    """Freeze the layers ``layers_to_freeze`` and ``freeze_layer_pattern`` name; return the frozen prefixes."""
+    from automl_nb.models.detection import freeze_by_pattern
+    from automl_nb.models.registry import freeze_prefixes
+
+    frozen = freeze_prefixes(params["model_name"], params["layers_to_freeze"])
+    for name, parameter in model.named_parameters():
+        if name.startswith(frozen):
+            parameter.requires_grad_(False)
+    if params.get("freeze_layer_pattern"):
+        freeze_by_pattern(model, params["freeze_layer_pattern"])
+    return frozen
 
 
 def check_declared_counts(params: dict, num_classes: int, num_training_images: int) -> None:

@@ -23,14 +23,12 @@ from torch.utils.data import DataLoader
 
 from automl_nb.data.cache import chunk_sampler
 from automl_nb.errors import TrialError
-from automl_nb.models.detection import freeze_by_pattern
-from automl_nb.models.registry import freeze_prefixes
 from automl_nb.spec.table import PARAMETERS
 from automl_nb.train.early_stopping import EarlyStopping, early_stopping_delay
 from automl_nb.train.evaluate import evaluate_model
 from automl_nb.train.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, TrialFolder, epoch_checkpoint, load_checkpoint_file
 from automl_nb.train.optim import build_optimizer, build_scheduler
-from automl_nb.train.setup import make_adapter, resolve_trial_parameters
+from automl_nb.train.setup import freeze_layers, make_adapter, resolve_trial_parameters
 from automl_nb.train.trial import NullReporter, Reporter, Trial, TrialResult
 
 
@@ -92,12 +90,7 @@ class _Training:
         self.adapter = make_adapter(trial, params, self.seed)
         self.adapter.to(self.device)
         self.model = self.adapter.build_model(bool(params["use_pretrained_model"]))
-        self.frozen = freeze_prefixes(params["model_name"], params["layers_to_freeze"])
-        for name, parameter in self.model.named_parameters():
-            if name.startswith(self.frozen):
-                parameter.requires_grad_(False)
-        if params.get("freeze_layer_pattern"):
-            freeze_by_pattern(self.model, params["freeze_layer_pattern"])
+        self.frozen = freeze_layers(self.model, params)
         self._load_initial_checkpoint()
         self.memory_format = torch.contiguous_format
         if self.device.type == "cuda":

@@ -20,6 +20,7 @@ _EXPORTS = {
     "DetectionViewer": "automl_nb.widgets.detection_viewer",
     "AttributionViewer": "automl_nb.widgets.attribution_viewer",
     "DatasetExplorer": "automl_nb.widgets.dataset_explorer",
+    "DataHealthPanel": "automl_nb.widgets.data_health",
 }
 
 __all__ = sorted(_EXPORTS)

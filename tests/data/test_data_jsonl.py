@@ -163,6 +163,39 @@ def test_pretty_printed_stream_as_in_the_seed_is_read(folder):
     assert records[1].source.endswith("pretty.jsonl:11")
 
 
+def _pretty_detection(second_box: dict) -> str:
+    """Two detection records pretty-printed as the seed prints them; the second's second box given."""
+    box = {"label": "cat", "topX": 0.1, "topY": 0.1, "bottomX": 0.5, "bottomY": 0.5, "isCrowd": 0}
+    first = {"image_url": "images/a.png", "image_details": {"format": "png", "width": "40px", "height": "30px"},
+             "label": [box]}
+    return json.dumps(first, indent=4) + "\n" + json.dumps({**first, "label": [box, second_box]}, indent=4) + "\n"
+
+
+@pytest.mark.parametrize("second_box, line, message", [
+    # Lines 19-43 hold the second record; its second box opens on line 35, its "label" on 36.
+    ({"label": "dog", "topX": 0.2, "topY": 0.1, "bottomX": 15, "bottomY": 0.5}, 39, "object 2: bottomX=15 is outside"),
+    ({"label": "dog", "topX": 0.2, "topY": 0.1, "bottomX": 0.5, "bottomY": 0.5, "isCrowd": "maybe"}, 41,
+     "object 2: isCrowd must be"),
+    ({"label": "", "topX": 0.2, "topY": 0.1, "bottomX": 0.5, "bottomY": 0.5}, 36, "object 2: missing or empty 'label'"),
+])
+def test_an_error_in_a_pretty_printed_record_names_the_line_at_fault(folder, second_box, line, message):
+    path = folder / "pretty.jsonl"
+    path.write_text(_pretty_detection(second_box))
+    with pytest.raises(DataError, match=rf"pretty\.jsonl:{line}: {message}"):
+        read_jsonl(path, DETECTION)
+
+
+def test_malformed_json_in_a_pretty_printed_file_names_its_line_and_keeps_the_records_before(folder):
+    path = folder / "pretty.jsonl"
+    text = _pretty_detection({"label": "dog", "topX": 0.2, "topY": 0.1, "bottomX": 0.5, "bottomY": 0.5})
+    path.write_text(text.replace('"topX": 0.2,', '"topX": 0.2', 1))  # line 37 loses its comma
+    with pytest.raises(DataError, match=r"pretty\.jsonl:38: malformed JSON: Expecting ',' delimiter"):
+        read_jsonl(path, DETECTION)
+    problems = []
+    records = read_jsonl(path, DETECTION, problems=problems)
+    assert len(records) == 1 and len(problems) == 1 and "pretty.jsonl:38: malformed JSON" in problems[0]
+
+
 BOX = {"label": "cat", "topX": 0.1, "topY": 0.1, "bottomX": 0.5, "bottomY": 0.5}
 GOOD_LABEL = {
     MULTICLASS: "cat",

@@ -54,7 +54,7 @@ def test_commands_steer_a_running_sweep(tmp_path, monkeypatch, capsys):
     shell = get_ipython()
     shell.run_line_magic("load_ext", "automl_nb")
     shell.user_ns["data"] = str(tmp_path / "shapes")
-    run = shell.run_cell_magic("automl", "-o sweep --name magics --no-dashboard", CELL)
+    run = shell.run_cell_magic("automl", "-o sweep --name magics --no-dashboard --no-estimate", CELL)
     assert isinstance(run, Run) and shell.user_ns["sweep"] is run and run.folder.as_posix() == "runs/magics"
     capsys.readouterr()
 
