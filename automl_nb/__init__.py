@@ -20,6 +20,11 @@ _EXPORTS = {
     "image_instance_segmentation": "automl_nb.spec",
     "load_job": "automl_nb.spec",
     "Input": "automl_nb.spec",
+    "Output": "automl_nb.spec",
+    # azure.ai.ml.automl's search-space classes
+    "ImageClassificationSearchSpace": "automl_nb.spec",
+    "ImageObjectDetectionSearchSpace": "automl_nb.spec",
+    "ImageInstanceSegmentationSearchSpace": "automl_nb.spec",
     "run_trial": "automl_nb.train",
     "Trial": "automl_nb.train",
     "submit": "automl_nb.sweep",
@@ -34,6 +39,8 @@ _EXPORTS = {
     "DetectionViewer": "automl_nb.widgets",
     "AttributionViewer": "automl_nb.widgets",
     "DatasetExplorer": "automl_nb.widgets",
+    "DataHealthPanel": "automl_nb.widgets",
+    "check": "automl_nb.data.health",
 }
 
 __all__ = sorted(_EXPORTS) + ["load_ipython_extension", "unload_ipython_extension"]

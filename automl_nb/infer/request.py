@@ -1,6 +1,7 @@
 """Azure's scoring request: ``{"input_data": {"columns": ["image"], "data": [...]}}`` (SPEC section 9).
 
-Each entry of ``data`` is a base64-encoded image, or a JSON string
+Each entry of ``data`` is a base64-encoded image (plain, or broken into lines as
+``base64.encodebytes`` writes it), or a JSON string
 ``{"image_base64": ..., "model_explainability": true, "xai_parameters": {...}}`` that asks for
 explanations of that image too.
 """
@@ -94,9 +95,18 @@ def _item(entry: Any, where: str) -> ScoringItem:
 
 
 def _decode(text: Any, where: str) -> bytes:
+    """Base64 text to bytes; line breaks are allowed, any other character outside the alphabet is not.
+
+    ``base64.encodebytes`` (how seed 002 and Azure's notebooks build requests) breaks its output
+    into lines of 76 characters: those line breaks (and other whitespace) are dropped before a
+    strict decode.
+    """
     if not isinstance(text, str):
         raise DataError(f"{where}: a {type(text).__name__} is not base64 text")
+    joined = "".join(text.split())
+    if not joined:
+        raise DataError(f"{where}: empty; allowed: a base64-encoded image")
     try:
-        return base64.b64decode(text, validate=True)
+        return base64.b64decode(joined, validate=True)
     except (binascii.Error, ValueError) as error:
         raise DataError(f"{where}: not base64 ({error})") from error

@@ -18,7 +18,9 @@ from automl_nb.spec.distributions import (
     QNormal, QUniform, Randint, Uniform, as_distribution, check_distribution, distribution_from_dict,
     sample_value,
 )
-from automl_nb.spec.inputs import DEFAULT_TARGET_COLUMN_NAME, DEFAULT_VALIDATION_DATA_SIZE, INPUT_TYPES, Input
+from automl_nb.spec.inputs import (
+    DEFAULT_TARGET_COLUMN_NAME, DEFAULT_VALIDATION_DATA_SIZE, INPUT_TYPES, OUTPUT_TYPES, Input, Output,
+)
 from automl_nb.spec.job import (
     JOB_CLASSES, DumpTargetExistsError, ImageClassificationJob,
     ImageClassificationMultilabelJob, ImageInstanceSegmentationJob, ImageJob, ImageObjectDetectionJob,
@@ -27,11 +29,16 @@ from automl_nb.spec.job import (
 )
 from automl_nb.spec.limits import Limits
 from automl_nb.spec.parameter import MODEL_NAME, Parameter
+from automl_nb.spec.properties import NODE_COUNT_PER_TRIAL, check_properties, node_count_per_trial
 from automl_nb.spec.resolve import (
-    check_parameters, coerce_value, default_value, get_parameter, parameters_for, resolve_parameters,
-    uses_sagemaker_ssd,
+    check_parameters, check_required, coerce_value, default_value, get_parameter, is_sagemaker_mode,
+    parameters_for, resolve_parameters, uses_sagemaker_ssd,
 )
 from automl_nb.spec.search_space import check_grid, check_search_space, parse_search_space
+from automl_nb.spec.search_space_classes import (
+    ImageClassificationSearchSpace, ImageInstanceSegmentationSearchSpace, ImageObjectDetectionSearchSpace,
+    SearchSpace,
+)
 from automl_nb.spec.sweep_settings import (
     POLICIES, SAMPLING_ALGORITHMS, BanditPolicy, MedianStoppingPolicy, Sweep,
     TruncationSelectionPolicy, policy_from_dict,
@@ -52,16 +59,18 @@ __all__ = [
     # parameters
     "PARAMETERS", "Parameter", "MODEL_NAME", "ADVANCED_SETTINGS", "AdvancedSetting", "FREEZE_LAYER_ORDER",
     "parameters_for", "default_value", "resolve_parameters", "check_parameters", "coerce_value",
-    "get_parameter", "uses_sagemaker_ssd",
+    "get_parameter", "uses_sagemaker_ssd", "is_sagemaker_mode", "check_required",
     # distributions
     "Distribution", "Choice", "Randint", "Uniform", "LogUniform", "QUniform", "QLogUniform", "Normal",
     "LogNormal", "QNormal", "QLogNormal", "DISTRIBUTIONS", "distribution_from_dict", "as_distribution",
     "check_distribution", "sample_value",
     # search space and sweep
-    "parse_search_space", "check_search_space", "check_grid", "Sweep", "SAMPLING_ALGORITHMS",
+    "parse_search_space", "check_search_space", "check_grid", "Sweep", "SAMPLING_ALGORITHMS", "SearchSpace",
+    "ImageClassificationSearchSpace", "ImageObjectDetectionSearchSpace", "ImageInstanceSegmentationSearchSpace",
     "BanditPolicy", "MedianStoppingPolicy", "TruncationSelectionPolicy", "POLICIES", "policy_from_dict",
     # jobs
-    "Input", "INPUT_TYPES", "DEFAULT_TARGET_COLUMN_NAME", "Limits", "ImageJob",
+    "Input", "INPUT_TYPES", "Output", "OUTPUT_TYPES", "DEFAULT_TARGET_COLUMN_NAME", "Limits", "ImageJob",
+    "NODE_COUNT_PER_TRIAL", "check_properties", "node_count_per_trial",
     "ImageClassificationJob", "ImageClassificationMultilabelJob",
     "ImageObjectDetectionJob", "ImageInstanceSegmentationJob", "JOB_CLASSES", "DumpTargetExistsError",
     "DEFAULT_VALIDATION_DATA_SIZE", "image_classification", "image_classification_multilabel",

@@ -85,3 +85,76 @@ def _build(key: str, path: Any, kind: Any) -> Input:
         return Input(path, kind)
     except SpecError as error:
         raise SpecError(f"{key}.{error}") from None
+
+
+OUTPUT_TYPES = ("uri_folder", "uri_file", "mlflow_model", "custom_model", "mltable", "triton_model")
+_OUTPUT_FIELDS = ("type", "path", "mode")
+
+
+@dataclass(frozen=True)
+class Output:
+    """A named output of a job, as Azure ML's ``Output(type=..., path=..., mode=...)``.
+
+    A job keeps its outputs and writes them back in ``dump``; a run writes its models and
+    metrics to its run folder (``submit(output=...)``), not to these.
+
+    Args:
+        type: one of ``OUTPUT_TYPES`` (default ``uri_folder``).
+        path: where Azure would write it (optional).
+        mode: Azure's upload mode, e.g. ``rw_mount`` or ``upload`` (optional, kept as given).
+
+    Raises:
+        SpecError: an unknown type, or a path or mode that is not a non-empty string.
+    """
+
+    type: str = "uri_folder"
+    path: str | None = None
+    mode: str | None = None
+
+    def __post_init__(self) -> None:
+        kind = self.type.strip().lower() if isinstance(self.type, str) else self.type
+        if kind not in OUTPUT_TYPES:
+            suffix = did_you_mean(kind, OUTPUT_TYPES) if isinstance(kind, str) else ""
+            fail("type", f"{show(self.type)} is not an output type; allowed: one of {', '.join(OUTPUT_TYPES)}{suffix}")
+        object.__setattr__(self, "type", kind)
+        path = os.fspath(self.path) if isinstance(self.path, os.PathLike) else self.path
+        for name, value in (("path", path), ("mode", self.mode)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                fail(name, f"{show(value)} is not allowed; allowed: a non-empty string")
+        object.__setattr__(self, "path", path)
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the YAML form ``{type: ..., path: ..., mode: ...}`` (unset fields left out)."""
+        return {name: getattr(self, name) for name in _OUTPUT_FIELDS if getattr(self, name) is not None}
+
+
+def as_outputs(value: Any) -> dict[str, Output]:
+    """Return a job's outputs by name from a mapping of names to Outputs, ``{type, path}`` mappings or paths.
+
+    Objects with ``type``/``path``/``mode`` attributes (azure-ai-ml's ``Output``) are read too.
+
+    Raises:
+        SpecError: ``outputs.name.field: ...`` for a malformed output.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        fail("outputs", f"{show(value)} is not a mapping of output names to outputs")
+    outputs = {}
+    for name, item in value.items():
+        where = f"outputs.{name}"
+        if isinstance(item, (str, os.PathLike)):
+            item = {"path": os.fspath(item)}
+        elif not isinstance(item, (Mapping, Output)):
+            item = {field: getattr(item, field, None) for field in _OUTPUT_FIELDS}
+            item = {field: v for field, v in item.items() if v is not None}
+        if isinstance(item, Mapping):
+            for field in item:
+                if field not in _OUTPUT_FIELDS:
+                    unknown_key(f"{where}.{field}", "output field", _OUTPUT_FIELDS, item[field])
+            try:
+                item = Output(**dict(item))
+            except SpecError as error:
+                raise SpecError(f"{where}.{error}") from None
+        outputs[str(name)] = item
+    return outputs

@@ -13,6 +13,7 @@ import os
 import re
 import warnings
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, ClassVar, ContextManager, Iterator, Mapping
 
@@ -20,10 +21,14 @@ from automl_nb._atomic import atomic_write_text
 from automl_nb.errors import SpecError
 from automl_nb.spec._checks import fail, show, snake_case, to_float, unknown_key
 from automl_nb.spec._yaml_dump import flow, to_yaml_text
-from automl_nb.spec.inputs import DEFAULT_TARGET_COLUMN_NAME, DEFAULT_VALIDATION_DATA_SIZE, Input, as_input
+from automl_nb.spec.inputs import (
+    DEFAULT_TARGET_COLUMN_NAME, DEFAULT_VALIDATION_DATA_SIZE, Input, Output, as_input, as_outputs,
+)
+from automl_nb.spec.job_checks import check_checkpoints, check_kv_store, warn_not_acted_on
 from automl_nb.spec.limits import Limits
 from automl_nb.spec.parameter import MODEL_NAME
-from automl_nb.spec.resolve import check_parameters, resolve_parameters
+from automl_nb.spec.properties import check_properties
+from automl_nb.spec.resolve import check_parameters, check_required, resolve_parameters
 from automl_nb.spec.search_space import (
     check_grid, check_search_space, parse_search_space, search_space_to_list,
 )
@@ -39,8 +44,8 @@ JOB_TYPE = "automl"
 JOB_KEYS = (
     "$schema", "type", "name", "display_name", "description", "experiment_name", "task",
     "log_verbosity", "compute", "cluster", "target_column_name", "primary_metric",
-    "training_data", "validation_data", "validation_data_size", "limits", "training_parameters",
-    "search_space", "sweep", "tags",
+    "training_data", "validation_data", "validation_data_size", "test_data", "limits", "training_parameters",
+    "search_space", "sweep", "tags", "properties", "outputs",
 )
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
@@ -81,6 +86,10 @@ class ImageJob:
         canonical values), search_space (list of subspaces), sweep, cluster, compute, tags,
         log_verbosity, schema, status ("NotStarted"), base_dir (relative data paths resolve
         against it: the YAML file's folder, else the working directory at creation).
+        Azure SDK v2 attributes: ``task_type`` and ``type`` (read-only), ``inputs`` (the data
+        inputs by name, read-only), ``test_data`` (an Input kept and dumped; no trial reads it
+        yet), ``outputs`` (Outputs by name, kept and dumped; a run writes to its run folder),
+        ``properties`` (kept and dumped; ``node_count_per_trial`` is checked).
     """
 
     task: ClassVar[str] = ""
@@ -95,7 +104,8 @@ class ImageJob:
                  limits: Limits | Mapping[str, Any] | None = None,
                  training_parameters: Mapping[str, Any] | None = None,
                  search_space: Any = None, sweep: Sweep | Mapping[str, Any] | None = None,
-                 base_dir: str | os.PathLike | None = None) -> None:
+                 base_dir: str | os.PathLike | None = None, test_data: Any = None,
+                 properties: Mapping[str, Any] | None = None, outputs: Mapping[str, Any] | None = None) -> None:
         if self.task not in TASKS:
             raise TypeError("use a task subclass (ImageClassificationJob...) or a factory (image_classification...)")
         self.status = "NotStarted"
@@ -113,6 +123,9 @@ class ImageJob:
         self._check_compute()
         self.set_data(training_data=training_data, target_column_name=target_column_name,
                       validation_data=validation_data, validation_data_size=validation_data_size)
+        self.test_data = test_data
+        self.properties = properties
+        self.outputs = outputs
         self.limits = Limits() if limits is None else (limits if isinstance(limits, Limits) else Limits.from_dict(limits))
         self.training_parameters: dict[str, Any] = {}
         self.search_space: list[dict[str, Any]] = []
@@ -150,6 +163,57 @@ class ImageJob:
                           "set cluster: tcp://host:8786 to use a cluster (else a local one is made)",
                           UserWarning, stacklevel=3)
         self._check_addresses()
+
+    # ----- Azure SDK v2 attributes
+    @property
+    def task_type(self) -> str:
+        """The task, as the Azure SDK's ``job.task_type`` (e.g. ``image_object_detection``)."""
+        return self.task
+
+    @property
+    def type(self) -> str:
+        """The job type, as the Azure SDK's ``job.type``: ``automl``."""
+        return JOB_TYPE
+
+    @property
+    def test_data(self) -> Input | None:
+        """Optional test data, kept with the job and dumped; no trial or run reads it yet.
+
+        Set it to an Input, a ``{path, type}`` mapping, a path, or None.
+        """
+        return self._test_data
+
+    @test_data.setter
+    def test_data(self, value: Any) -> None:
+        self._test_data = as_input(value, "test_data")
+
+    @property
+    def outputs(self) -> dict[str, Output]:
+        """Named outputs (Azure's ``Output``), kept and dumped; a run writes to its run folder, not to these.
+
+        Set it to a mapping of names to Outputs, ``{type, path, mode}`` mappings or paths.
+        """
+        return self._outputs
+
+    @outputs.setter
+    def outputs(self, value: Any) -> None:
+        self._outputs = as_outputs(value)
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        """Azure's free-form job properties, kept and dumped; ``node_count_per_trial`` is checked."""
+        return self._properties
+
+    @properties.setter
+    def properties(self, value: Any) -> None:
+        self._properties = check_properties(value)
+
+    @property
+    def inputs(self) -> dict[str, Input]:
+        """The job's data inputs by name (``training_data``, ``validation_data``, ``test_data``), those set."""
+        named = {"training_data": self.training_data, "validation_data": self.validation_data,
+                 "test_data": self.test_data}
+        return {name: value for name, value in named.items() if value is not None}
 
     def _check_addresses(self) -> None:
         if self.cluster is not None and is_scheduler_address(self.compute) and self.compute != self.cluster:
@@ -192,14 +256,18 @@ class ImageJob:
         self.validation_data_size: float | None = size
 
     def set_limits(self, *, max_trials: int | None = None, max_concurrent_trials: int | None = None,
-                   timeout_minutes: int | None = None) -> None:
+                   timeout_minutes: int | timedelta | None = None) -> None:
         """Set the limits; arguments left as None keep their current values.
 
         ``max_concurrent_trials`` is capped to ``max_trials`` when set, so set both together.
+        ``timeout_minutes`` may be a ``timedelta`` of whole minutes, as the Azure SDK takes.
 
         Raises:
             SpecError: a value out of range (max_trials 1..1000, max_concurrent_trials 1..100,
                 timeout_minutes 1..86400).
+
+        Example:
+            >>> job.set_limits(max_trials=10, timeout_minutes=timedelta(hours=2))
         """
         given = {"max_trials": max_trials, "max_concurrent_trials": max_concurrent_trials,
                  "timeout_minutes": timeout_minutes}
@@ -253,8 +321,19 @@ class ImageJob:
     def set_sweep(self, *, sampling_algorithm: str, early_termination: Any = None) -> None:
         """Set the sampling algorithm (random, grid, bayesian) and optional early-termination policy.
 
+        Args:
+            sampling_algorithm: ``random``, ``grid`` or ``bayesian`` in any casing (``"Random"``).
+            early_termination: a ``BanditPolicy``, ``MedianStoppingPolicy`` or
+                ``TruncationSelectionPolicy`` (from ``automl_nb.sweep``, as from ``azure.ai.ml.sweep``),
+                its YAML mapping, or None.
+
         Raises:
             SpecError: unknown algorithm or invalid policy.
+
+        Example:
+            >>> from automl_nb.sweep import BanditPolicy
+            >>> job.set_sweep(sampling_algorithm="Random",
+            ...               early_termination=BanditPolicy(evaluation_interval=2, slack_factor=0.2))
         """
         self.sweep = Sweep(sampling_algorithm, early_termination)
 
@@ -269,11 +348,15 @@ class ImageJob:
     def validate(self) -> None:
         """Check the whole job before any trial starts.
 
+        Warns about keys kept but not acted on yet (see :mod:`automl_nb.spec.job_checks`).
+
         Raises:
             SpecError: missing training_data; any invalid training parameter for the task and
-                each model a trial may use (``training_parameters.key: ...``); search-space
-                errors (``search_space[i].key: ...``); a search space without a sweep; grid
-                sampling with a non-choice distribution or without a search space;
+                each model a trial may use (``training_parameters.key: ...``); a key its mode
+                requires (SageMaker's SSD: ``num_classes``, ``num_training_samples``); a
+                ``checkpoint_run_id`` path that does not exist; ``kv_store`` on one machine;
+                search-space errors (``search_space[i].key: ...``); a search space without a
+                sweep; grid sampling with a non-choice distribution or without a search space;
                 ``validation_metric_type: none`` in a sweep; two different scheduler addresses.
         """
         if self.training_data is None:
@@ -284,6 +367,9 @@ class ImageJob:
             fixed = check_parameters(self.task, self.training_parameters)
             if not self.search_space and (self.run_mode == "single" or MODEL_NAME in fixed):
                 resolve_parameters(self.task, fixed)
+            # AutoMode names the models of its trials, so no trial of it trains SageMaker's SSD.
+            for subspace in self.search_space or ([{}] if self.run_mode == "single" else []):
+                check_required(self.task, {**fixed, **subspace})
         if self.search_space:
             if self.sweep is None:
                 fail("search_space", "needs a sweep, which is missing; add sweep: {sampling_algorithm: random | grid | bayesian}")
@@ -294,6 +380,9 @@ class ImageJob:
             fail("sweep", "grid sampling needs a search_space to enumerate; add one or use random sampling")
         self._check_metric_for_comparison(fixed)
         self._check_addresses()
+        check_checkpoints(fixed, self.search_space)
+        check_kv_store(fixed, self.search_space, self.properties)
+        warn_not_acted_on(fixed, self.search_space, self.properties, self.test_data, self.outputs)
 
     def _check_metric_for_comparison(self, fixed: Mapping[str, Any]) -> None:
         """Trials of a sweep are compared by the primary metric, which ``validation_metric_type: none`` leaves out."""
@@ -372,6 +461,7 @@ class ImageJob:
             "training_data": flow(self.training_data.to_dict()) if self.training_data else None,
             "validation_data": flow(self.validation_data.to_dict()) if self.validation_data else None,
             "validation_data_size": self.validation_data_size,
+            "test_data": flow(self.test_data.to_dict()) if self.test_data else None,
             "limits": self.limits.to_dict(),
             "training_parameters": _training_parameters_to_yaml(self.training_parameters) or None,
             "search_space": [{key: flow(value) if isinstance(value, dict) and "type" in value else value
@@ -379,6 +469,8 @@ class ImageJob:
                              for subspace in search_space_to_list(self.search_space)] or None,
             "sweep": _sweep_to_yaml(self.sweep),
             "tags": dict(self.tags) or None,
+            "properties": dict(self.properties) or None,
+            "outputs": {name: flow(output.to_dict()) for name, output in self.outputs.items()} or None,
         }
         return {key: value for key, value in data.items() if value is not None}
 
@@ -546,7 +638,8 @@ def job_from_dict(data: Any, *, base_dir: str | os.PathLike | None = None,
             compute=data.get("compute"), tags=data.get("tags"), log_verbosity=data.get("log_verbosity"),
             schema=data.get("$schema"), base_dir=base_dir,
             training_data=data.get("training_data"), validation_data=data.get("validation_data"),
-            validation_data_size=data.get("validation_data_size"),
+            validation_data_size=data.get("validation_data_size"), test_data=data.get("test_data"),
+            properties=data.get("properties"), outputs=data.get("outputs"),
         )
     with located(("limits",)):
         job.limits = Limits.from_dict(data.get("limits"))

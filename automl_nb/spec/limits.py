@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import Any, Mapping
 
 from automl_nb.spec._checks import fail, show, to_int, unknown_key
@@ -23,6 +24,17 @@ def _bounded_int(key: str, value: Any, low: int, high: int) -> int:
     return number
 
 
+def _minutes(value: Any) -> Any:
+    """A ``timedelta`` (as the Azure SDK takes) in whole minutes; anything else as it is."""
+    if not isinstance(value, timedelta):
+        return value
+    minutes, rest = divmod(value.total_seconds(), 60)
+    if rest:
+        fail("timeout_minutes", f"{show(value)} is not a whole number of minutes; allowed: int in "
+             f"[1, {MAX_TIMEOUT_MINUTES}] or a timedelta of whole minutes")
+    return int(minutes)
+
+
 @dataclass(frozen=True)
 class Limits:
     """How many trials, how many at once, and how long the whole job may take.
@@ -33,7 +45,8 @@ class Limits:
     Args:
         max_trials: trials in the sweep, int in [1, 1000].
         max_concurrent_trials: trials at once, int in [1, 100].
-        timeout_minutes: whole-job budget, int in [1, 86400] (60 days); default 7 days.
+        timeout_minutes: whole-job budget, int in [1, 86400] (60 days), or a ``timedelta`` of
+            whole minutes as the Azure SDK takes; default 7 days.
 
     Raises:
         SpecError: naming the field, the value and the allowed range.
@@ -50,7 +63,7 @@ class Limits:
     def __post_init__(self) -> None:
         trials = _bounded_int("max_trials", self.max_trials, 1, MAX_TRIALS)
         concurrent = _bounded_int("max_concurrent_trials", self.max_concurrent_trials, 1, MAX_CONCURRENT_TRIALS)
-        timeout = _bounded_int("timeout_minutes", self.timeout_minutes, 1, MAX_TIMEOUT_MINUTES)
+        timeout = _bounded_int("timeout_minutes", _minutes(self.timeout_minutes), 1, MAX_TIMEOUT_MINUTES)
         object.__setattr__(self, "max_trials", trials)
         object.__setattr__(self, "max_concurrent_trials", min(concurrent, trials))
         object.__setattr__(self, "timeout_minutes", timeout)

@@ -7,6 +7,7 @@ them is :mod:`automl_nb.spec.resolve`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -19,6 +20,8 @@ MODEL_NAME = "model_name"
 KINDS = ("int", "float", "bool", "choice", "str", "json")
 _ENABLE_WORDS = ("enable", "enabled")
 _DISABLE_WORDS = ("disable", "disabled")
+# What a parameter's ``sagemaker_mode`` may override: its default, its bounds, and whether it is required.
+SAGEMAKER_MODE_FIELDS = ("default", "minimum", "maximum", "minimum_open", "maximum_open", "required")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,12 @@ class Parameter:
         format: what a "str"/"json" value looks like, for messages.
         normalise: for "str"/"json" kinds, ``f(parameter, value, task) -> value`` that checks
             and canonicalises the value.
+        required: a job must give a value (so far only in SageMaker mode, see ``sagemaker_mode``).
+        sagemaker_mode: what changes when a job trains SageMaker's SSD (SageMaker keys and no
+            ``model_name``): a mapping of ``SAGEMAKER_MODE_FIELDS`` to SageMaker's values; a
+            ``default`` there replaces every Azure default (task, model...).
+        not_acted_on: for a key that is validated but not acted on yet, what happens instead; a
+            job that sets it (a bool: to true) gets a warning saying so.
     """
 
     name: str
@@ -67,13 +76,33 @@ class Parameter:
     enable_disable: bool = False
     format: str | None = None
     normalise: Callable[["Parameter", Any, str], Any] | None = field(default=None, compare=False)
+    required: bool = False
+    sagemaker_mode: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    not_acted_on: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"{self.name}: kind {self.kind!r} is not one of {KINDS}")
+        unknown = sorted(set(self.sagemaker_mode) - set(SAGEMAKER_MODE_FIELDS))
+        if unknown:
+            raise ValueError(f"{self.name}: sagemaker_mode cannot override {unknown}; allowed: {SAGEMAKER_MODE_FIELDS}")
         # Read-only views: a Parameter is shared by every job and must not be edited.
-        for name in ("task_defaults", "model_defaults", "task_model_defaults", "task_choices"):
+        for name in ("task_defaults", "model_defaults", "task_model_defaults", "task_choices", "sagemaker_mode"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    def in_sagemaker_mode(self) -> "Parameter":
+        """This parameter as a job that trains SageMaker's SSD sees it (its ``sagemaker_mode`` applied).
+
+        Example:
+            >>> PARAMETERS["learning_rate"].in_sagemaker_mode().default_for("image_object_detection", "yolov5")
+            0.001
+        """
+        if not self.sagemaker_mode:
+            return self
+        changes: dict[str, Any] = {**self.sagemaker_mode, "sagemaker_mode": {}}
+        if "default" in changes:  # SageMaker's one default, whatever Azure's would be for the model
+            changes.update(task_defaults={}, model_defaults={}, task_model_defaults={})
+        return dataclasses.replace(self, **changes)
 
     # ----- where it applies
     def applies_to(self, task: str, model_name: str | None = None) -> bool:

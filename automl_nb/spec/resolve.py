@@ -50,13 +50,15 @@ def parameters_for(task: str, model_name: str | None = None, *, include_aliases:
             if p.applies_to(task, model_name) and (include_aliases or p.maps_to is None)]
 
 
-def default_value(name: str, task: str, model_name: str | None = None) -> Any:
+def default_value(name: str, task: str, model_name: str | None = None, *, sagemaker_mode: bool = False) -> Any:
     """Return the default of a parameter for a task and model.
 
     Args:
         name: the parameter (a SageMaker alias gives the default of our key).
         task: one of ``TASKS``.
         model_name: a model of the task; None means the task's default model.
+        sagemaker_mode: the default of a job that trains SageMaker's SSD (seed 001's), see
+            :func:`is_sagemaker_mode`.
 
     Returns:
         The default (None means "not set / automatic").
@@ -67,6 +69,8 @@ def default_value(name: str, task: str, model_name: str | None = None) -> Any:
     Example:
         >>> default_value("learning_rate", "image_classification", "vitb16r224")
         0.0125
+        >>> default_value("learning_rate", "image_object_detection", sagemaker_mode=True)
+        0.001
     """
     param = get_parameter(name)
     task = check_task(task)
@@ -74,7 +78,29 @@ def default_value(name: str, task: str, model_name: str | None = None) -> Any:
     if param.maps_to:
         param = PARAMETERS[param.maps_to]
     check_applies(param, ..., task, model_name)
-    return param.default_for(task, model_name)
+    return in_mode(param, sagemaker_mode).default_for(task, model_name)
+
+
+def is_sagemaker_mode(given: Mapping[str, Any]) -> bool:
+    """Whether parameters describe a job that trains SageMaker's SSD: a SageMaker key and no model_name.
+
+    Such a job takes seed 001's defaults and ranges (each parameter's ``sagemaker_mode``).
+
+    Args:
+        given: the parameters a user set (None values count as not set).
+
+    Example:
+        >>> is_sagemaker_mode({"epochs": 30}), is_sagemaker_mode({"epochs": 30, "model_name": "yolov5"})
+        (True, False)
+    """
+    if not isinstance(given, Mapping) or given.get(MODEL_NAME) is not None:
+        return False
+    return any(value is not None and key in PARAMETERS and PARAMETERS[key].sagemaker for key, value in given.items())
+
+
+def in_mode(param: Parameter, sagemaker_mode: bool) -> Parameter:
+    """The parameter as a job in that mode sees it (:meth:`Parameter.in_sagemaker_mode` when true)."""
+    return param.in_sagemaker_mode() if sagemaker_mode else param
 
 
 def check_applies(param: Parameter, value: Any, task: str, model_name: str | None) -> None:
@@ -119,7 +145,9 @@ def check_parameters(task: str, given: Mapping[str, Any], model_name: str | None
 
     Model applicability is checked against ``given["model_name"]``, else ``model_name``; when
     both are None (a sweep will choose the model) only the task is checked. SageMaker aliases
-    are kept as spelt but must not contradict our key.
+    are kept as spelt but must not contradict our key, and must fit its range too. Values are
+    checked against SageMaker's ranges when ``given`` is in SageMaker mode
+    (:func:`is_sagemaker_mode`).
 
     Args:
         task: one of ``TASKS``.
@@ -135,13 +163,14 @@ def check_parameters(task: str, given: Mapping[str, Any], model_name: str | None
     task = check_task(task)
     if not isinstance(given, Mapping):
         fail("training_parameters", f"{show(given)} is not a mapping of parameter names to values")
+    sagemaker_mode = is_sagemaker_mode(given)
     values = {}
     for key, value in given.items():
         if value is None:
             continue
         param = get_parameter(key, value)
         check_applies(param, value, task, None)
-        values[key] = param.coerce(value, task)
+        values[key] = coerce_in_mode(param, value, task, sagemaker_mode)
     model = values.get(MODEL_NAME, model_name)
     if model is not None:
         model = check_model(task, model)
@@ -149,6 +178,60 @@ def check_parameters(task: str, given: Mapping[str, Any], model_name: str | None
             check_applies(PARAMETERS[key], given[key], task, model)
     _check_aliases(values)
     return values
+
+
+def coerce_in_mode(param: Parameter, value: Any, task: str, sagemaker_mode: bool) -> Any:
+    """Coerce a value with the parameter's range in the job's mode; an alias must fit our key's range too.
+
+    Args:
+        param: the parameter (ours or a SageMaker alias).
+        value: the value given.
+        task: the job's task.
+        sagemaker_mode: whether the job trains SageMaker's SSD (:func:`is_sagemaker_mode`).
+
+    Returns:
+        The canonical value.
+
+    Raises:
+        SpecError: ``key: value is out of range; allowed: ...`` (and the other coercion errors).
+
+    Example:
+        >>> coerce_in_mode(PARAMETERS["overlap_threshold"], 0.05, "image_object_detection", True)
+        Traceback (most recent call last):
+        SpecError: overlap_threshold: 0.05 is out of range; allowed: float in [0.1, 1] (overlap_threshold sets ...
+    """
+    param = in_mode(param, sagemaker_mode)
+    value = param.coerce(value, task)
+    if param.maps_to and param.kind in ("int", "float"):
+        ours = in_mode(PARAMETERS[param.maps_to], sagemaker_mode)
+        if not ours.in_range(value):
+            fail(param.name, f"{show(value)} is out of range; allowed: {ours.allowed_text(task)} "
+                 f"({param.name} sets {ours.name}, whose range this is)")
+    return value
+
+
+def check_required(task: str, given: Mapping[str, Any]) -> None:
+    """Raise unless every parameter required in the job's mode has a value.
+
+    Only SageMaker mode requires keys so far: seed 001 makes ``num_classes`` and
+    ``num_training_samples`` required for its detector.
+
+    Args:
+        task: the job's task.
+        given: what the job sets (fixed values, and a subspace's distributions).
+
+    Raises:
+        SpecError: ``key: missing; ...`` naming what the key is and how to proceed.
+    """
+    sagemaker_mode = is_sagemaker_mode(given)
+    for param in PARAMETERS.values():
+        if task not in param.tasks or not in_mode(param, sagemaker_mode).required or given.get(param.name) is not None:
+            continue
+        if sagemaker_mode:
+            fail(param.name, f"missing; a job with SageMaker keys and no model_name trains SageMaker's SSD, "
+                 f"which requires {param.name} ({param.allowed_text(task)}); add it, or set model_name to "
+                 "train another detector")
+        fail(param.name, f"missing; allowed: {param.allowed_text(task)}")
 
 
 def _check_aliases(values: Mapping[str, Any]) -> None:
@@ -202,9 +285,10 @@ def resolve_with_sampled(task: str, given: Mapping[str, Any], sampled: tuple | f
     task = check_task(task)
     model = check_model(task, given.get(MODEL_NAME) or DEFAULT_MODEL[task]) if isinstance(given, Mapping) else None
     values = check_parameters(task, given, model)
-    sagemaker_mode = any(PARAMETERS[key].sagemaker for key in values)
+    any_sagemaker_key = any(PARAMETERS[key].sagemaker for key in values)
     named_model = isinstance(given, Mapping) and given.get(MODEL_NAME) is not None
-    if sagemaker_mode and named_model:
+    sagemaker_mode = is_sagemaker_mode(given)
+    if any_sagemaker_key and named_model:
         for key in SSD_KEYS:
             if key in values:
                 fail(key, f"{show(given[key])} sets up SageMaker's SSD detector, but model_name "
@@ -217,9 +301,9 @@ def resolve_with_sampled(task: str, given: Mapping[str, Any], sampled: tuple | f
     for param in PARAMETERS.values():
         if param.maps_to or not param.applies_to(task, model):
             continue
-        if param.sagemaker and (not sagemaker_mode or (named_model and param.name in SSD_KEYS)):
+        if param.sagemaker and (not any_sagemaker_key or (named_model and param.name in SSD_KEYS)):
             continue
-        value = param.default_for(task, model)
+        value = in_mode(param, sagemaker_mode).default_for(task, model)
         if param.name in values:
             value = {**value, **values[param.name]} if param.kind == "json" else values[param.name]
         resolved[param.name] = value

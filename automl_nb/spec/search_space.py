@@ -15,7 +15,9 @@ from automl_nb.errors import SpecError
 from automl_nb.spec._checks import fail, show
 from automl_nb.spec.distributions import Choice, Distribution, as_distribution, check_distribution
 from automl_nb.spec.parameter import MODEL_NAME
-from automl_nb.spec.resolve import check_applies, get_parameter, resolve_with_sampled
+from automl_nb.spec.resolve import (
+    check_applies, coerce_in_mode, get_parameter, in_mode, is_sagemaker_mode, resolve_with_sampled,
+)
 from automl_nb.spec.table import PARAMETERS
 from automl_nb.spec.tasks import DEFAULT_MODEL, check_task
 
@@ -118,6 +120,7 @@ def _check_subspace(task: str, subspace: Mapping[str, Any], training_parameters:
                  f"({training_parameters[MODEL_NAME]!r}); set it in one place")
         result[MODEL_NAME] = check_distribution(PARAMETERS[MODEL_NAME], model, task)
     models = subspace_models(task, result, training_parameters)
+    sagemaker_mode = is_sagemaker_mode({**training_parameters, **subspace})
     fixed_names = {_our_name(key) for key in training_parameters}
     seen: dict[str, str] = {}
     for key, value in subspace.items():
@@ -134,9 +137,11 @@ def _check_subspace(task: str, subspace: Mapping[str, Any], training_parameters:
         for model in models:
             check_applies(param, _plain(value), task, model)
         if isinstance(value, Distribution):
-            result[key] = check_distribution(param, value, task, key)
+            result[key] = check_distribution(in_mode(param, sagemaker_mode), value, task, key)
+            if param.maps_to:  # an alias's values must also suit the key it sets
+                check_distribution(in_mode(PARAMETERS[ours], sagemaker_mode), result[key], task, key)
         else:
-            result[key] = param.coerce(value, task)
+            result[key] = coerce_in_mode(param, value, task, sagemaker_mode)
     _check_fixed_part(task, result, training_parameters, models)
     return result
 
@@ -153,8 +158,10 @@ def _check_fixed_part(task: str, subspace: Mapping[str, Any], training_parameter
             sampled.add(_our_name(key))
         else:
             fixed[key] = value
+    # A subspace that names no model leaves it unnamed, as its trials will (SageMaker's SSD may train).
+    named = MODEL_NAME in subspace or training_parameters.get(MODEL_NAME) is not None
     for model in models:
-        resolve_with_sampled(task, {**fixed, MODEL_NAME: model}, sampled=frozenset(sampled))
+        resolve_with_sampled(task, {**fixed, MODEL_NAME: model} if named else fixed, sampled=frozenset(sampled))
 
 
 def _plain(value: Any) -> Any:

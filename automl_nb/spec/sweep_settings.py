@@ -19,9 +19,13 @@ SAMPLING_ALGORITHMS = ("random", "grid", "bayesian")
 def check_sampling_algorithm(value: Any) -> str:
     """Return ``random``, ``grid`` or ``bayesian`` from any casing (Azure writes ``Random``...).
 
+    An object with a string ``type`` (azure-ai-ml's ``RandomSamplingAlgorithm()``...) gives its type.
+
     Raises:
         SpecError: for anything else.
     """
+    if not isinstance(value, str) and isinstance(getattr(value, "type", None), str):
+        value = value.type
     if isinstance(value, str) and snake_case(value) in SAMPLING_ALGORITHMS:
         return snake_case(value)
     suffix = did_you_mean(value, SAMPLING_ALGORITHMS) if isinstance(value, str) else ""
@@ -38,14 +42,17 @@ def _int_at_least(key: str, value: Any, minimum: int) -> int:
     return number
 
 
-def _positive_float(key: str, value: Any) -> float:
+def _slack(key: str, value: Any) -> float | None:
+    """A bandit's slack: a float > 0, or None when not set (0 too: Azure's SDK fills the unset one with 0)."""
+    if value is None:
+        return None
     try:
         number = to_float(value)
     except ValueError:
-        fail(key, f"{show(value)} is not a number; allowed: float > 0")
-    if number <= 0:
-        fail(key, f"{show(value)} is out of range; allowed: float > 0")
-    return number
+        fail(key, f"{show(value)} is not a number; allowed: float > 0 (0 or None: not set)")
+    if number < 0:
+        fail(key, f"{show(value)} is out of range; allowed: float > 0 (0 or None: not set)")
+    return number or None
 
 
 class _Policy:
@@ -70,7 +77,12 @@ class _Policy:
 class BanditPolicy(_Policy):
     """Stop a trial whose metric falls below best / (1 + slack_factor), or best - slack_amount.
 
-    Exactly one of ``slack_factor`` and ``slack_amount`` is given.
+    Exactly one of ``slack_factor`` and ``slack_amount`` is given; the other is None or 0 (the
+    Azure SDK's ``BanditPolicy(slack_factor=0.2)`` has ``slack_amount=0``), kept as None.
+
+    Example:
+        >>> BanditPolicy(slack_factor=0.2, slack_amount=0) == BanditPolicy(slack_factor=0.2)
+        True
     """
 
     evaluation_interval: int = 1
@@ -81,12 +93,11 @@ class BanditPolicy(_Policy):
 
     def __post_init__(self) -> None:
         self._check_common()
+        for name in ("slack_factor", "slack_amount"):
+            object.__setattr__(self, name, _slack(name, getattr(self, name)))
         if (self.slack_factor is None) == (self.slack_amount is None):
             given = "both" if self.slack_factor is not None else "neither"
-            fail("early_termination", f"bandit needs exactly one of slack_factor and slack_amount; got {given}")
-        for name in ("slack_factor", "slack_amount"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, _positive_float(name, getattr(self, name)))
+            fail("early_termination", f"bandit needs exactly one of slack_factor and slack_amount (> 0); got {given}")
 
 
 @dataclass(frozen=True, kw_only=True)

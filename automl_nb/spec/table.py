@@ -13,11 +13,17 @@ Decisions where the seeds are silent:
   search space that sweeps ``optimizer`` with a fixed ``momentum``.
 - Amazon SageMaker object-detection keys apply only to ``image_object_detection``. Keys that mean
   the same as ours are aliases (``epochs`` -> ``number_of_epochs``, ``mini_batch_size`` ->
-  ``training_batch_size``, ``nms_threshold`` -> ``nms_iou_threshold``); shared names
-  (``learning_rate``, ``momentum``...) are simply ours, with our ranges and defaults. The
-  SageMaker-only keys (``base_network``, ``image_shape``...) appear in a resolved dict, with
-  SageMaker's defaults, only when the user gave at least one SageMaker key: their defaults
-  (e.g. ``early_stopping_min_epochs`` 10) must not change an Azure-style job.
+  ``training_batch_size``, ``nms_threshold`` -> ``nms_iou_threshold``, ``overlap_threshold`` ->
+  ``validation_iou_threshold``); an alias's value must also fit the range of the key it sets.
+  Shared names (``learning_rate``, ``momentum``...) are ours. The SageMaker-only keys
+  (``base_network``, ``image_shape``...) appear in a resolved dict, with SageMaker's defaults,
+  only when the user gave at least one SageMaker key: their defaults (e.g.
+  ``early_stopping_min_epochs`` 10) must not change an Azure-style job.
+- SageMaker mode: a job with SageMaker keys and no ``model_name`` trains SageMaker's SSD, and
+  then seed 001's defaults and ranges hold instead of Azure's (each row's ``sagemaker_mode``):
+  30 epochs, batch 32, learning rate 0.001 in (0, 1], momentum in (0, 1], weight decay 0.0005
+  in (0, 1), NMS 0.45, early stopping off; ``num_classes`` and ``num_training_samples`` are
+  required (checked by ``ImageJob.validate``).
 - ``optimizer`` ``rmsprop`` and ``adadelta`` (SageMaker's) are allowed only for
   ``image_object_detection``.
 - ``seresnext`` "takes no arbitrary size": its pooling is fixed to a 7x7 feature map, so its
@@ -114,16 +120,17 @@ _TABLE = (
     Parameter(MODEL_NAME, "choice", "Model architecture; the allowed names depend on the task.",
               task_choices=MODELS, task_defaults=DEFAULT_MODEL),
     Parameter("number_of_epochs", "int", "Number of training epochs.",
-              default=15, model_defaults={"yolov5": 30}, **_POSITIVE),
+              default=15, model_defaults={"yolov5": 30}, sagemaker_mode={"default": 30}, **_POSITIVE),
     Parameter("training_batch_size", "int", "Training batch size (defaults fit a 12 GiB GPU).",
               task_defaults={MULTICLASS: 78, MULTILABEL: 78, DETECTION: 2, SEGMENTATION: 2},
-              model_defaults={**_VIT_BATCH, "yolov5": 16}, **_POSITIVE),
+              model_defaults={**_VIT_BATCH, "yolov5": 16}, sagemaker_mode={"default": 32}, **_POSITIVE),
     Parameter("validation_batch_size", "int", "Validation batch size (defaults fit a 12 GiB GPU).",
               task_defaults={MULTICLASS: 78, MULTILABEL: 78, DETECTION: 1, SEGMENTATION: 1},
               model_defaults={**_VIT_BATCH, "yolov5": 16}, **_POSITIVE),
     Parameter("gradient_accumulation_step", "int", "Steps whose gradients are accumulated before one weight update.",
               default=1, **_POSITIVE),
-    Parameter("early_stopping", "bool", "Stop a trial when the primary metric stops improving.", default=True),
+    Parameter("early_stopping", "bool", "Stop a trial when the primary metric stops improving.", default=True,
+              sagemaker_mode={"default": False}),
     Parameter("early_stopping_patience", "int", "Evaluations with no primary-metric gain before early stopping.",
               default=5, **_POSITIVE),
     Parameter("early_stopping_delay", "int", "Evaluations to wait before tracking the primary metric for early stopping.",
@@ -133,7 +140,7 @@ _TABLE = (
               model_defaults={"yolov5": 0.01},
               task_model_defaults={**{(MULTICLASS, m): v for m, v in _VIT_LR.items()},
                                    **{(MULTILABEL, m): v for m, v in _VIT_LR_MULTILABEL.items()}},
-              **_UNIT),
+              sagemaker_mode={"default": 0.001, "minimum_open": True}, **_UNIT),
     Parameter("learning_rate_scheduler", "choice", "Learning rate schedule.",
               default="warmup_cosine", choices=("warmup_cosine", "step")),
     Parameter("step_lr_gamma", "float", "Learning rate factor at each step (step scheduler).", default=0.5, **_UNIT),
@@ -145,8 +152,10 @@ _TABLE = (
     Parameter("optimizer", "choice", "Optimizer (rmsprop and adadelta, SageMaker's, only for object detection).",
               default="sgd", choices=("sgd", "adam", "adamw"),
               task_choices={DETECTION: ("sgd", "adam", "adamw", "rmsprop", "adadelta")}),
-    Parameter("momentum", "float", "Momentum (used by sgd).", default=0.9, **_UNIT),
-    Parameter("weight_decay", "float", "Weight decay.", default=1e-4, **_UNIT),
+    Parameter("momentum", "float", "Momentum (used by sgd).", default=0.9,
+              sagemaker_mode={"minimum_open": True}, **_UNIT),
+    Parameter("weight_decay", "float", "Weight decay.", default=1e-4,
+              sagemaker_mode={"default": 0.0005, "minimum_open": True, "maximum_open": True}, **_UNIT),
     Parameter("nesterov", "bool", "Nesterov momentum (used by sgd).", default=True),
     Parameter("beta1", "float", "Adam beta1 (used by adam and adamw).", default=0.9, **_UNIT),
     Parameter("beta2", "float", "Adam beta2 (used by adam and adamw).", default=0.999, **_UNIT),
@@ -161,9 +170,13 @@ _TABLE = (
     Parameter("number_of_workers", "int", "Data loader workers (None: automatic).", minimum=0),
     Parameter("random_seed", "int", "Seed for deterministic training (None: each trial derives its own).",
               minimum=0),
-    Parameter("distributed", "bool", "Multi-GPU training (None: automatic, all visible GPUs)."),
-    Parameter("enable_onnx_normalization", "bool", "Put input normalisation inside the exported ONNX model.",
-              default=False),
+    Parameter("distributed", "bool", "Multi-GPU training of one trial (not available yet: one device a trial).",
+              not_acted_on="each trial trains on one device (one GPU, or the CPU); multi-GPU training of a "
+                           "trial is not available yet"),
+    Parameter("enable_onnx_normalization", "bool", "Put input normalisation inside the exported ONNX model "
+              "(no ONNX export yet).", default=False,
+              not_acted_on="no ONNX model is exported yet, so there is no graph to normalise in; the trained "
+                           "PyTorch model normalises its inputs as usual"),
     Parameter("log_training_metrics", "bool", "Compute and log metrics on the training set.",
               default=False, enable_disable=True),
     Parameter("log_validation_loss", "bool", "Compute and log the validation loss.",
@@ -196,7 +209,7 @@ _TABLE = (
     Parameter("box_score_threshold", "float", "Minimum score of a returned box (yolov5: objectness x class).",
               default=0.3, model_defaults={"yolov5": 0.1}, tasks=DETECTION_TASKS, **_UNIT),
     Parameter("nms_iou_threshold", "float", "IoU threshold of non-maximum suppression at inference.",
-              default=0.5, tasks=DETECTION_TASKS, **_UNIT),
+              default=0.5, tasks=DETECTION_TASKS, sagemaker_mode={"default": 0.45}, **_UNIT),
     Parameter("box_detections_per_image", "int", "Maximum detections per image, all classes.",
               default=100, **_POSITIVE, **_NOT_YOLO),
     Parameter("tile_grid_size", "str", "Tile grid 'MxN' for small-object detection (None: no tiling).",
@@ -245,10 +258,11 @@ _TABLE = (
     Parameter("freeze_layer_pattern", "str", "SageMaker: regex of layer names to freeze (None: none).",
               format="a regular expression", normalise=_regex, **_SAGEMAKER),
     Parameter("num_classes", "int", "SageMaker: number of classes (checked against the data).",
-              **_POSITIVE, **_SAGEMAKER),
+              sagemaker_mode={"required": True}, **_POSITIVE, **_SAGEMAKER),
     Parameter("num_training_samples", "int", "SageMaker: number of training images (checked against the data).",
-              **_POSITIVE, **_SAGEMAKER),
-    Parameter("kv_store", "choice", "SageMaker: weight-update mode of multi-machine training (None: one machine).",
+              sagemaker_mode={"required": True}, **_POSITIVE, **_SAGEMAKER),
+    Parameter("kv_store", "choice", "SageMaker: weight-update mode of multi-machine training (None: one machine; "
+              "refused while the job trains each trial on one machine).",
               choices=("dist_sync", "dist_async"), **_SAGEMAKER),
     Parameter("label_width", "int", "SageMaker: padded label width of its RecordIO data (no effect here).",
               default=350, **_POSITIVE, **_SAGEMAKER),

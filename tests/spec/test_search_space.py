@@ -163,9 +163,10 @@ def test_policy_type_spellings(spelling, cls):
 
 
 @pytest.mark.parametrize("build, pattern", [
-    (lambda: BanditPolicy(), "bandit needs exactly one of slack_factor and slack_amount; got neither"),
+    (lambda: BanditPolicy(), "bandit needs exactly one of slack_factor and slack_amount \\(> 0\\); got neither"),
     (lambda: BanditPolicy(slack_factor=0.1, slack_amount=0.1), "got both"),
-    (lambda: BanditPolicy(slack_factor=0), "slack_factor: 0 is out of range; allowed: float > 0"),
+    (lambda: BanditPolicy(slack_factor=0), "got neither"),  # 0 is the Azure SDK's "not set"
+    (lambda: BanditPolicy(slack_factor="x"), "slack_factor: 'x' is not a number; allowed: float > 0"),
     (lambda: BanditPolicy(slack_amount=-1), "slack_amount: -1 is out of range"),
     (lambda: BanditPolicy(slack_factor=0.1, evaluation_interval=0), "evaluation_interval: 0 is out of range; allowed: int >= 1"),
     (lambda: MedianStoppingPolicy(delay_evaluation=-1), "delay_evaluation: -1 is out of range; allowed: int >= 0"),

@@ -70,8 +70,11 @@ training_parameters:
   checkpoint_run_id : "target_checkpoint_run_id"
   weight_decay: 1e-4
 """
-    with pytest.warns(UserWarning, match="compute 'azureml:gpu-cluster' is not a Dask scheduler address"):
+    with pytest.warns(UserWarning) as caught:
         job = load_job(text)
+    messages = [str(w.message) for w in caught]
+    assert any("compute 'azureml:gpu-cluster' is not a Dask scheduler address" in m for m in messages)
+    assert any("checkpoint_run_id: 'target_checkpoint_run_id' is not a local trial folder" in m for m in messages)
     assert job.training_parameters["advanced_settings"] == {"apply_mosaic_for_yolo": False}
     assert job.training_parameters["weight_decay"] == 1e-4
     assert job.training_parameters["checkpoint_run_id"] == "target_checkpoint_run_id"
@@ -115,8 +118,8 @@ def _jobs():
 
     job = image_object_detection(training_data="data/od", validation_data="data/od-valid", experiment_name="sm")
     job.set_training_parameters(epochs=12, mini_batch_size=8, nms_threshold=0.45, base_network="resnet-50",
-                                lr_scheduler_step="10,20", optimizer="rmsprop", kv_store="dist_sync",
-                                freeze_layer_pattern="^(conv1_|conv2_).*", num_classes=4, image_shape=512)
+                                lr_scheduler_step="10,20", optimizer="rmsprop", freeze_layer_pattern="^(conv1_|conv2_).*",
+                                num_classes=4, num_training_samples=100, image_shape=512)
     jobs["detection-sagemaker"] = job
 
     job = image_instance_segmentation(training_data="data/seg", validation_data_size=0.25, name="seg", tags={"owner": "me", "n": 3},
