@@ -1,10 +1,11 @@
-"""``automl-nb``: run a job, resume a run, convert datasets, run the demo.
+"""``automl-nb``: run a job, resume a run, check a job's data, convert datasets, run the demo.
 
-The ``convert`` and ``cache`` commands live in :mod:`automl_nb.cli.convert` and
-:mod:`automl_nb.cli.cache`; ``main`` is the console entry point.
+The ``check``, ``convert`` and ``cache`` commands live in :mod:`automl_nb.cli.check`,
+:mod:`automl_nb.cli.convert` and :mod:`automl_nb.cli.cache`; ``main`` is the console entry point.
 
     automl-nb run JOB.yml [--output DIR] [--cluster tcp://host:8786] [--dry-run] [--no-estimate]
     automl-nb resume RUN_FOLDER
+    automl-nb check JOB.yml
     automl-nb convert coco|voc|folder ...
     automl-nb cache build|info|clear ...
     automl-nb demo [--output DIR]
