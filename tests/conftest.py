@@ -5,6 +5,9 @@ import os
 # timm otherwise retries hub downloads for about 50 s before failing.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# `automl-nb run` and %%automl time the sweep's models first (seconds each, cached in the user's
+# home); the suite's runs skip that, and tests/*/test_*estimate.py test it with their own cache.
+os.environ.setdefault("AUTOML_NB_NO_ESTIMATE", "1")
 
 import pytest  # noqa: E402
 

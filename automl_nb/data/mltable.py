@@ -184,9 +184,13 @@ def _check_json_lines(document: dict, mltable: str) -> None:
 # ---- local paths and fsspec URLs behind one small interface ----------------------------
 
 def _fs(url: str):
+    """The fsspec filesystem of ``url``; DataError when its protocol is unknown or its package missing."""
     import fsspec
 
-    return fsspec.core.url_to_fs(url)
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as error:  # e.g. "Install s3fs to access S3", "Protocol not known"
+        raise DataError(f"cannot open {url}: {error}") from None
 
 
 def _isfile(path: str) -> bool:

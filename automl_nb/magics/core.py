@@ -60,15 +60,15 @@ class AutoMLMagics(Magics):
             raise UsageError(f"--cluster: {args.cluster!r} is not a Dask scheduler address; "
                              "allowed: tcp://host:8786 (or tls://, ucx://, inproc://)")
         job = job_from_cell(cell, self.shell.user_ns, name=args.name)
-        check_job_data(job)  # every data problem in one error, before anything is timed or made
-        estimate = None
-        if estimate_wanted(args.no_estimate):  # times the sweep's models: seconds, cached
-            estimate = estimate_sweep(job, cluster=args.cluster, check_data=False, announce=print)
-        if args.dry_run:
+        wanted = estimate_wanted(args.no_estimate)  # times the sweep's models: seconds, cached
+        if args.dry_run:  # a data problem shows in the estimate: the data may live where the workers are
+            estimate = estimate_sweep(job, cluster=args.cluster, announce=print) if wanted else None
             display(JobSummary(job, cluster=args.cluster, expanded=True, estimate=estimate))
             if args.out:
                 self.shell.user_ns[args.out] = job
             return None
+        check_job_data(job)  # every data problem in one error, before anything is timed or made
+        estimate = estimate_sweep(job, cluster=args.cluster, check_data=False, announce=print) if wanted else None
         folder = Path(args.output) if args.output else _default_folder(job)
         display(JobSummary(job, folder, cluster=args.cluster, estimate=estimate))
         return self._adopt(job.submit(folder, cluster=args.cluster, check_data=False), args)

@@ -105,3 +105,12 @@ def test_mltable_folder_on_a_memory_url(memory_fs):
     assert record.image_url == "memory://remote/images/1.png"
     assert (record.width, record.height) == (5, 6)
     assert [r.label for r in load_records("memory://remote/labels.jsonl", MULTICLASS)] == ["cat"]
+
+
+@pytest.mark.parametrize("url, message", [
+    ("s3://bucket/train", r"cannot open s3://bucket/train: Install s3fs"),
+    ("nosuch://bucket/train", r"cannot open nosuch://bucket/train: Protocol not known"),
+])
+def test_a_url_whose_filesystem_is_not_installed_is_a_data_error(url, message):
+    with pytest.raises(DataError, match=message):
+        load_records(url, "image_classification")
