@@ -101,7 +101,7 @@ def test_readme_python_example_runs_as_written(tmp_path, monkeypatch, record_lea
     run = namespace["run"]
     assert run.status == "Completed" and len(run.trials()) == 4
     record_learning(best=run.best_trial.best_metric)  # the README fixes no seed: trials seed by their id
-    # Measured (bench/learning_spread.py, seeds 0-2 x 1 and 2 cores): 1.00 every time.
+    # Measured with 1 and 2 cores (the README fixes no seed, so only threads vary): 0.83 both times.
     assert run.best_trial.best_metric > 0.6  # three balanced classes: chance is 1/3
     assert run.best_model_path.exists()
 
