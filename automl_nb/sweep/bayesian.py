@@ -147,7 +147,7 @@ class BayesianSampler:
     capacity: int | None = None
 
     def __init__(self, task: str, subspaces: Sequence[Mapping[str, Any]], seed: int, n_startup_trials: int,
-                 first_points: Sequence[Mapping[str, Any]] = ()) -> None:
+                 first_points: Sequence[Mapping[str, Any]] = (), sagemaker: Sequence[bool] = ()) -> None:
         """Create the study.
 
         Args:
@@ -157,12 +157,15 @@ class BayesianSampler:
             n_startup_trials: random trials before TPE models anything.
             first_points: values that trials 0, 1... take as they are (AutoMode's baselines); each
                 must be a point of one subspace. TPE learns from them like from any other trial.
+            sagemaker: per subspace, whether it is in SageMaker mode (draws are clipped into
+                SageMaker's ranges); default: none is.
 
         Raises:
             ValueError: a first point that is not a point of any subspace.
         """
         self._task = task
         self._subspaces = [dict(subspace) for subspace in subspaces]
+        self._sagemaker = list(sagemaker) or [False] * len(self._subspaces)
         self._seed = seed
         self._n_startup_trials = n_startup_trials
         self._optuna_spaces = [
@@ -224,7 +227,7 @@ class BayesianSampler:
         for key, value in self._subspaces[chosen].items():
             if isinstance(value, Distribution):
                 draw = _to_draw(value, params[self._name(chosen, key)])
-                values[key] = draw_value(self._task, key, value, _Replay(draw))
+                values[key] = draw_value(self._task, key, value, _Replay(draw), self._sagemaker[chosen])
             else:
                 values[key] = copy.deepcopy(value)
         return values

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from automl_nb.errors import SpecError
 from automl_nb.spec import (
-    Choice, Distribution, check_grid, check_search_space, get_parameter, sample_value,
+    Choice, Distribution, check_grid, check_search_space, get_parameter, is_sagemaker_mode, sample_value,
 )
 from automl_nb.spec.sweep_settings import check_sampling_algorithm
 
@@ -93,13 +93,14 @@ def make_sampler(algorithm: str, task: str, subspaces: list[dict], training_para
     if not subspaces:
         raise SpecError(f"search_space: {subspaces!r} is empty; {algorithm} sampling needs at least one subspace")
     checked = check_search_space(task, subspaces, training_parameters)
+    modes = sagemaker_modes(checked, training_parameters)
     if algorithm == "random":
-        return RandomSampler(task, checked, seed)
+        return RandomSampler(task, checked, seed, modes)
     if algorithm == "grid":
         return GridSampler(task, checked)
     from automl_nb.sweep.bayesian import BayesianSampler
 
-    return BayesianSampler(task, checked, seed, startup_trials(max_trials))
+    return BayesianSampler(task, checked, seed, startup_trials(max_trials), sagemaker=modes)
 
 
 def check_int(name: str, value: Any, minimum: int | None) -> None:
@@ -121,11 +122,18 @@ def check_state_algorithm(state: Any, algorithm: str) -> None:
                          f"sampling_algorithm it was started with")
 
 
-def draw_value(task: str, key: str, value: Any, rng: Any) -> Any:
-    """One key of a suggestion: a distribution drawn through the spec, a fixed value copied."""
+def draw_value(task: str, key: str, value: Any, rng: Any, sagemaker_mode: bool = False) -> Any:
+    """One key of a suggestion: a distribution drawn through the spec (clipped into the range of the
+    job's mode: SageMaker's where ``sagemaker_mode``), a fixed value copied."""
     if isinstance(value, Distribution):
-        return sample_value(value, get_parameter(key), task, rng)
+        parameter = get_parameter(key)
+        return sample_value(value, parameter.in_sagemaker_mode() if sagemaker_mode else parameter, task, rng)
     return copy.deepcopy(value)
+
+
+def sagemaker_modes(subspaces: Sequence[Mapping[str, Any]], training_parameters: Mapping[str, Any]) -> list[bool]:
+    """Per subspace, whether its trials train SageMaker's SSD (SageMaker keys and no model_name)."""
+    return [is_sagemaker_mode({**training_parameters, **subspace}) for subspace in subspaces]
 
 
 # ----- random
@@ -134,18 +142,22 @@ class RandomSampler:
 
     capacity: int | None = None
 
-    def __init__(self, task: str, subspaces: Sequence[Mapping[str, Any]], seed: int) -> None:
-        """Args: task; checked subspaces (``check_search_space``); seed."""
+    def __init__(self, task: str, subspaces: Sequence[Mapping[str, Any]], seed: int,
+                 sagemaker: Sequence[bool] = ()) -> None:
+        """Args: task; checked subspaces (``check_search_space``); seed; per subspace, whether it is in
+        SageMaker mode (:func:`sagemaker_modes`; default: none is)."""
         self._task = task
         self._subspaces = [dict(subspace) for subspace in subspaces]
         self._seed = seed
+        self._sagemaker = list(sagemaker) or [False] * len(self._subspaces)
 
     def _choose(self, index: int) -> tuple[int, dict[str, Any]]:
         # A string seed is hashed with SHA-512 by random.Random: stable across processes and versions.
         rng = random.Random(f"{self._seed}:{index}")
         chosen = rng.randrange(len(self._subspaces))
         subspace = self._subspaces[chosen]
-        return chosen, {key: draw_value(self._task, key, value, rng) for key, value in subspace.items()}
+        mode = self._sagemaker[chosen]
+        return chosen, {key: draw_value(self._task, key, value, rng, mode) for key, value in subspace.items()}
 
     def suggest(self, index: int) -> dict[str, Any]:
         """Return the values of trial ``index`` (never exhausted)."""

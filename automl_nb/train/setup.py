@@ -18,13 +18,17 @@ def resolve_trial_parameters(trial: Trial) -> dict:
 def load_split(trial: Trial, seed: int) -> tuple[list, list]:
     """Training and validation records: the given validation set, or a seeded split."""
     from automl_nb.data.mltable import load_records
-    from automl_nb.data.split import check_minimum_images, split_records
+    from automl_nb.data.split import check_minimum_images, split_records, unknown_validation_labels
+    from automl_nb.errors import DataError
     from automl_nb.spec import DEFAULT_VALIDATION_DATA_SIZE
 
     train = load_records(trial.training_data, trial.task, trial.target_column_name)
     check_minimum_images(train, trial.training_data)
     if trial.validation_data:
         valid = load_records(trial.validation_data, trial.task, trial.target_column_name)
+        unknown = unknown_validation_labels(train, valid)  # the data check refuses it too; submit may skip that
+        if unknown:
+            raise DataError("; ".join(unknown))
         return train, valid
     return split_records(train, trial.task, trial.validation_data_size or DEFAULT_VALIDATION_DATA_SIZE, seed)
 

@@ -317,3 +317,18 @@ def test_import_is_light():
             "print(sorted(m for m in ('optuna', 'torch') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("algorithm", ["random", "bayesian"])
+def test_draws_are_clipped_into_sagemaker_ranges_in_sagemaker_mode(algorithm):
+    # SageMaker's learning_rate is in (0, 1]; Azure's in [0, 1]. A normal around 0.001 often draws below 0.
+    fixed = {"epochs": 2, "num_classes": 3, "num_training_samples": 10}  # SageMaker keys, no model_name
+    space = [{"learning_rate": Normal(0.001, 0.01), "base_network": Choice(["vgg-16"])}]
+    sampler = make_sampler(algorithm, DETECTION, space, fixed, seed=0, max_trials=8)
+    rates = [sampler.suggest(i)["learning_rate"] for i in range(8)]
+    assert all(rate > 0 for rate in rates)
+    for rate in rates:  # each trial's parameters resolve in SageMaker mode
+        resolve_parameters(DETECTION, {**fixed, "base_network": "vgg-16", "learning_rate": rate})
+    azure = make_sampler("random", DETECTION, [{"learning_rate": Normal(0.001, 0.01),
+                                                "model_name": Choice(["yolov5"])}], {}, seed=0, max_trials=8)
+    assert 0.0 in [azure.suggest(i)["learning_rate"] for i in range(8)]  # Azure's range includes 0
