@@ -211,7 +211,9 @@ class SearchSpaceBuilder(widgets.VBox):
     def _refresh_parameter_list(self) -> None:
         from automl_nb.spec import MODEL_NAME, parameters_for
 
-        names = [p.name for p in parameters_for(self.task.value) if p.name != MODEL_NAME and p.name not in self._editors]
+        # Keys validated but not acted on yet (distributed...) are not offered: they would change nothing.
+        names = [p.name for p in parameters_for(self.task.value)
+                 if p.name != MODEL_NAME and p.name not in self._editors and not p.not_acted_on]
         quiet, self._quiet = self._quiet, True
         try:
             self.add_parameter.options = ["", *names]
