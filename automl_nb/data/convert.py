@@ -12,7 +12,8 @@ Decisions where the formats are loose:
   segmentation with a DataError naming the annotation: a polygon traced from a mask would
   not be exact. Detection uses only ``bbox`` and accepts RLE annotations.
 - COCO annotations with a zero-area box (after clipping to the image) or, for
-  segmentation, no polygon ring of 3+ points are skipped with one warning.
+  segmentation, no polygon ring of 3+ points are skipped with one warning. Boxes are
+  clipped to the image; one warning counts those that ran more than 2% past it.
 - VOC ``<bndbox>`` holds 1-based inclusive pixel indices, so ``xmin`` maps to
   ``(xmin - 1) / width`` and ``xmax`` to ``xmax / width`` (Azure's example script divides
   ``xmin`` as is, a one-pixel shift). VOC ``<difficult>1`` becomes ``isCrowd: 1`` as in
@@ -76,7 +77,7 @@ def coco_to_jsonl(
         by_image[annotation["image_id"]].append(annotation)
 
     sizes = _SizeNotes(name)
-    skipped = []
+    skipped, outside = [], []
     records = []
     for image in coco["images"]:
         file_name = image.get("file_name")
@@ -93,8 +94,13 @@ def coco_to_jsonl(
                 skipped.append(where)
             else:
                 objects.append(obj)
+            if _far_outside(annotation.get("bbox"), width, height):
+                outside.append(f"{where}: bbox {annotation['bbox']} in a {width}x{height} image")
         records.append(ImageRecord(path, tuple(objects), width, height, image_format, f"{name}: {file_name}"))
     sizes.warn()
+    if outside:  # a little past the border is an annotation tool's habit; this much is a wrong size or unit
+        warnings.warn(f"{name}: {len(outside)} box(es) reach more than {OUTSIDE_TOLERANCE:.0%} of the image past "
+                      f"its border and were clipped to it (first: {outside[0]})", stacklevel=2)
     if skipped:
         warnings.warn(
             f"{name}: skipped {len(skipped)} annotation(s) with no usable box or polygon (first: {skipped[0]})",
@@ -291,6 +297,18 @@ def folder_to_jsonl(root: str | os.PathLike, out_path: str | os.PathLike) -> Pat
 
 
 # ---- shared helpers ------------------------------------------------------------------
+
+OUTSIDE_TOLERANCE = 0.02  # of the image's width or height
+
+
+def _far_outside(bbox: object, width: int, height: int) -> bool:
+    """Whether a COCO ``[x, y, w, h]`` box runs more than ``OUTSIDE_TOLERANCE`` past the image."""
+    try:
+        x, y, w, h = map(float, bbox)
+    except (TypeError, ValueError):
+        return False
+    low, high = -OUTSIDE_TOLERANCE, 1 + OUTSIDE_TOLERANCE
+    return min(x / width, y / height) < low or (x + w) / width > high or (y + h) / height > high
 
 def _unit(value: float) -> float:
     """Clip to [0, 1]: annotation tools often let boxes run a fraction past the border."""

@@ -104,6 +104,18 @@ def test_coco_zero_area_annotation_is_skipped_with_a_warning(coco):
     assert [o["label"] for o in _lines(out)[0]["label"]] == ["dog"]
 
 
+def test_coco_boxes_far_past_the_border_are_clipped_with_one_warning(coco):
+    images, annotations = coco
+    annotations["images"][1].update(width=100, height=50)
+    annotations["annotations"][0]["bbox"] = [150, 10, 100, 40]  # reaches x = 250 in a 200 px wide image
+    annotations["annotations"][1]["bbox"] = [-1, 0, 201, 100]  # one pixel past: an annotation tool's habit
+    with pytest.warns(UserWarning, match=r"1 box\(es\) reach more than 2% of the image past its border.*"
+                                         r"annotation 10 .*bbox \[150, 10, 100, 40\] in a 200x100 image"):
+        out = coco_to_jsonl(annotations, images, images / "labels.jsonl")
+    boxes = _lines(out)[0]["label"]
+    assert boxes[0]["bottomX"] == 1.0 and boxes[1]["topX"] == 0.0
+
+
 def test_coco_errors(coco, tmp_path):
     images, annotations = coco
     bad = json.loads(json.dumps(annotations))
