@@ -363,7 +363,8 @@ def estimate_sweep(job, *, cluster: str | None = None, device: str | None = None
     def starting(count: int) -> None:
         if announce is not None:
             announce(f"estimate: timing {count} configuration{'s' if count > 1 else ''} on this machine "
-                     "(seconds each, cached for next time; --no-estimate skips this)")
+                     "(a few training steps each: seconds, or a minute for a large model on a CPU; cached for "
+                     "next time; --no-estimate skips this)")
 
     timed = time_requests(requests, device=layout.device, threads=layout.threads, copies=layout.copies, cache=cache,
                           isolated=isolated, announce=starting)
