@@ -21,7 +21,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
@@ -38,7 +37,9 @@ def polygon_to_mask(rings: Sequence[Sequence[float]], width: int, height: int) -
     """Rasterise a polygon given as rings of normalised coordinates into a binary mask.
 
     Coordinates are continuous: ``x * width`` is a position in pixels where pixel ``i`` covers
-    ``[i, i + 1)``. PIL puts integer coordinates at pixel centres, hence the half-pixel shift.
+    ``[i, i + 1)``; a pixel is inside when its centre is. scikit-image tests integer positions,
+    so the half-pixel shift puts them at the centres (PIL's polygon fill rounds the corners
+    down instead, which adds a row and a column on the top and left of every mask).
     Rings are separate parts of the object (as in COCO), so their union is filled.
 
     Args:
@@ -52,12 +53,14 @@ def polygon_to_mask(rings: Sequence[Sequence[float]], width: int, height: int) -
         >>> polygon_to_mask([(0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0)], 4, 3).sum()
         tensor(12)
     """
-    mask = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(mask)
+    from skimage.draw import polygon
+
+    mask = np.zeros((height, width), dtype=np.uint8)
     for ring in rings:
-        points = [(x * width - 0.5, y * height - 0.5) for x, y in zip(ring[0::2], ring[1::2])]
-        draw.polygon(points, fill=1)
-    return torch.from_numpy(np.array(mask, dtype=np.uint8))
+        rows, columns = polygon(np.asarray(ring[1::2]) * height - 0.5, np.asarray(ring[0::2]) * width - 0.5,
+                                shape=(height, width))
+        mask[rows, columns] = 1
+    return torch.from_numpy(mask)
 
 
 class DetectionDataset(Dataset):

@@ -117,7 +117,14 @@ def test_polygon_to_mask_fills_the_union_of_rings():
     right = (0.75, 0.0, 1.0, 0.0, 1.0, 1.0, 0.75, 1.0)
     mask = polygon_to_mask([left, right], 8, 2)
     assert mask.dtype == torch.uint8 and mask.shape == (2, 8)
-    assert mask[0].tolist() == [1, 1, 1, 1, 0, 1, 1, 1]
+    assert mask[0].tolist() == [1, 1, 1, 1, 0, 0, 1, 1]  # pixels 0-3 and 6-7: [0, 4) and [6, 8)
+
+
+def test_polygon_to_mask_fills_the_pixels_whose_centres_are_inside():
+    """A square over pixels [2, 6) fills rows and columns 2-5, no extra row or column on any side."""
+    mask = polygon_to_mask([(0.25, 0.25, 0.75, 0.25, 0.75, 0.75, 0.25, 0.75)], 8, 8)
+    rows, columns = torch.nonzero(mask, as_tuple=True)
+    assert rows.unique().tolist() == columns.unique().tolist() == [2, 3, 4, 5] and mask.sum() == 16
 
 
 def test_an_image_without_objects_has_empty_targets(tmp_path, image_file):
