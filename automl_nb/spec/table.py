@@ -33,6 +33,10 @@ Decisions where the seeds are silent:
   are supported only for detection and segmentation (seed 002); setting them on a
   classification task is an error, and a resolved ``advanced_settings`` holds only the keys
   of its task.
+- ``augmentation`` (classification; our extension, not in Azure's schema) sets the strength of
+  the training augmentation: ``default`` (Azure's), ``light`` or ``none``. It is a training
+  parameter rather than an ``advanced_settings`` key so that a search space (and AutoMode) can
+  sweep it like any other key: ``advanced_settings`` is one JSON value, swept only as a whole.
 - ``layers_to_freeze`` may not exceed the number of layer groups of the model's family
   (``FREEZE_LAYER_ORDER``; resnest uses the resnet order, as its timm layout matches).
 - A value of None given for a key means "not set": the default applies.
@@ -105,6 +109,8 @@ def _non_empty(param: Parameter, value: str, task: str) -> str:
 
 
 # ----- the table
+# Strengths of the classification training augmentation (automl_nb.data.transforms builds them).
+AUGMENTATIONS = ("default", "light", "none")
 _POSITIVE = {"minimum": 0, "minimum_open": True}
 _UNIT = {"minimum": 0, "maximum": 1}
 _OPEN_UNIT_HIGH = {"minimum": 0, "maximum": 1, "maximum_open": True}
@@ -197,6 +203,9 @@ _TABLE = (
               default=224, tasks=CLASSIFICATION_TASKS, **_POSITIVE),
     Parameter("training_crop_size", "int", "Training crop fed to the network (ViT: equal to validation_crop_size).",
               default=224, tasks=CLASSIFICATION_TASKS, **_POSITIVE),
+    Parameter("augmentation", "choice", "Training augmentation (our extension): default = Azure's random resized "
+              "crop, flip and colour jitter; light = a mild crop and jitter, no flip; none = the validation resize "
+              "and centre crop.", default="default", choices=AUGMENTATIONS, tasks=CLASSIFICATION_TASKS),
     # --- detection and segmentation
     Parameter("validation_metric_type", "choice", "How validation metrics are computed.",
               default="voc", choices=("none", "coco", "voc", "coco_voc"), tasks=DETECTION_TASKS),

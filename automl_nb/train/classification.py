@@ -44,13 +44,20 @@ class ClassificationAdapter:
         self.multilabel = task == MULTILABEL
         self.primary_metric = PRIMARY_METRICS[task]
         self.train_dataset = ClassificationDataset(
-            train_records, classes, classification_train_transform(params["training_crop_size"]), self.multilabel,
+            train_records, classes, self._train_transform(params), self.multilabel,
             reader=reader)
         self.valid_dataset = ClassificationDataset(
             valid_records, classes,
             classification_valid_transform(params["validation_resize_size"], params["validation_crop_size"]),
             self.multilabel, reader=reader)
         self.criterion = self._criterion()
+
+    @staticmethod
+    def _train_transform(params: dict):
+        # "none" resizes like validation does, scaled to the training crop.
+        crop = params["training_crop_size"]
+        resize = round(crop * params["validation_resize_size"] / params["validation_crop_size"])
+        return classification_train_transform(crop, params["augmentation"], resize)
 
     def _criterion(self) -> nn.Module:
         weights = None

@@ -5,7 +5,7 @@ from automl_nb.data.records import ImageRecord
 from automl_nb.train.classification import ClassificationAdapter
 
 SIZES = {"training_crop_size": 28, "validation_resize_size": 32, "validation_crop_size": 28,
-         "model_name": "resnet18"}
+         "model_name": "resnet18", "augmentation": "default"}
 
 
 def records(counts):
