@@ -58,7 +58,11 @@ setup(
             "ipykernel>=6.29",
             "jupyterlab>=4.2,<5",
             "playwright>=1.45",
+            # The real datasets' handwritten digits (automl_nb.data.real).
+            "scikit-learn>=1.5",
         ],
+        # Benchmarks on the real datasets of automl_nb.data.real.
+        "bench": ["scikit-learn>=1.5"],
     },
     entry_points={"console_scripts": ["automl-nb=automl_nb.cli:main"]},
 )

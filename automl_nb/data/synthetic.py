@@ -171,7 +171,7 @@ def _draw_objects(
         ImageDraw.Draw(mask).polygon(outline, fill=1)
         inside = np.asarray(mask, dtype=bool)
         pixels[inside] = _colour(hues[name], rng)
-        objects.append(_object(name, inside, outline, size))
+        objects.append(object_label(name, inside, outline, size))
     return objects
 
 
@@ -225,8 +225,12 @@ def _colour(hue: float, rng: np.random.Generator) -> np.ndarray:
     return np.array([red, green, blue]) * 255.0
 
 
-def _object(name: str, inside: np.ndarray, outline: list[tuple[float, float]], size: int) -> ObjectLabel:
-    """Box enclosing both the drawn pixels and the polygon; polygon normalised."""
+def object_label(name: str, inside: np.ndarray, outline: list[tuple[float, float]], size: int) -> ObjectLabel:
+    """An object of a square ``size`` image from its pixel mask ``inside`` and its ``outline``.
+
+    The box encloses both the mask's pixels and the polygon; ``outline`` points are pixel
+    positions (pixel centres at integers), normalised with the half-pixel shift of the JSONL.
+    """
     rows, columns = np.nonzero(inside)
     ring = tuple(round(min(max((v + 0.5) / size, 0.0), 1.0), 6) for point in outline for v in point)
     xs, ys = ring[0::2], ring[1::2]
