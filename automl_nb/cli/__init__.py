@@ -94,7 +94,8 @@ def follow(run):
     print(format_table(table.to_dict("records"), columns, decimals={"duration_s": 1}))
     best = run.best_trial
     summary = f"best {metric} {best.best_metric:.4f} (trial {best.trial_id})" if best else "no trial reported a metric"
-    print(f"{status}: {summary}; results in {run.folder}")
+    because = run.store.run_info().get("ended_because")
+    print(f"{status}: {summary}{f' ({because})' if because else ''}; results in {run.folder}")
     return run
 
 

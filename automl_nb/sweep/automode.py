@@ -27,6 +27,7 @@ from automl_nb.spec import (
     CLASSIFICATION_TASKS, DETECTION, MODEL_NAME, MODELS, Choice, LogUniform,
     check_parameters, check_search_space, check_task, default_value, get_parameter, resolve_parameters,
 )
+from automl_nb.sweep.automode_plan import fitted_batch, fitted_sizes
 from automl_nb.sweep.bayesian import BayesianSampler
 from automl_nb.sweep.samplers import Sampler, check_int, startup_trials
 
@@ -36,6 +37,10 @@ FEW_IMAGES = 500
 # sit near the top of what SGD fine-tuning tolerates, so the range reaches further below than above:
 # too high a rate diverges and wastes a trial, too low a one only learns slower.
 LEARNING_RATE_FACTORS = (0.25, 2.0)
+# Classification trials sweep the augmentation strength; the baselines take the light one, which
+# neither flips (digits, text) nor crops away most of a small image, yet still regularises.
+AUGMENTATIONS_TRIED = ("light", "none", "default")
+BASELINE_AUGMENTATION = "light"
 DEVICE_TIERS = MappingProxyType({"cpu": "cpu", "mps": "cpu", "cuda": "cuda"})
 
 # Models per (task group, device tier, few images?), first two are the baselines, in order.
@@ -100,7 +105,8 @@ def portfolio_models(task: str, *, n_images: int, device: str) -> tuple[str, ...
 
 
 def automode_portfolio(task: str, training_parameters: Mapping[str, Any], *, n_images: int,
-                       device: str) -> tuple[list[dict], list[dict]]:
+                       device: str, side: int | None = None, object_side: float | None = None,
+                       epochs: Mapping[str, int] | None = None) -> tuple[list[dict], list[dict]]:
     """The baselines (tried first, in order) and the search space AutoMode sweeps for the rest.
 
     Args:
@@ -108,6 +114,11 @@ def automode_portfolio(task: str, training_parameters: Mapping[str, Any], *, n_i
         training_parameters: the job's fixed training parameters; their keys stay out.
         n_images: the number of training images.
         device: where trials train (``cpu``, ``cuda``, ``cuda:N``, ``mps``).
+        side: the images' median shorter side in pixels (None: unknown); small images get sizes
+            fitted to them (:func:`automl_nb.sweep.automode_plan.fitted_sizes`).
+        object_side: the objects' median side in pixels (detection; None: unknown).
+        epochs: planned epochs per model (:func:`automl_nb.sweep.automode_plan.planned_epochs`);
+            a model not in it keeps the spec default.
 
     Returns:
         ``(baselines, subspaces)``: baselines are suggestions (each model at its defaults, written
@@ -128,8 +139,9 @@ def automode_portfolio(task: str, training_parameters: Mapping[str, Any], *, n_i
     tier = device_tier(device)
     models = _models(task, fixed, portfolio_models(task, n_images=n_images, device=device))
     fixed_names = {get_parameter(key).maps_to or key for key in fixed}
-    subspaces = [_subspace(task, model, tier, fixed_names) for model in models]
-    baselines = [_defaults_of(task, model, subspace) for model, subspace in zip(models, subspaces)][:2]
+    data = {"n_images": n_images, "side": side, "object_side": object_side, "epochs": epochs or {}}
+    subspaces = [_subspace(task, model, tier, fixed, fixed_names, data) for model in models]
+    baselines = [_baseline_of(task, model, subspace) for model, subspace in zip(models, subspaces)][:2]
     subspaces = [subspace for subspace in subspaces if subspace]
     return baselines, check_search_space(task, subspaces, fixed)
 
@@ -156,8 +168,13 @@ def _fits(task: str, fixed: Mapping[str, Any], model: str) -> bool:
     return True
 
 
-def _subspace(task: str, model: str, tier: str, fixed_names: set[str]) -> dict[str, Any]:
-    """One model's subspace, without the keys the user fixed."""
+def _subspace(task: str, model: str, tier: str, fixed: Mapping[str, Any], fixed_names: set[str],
+              data: Mapping[str, Any]) -> dict[str, Any]:
+    """One model's subspace, without the keys the user fixed.
+
+    Besides what is swept, it pins (as one-value choices) what AutoMode fits to the data and the
+    budget: sizes for small images, the batch for few images, the planned epochs.
+    """
     subspace: dict[str, Any] = {}
     if MODEL_NAME not in fixed_names:
         subspace[MODEL_NAME] = Choice([model])
@@ -165,6 +182,15 @@ def _subspace(task: str, model: str, tier: str, fixed_names: set[str]) -> dict[s
         subspace["learning_rate"] = _learning_rate_range(task, model)
     if get_parameter("model_size").applies_to(task, model) and "model_size" not in fixed_names:
         subspace["model_size"] = Choice(_YOLO_SIZES[tier])
+    if get_parameter("augmentation").applies_to(task, model) and "augmentation" not in fixed_names:
+        subspace["augmentation"] = Choice(list(AUGMENTATIONS_TRIED))
+    fitted = {**fitted_sizes(task, model, data["side"], data["object_side"]),
+              **fitted_batch(task, model, data["n_images"])}
+    if model in data["epochs"]:
+        fitted["number_of_epochs"] = data["epochs"][model]
+    fitted = {key: value for key, value in fitted.items() if key not in fixed_names}
+    if fitted and _fits(task, {**fixed, **fitted}, model):  # e.g. seresnext takes no crop but 224
+        subspace.update({key: Choice([value]) for key, value in fitted.items()})
     return subspace
 
 
@@ -179,9 +205,17 @@ def _learning_rate_range(task: str, model: str) -> LogUniform:
     return LogUniform(math.log(low), math.log(high))
 
 
-def _defaults_of(task: str, model: str, subspace: Mapping[str, Any]) -> dict[str, Any]:
-    """A baseline: the model's spec defaults for every swept key."""
-    return {key: model if key == MODEL_NAME else default_value(key, task, model) for key in subspace}
+def _baseline_of(task: str, model: str, subspace: Mapping[str, Any]) -> dict[str, Any]:
+    """A baseline: the model with what AutoMode pinned, ``BASELINE_AUGMENTATION``, else spec defaults."""
+    baseline = {}
+    for key, value in subspace.items():
+        if isinstance(value, Choice) and len(value.values) == 1:
+            baseline[key] = value.values[0]
+        elif key == "augmentation":
+            baseline[key] = BASELINE_AUGMENTATION
+        else:
+            baseline[key] = default_value(key, task, model)
+    return baseline
 
 
 class _ListSampler:
@@ -205,7 +239,8 @@ class _ListSampler:
 
 
 def automode_sampler(task: str, training_parameters: Mapping[str, Any], *, n_images: int, device: str,
-                     seed: int, max_trials: int) -> Sampler:
+                     seed: int, max_trials: int, side: int | None = None, object_side: float | None = None,
+                     epochs: Mapping[str, int] | None = None) -> Sampler:
     """The sampler of an AutoMode sweep: the baselines, then TPE over the portfolio.
 
     Args:
@@ -215,6 +250,7 @@ def automode_sampler(task: str, training_parameters: Mapping[str, Any], *, n_ima
         device: where trials train (``cpu``, ``cuda``...).
         seed: the sweep's seed.
         max_trials: the sweep's trial budget (sizes TPE's random start).
+        side, object_side, epochs: as :func:`automode_portfolio`.
 
     Returns:
         A Sampler; ``capacity`` is the number of baselines when nothing is left to sweep.
@@ -228,7 +264,8 @@ def automode_sampler(task: str, training_parameters: Mapping[str, Any], *, n_ima
         >>> sampler.suggest(0)["model_name"]
         'seresnext'
     """
-    baselines, subspaces = automode_portfolio(task, training_parameters, n_images=n_images, device=device)
+    baselines, subspaces = automode_portfolio(task, training_parameters, n_images=n_images, device=device, side=side,
+                                              object_side=object_side, epochs=epochs)
     check_int("seed", seed, None)
     check_int("max_trials", max_trials, 1)
     if not subspaces:

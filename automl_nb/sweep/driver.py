@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 # A trial that runs out of GPU memory restarts with half the batch (and twice the
 # gradient accumulation, so the effective batch is unchanged) up to this many times.
 MAX_OOM_RETRIES = 3
+# AutoMode starts a trial only when at least this share of a typical (median completed) trial's
+# time is left: a trial cut at half its epochs has kept its best checkpoint, one cut sooner
+# rarely beats the trials before it.
+MIN_TRIAL_SHARE = 0.5
 # The note on a trial stopped by Run.stop_trial (a dashboard's Stop, `%automl stop TRIAL`).
 USER_STOP_NOTE = "stopped by the user"
 
@@ -66,6 +70,7 @@ class SweepDriver:
         self.deadline = self.started + time_budget_seconds
         self.last_heartbeat = 0.0
         self.metric = job.primary_metric
+        self.ended_because: str | None = None  # why an AutoMode sweep ended before max_trials
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> str:
@@ -87,11 +92,29 @@ class SweepDriver:
         finally:
             self.executor.close()
         status = CANCELED if reason else self._final_status()
+        if reason == "timeout" and self._budget_is_the_end():
+            status = COMPLETED
         self._end(status, reason)
         return status
 
     def _more_to_run(self) -> bool:
-        return not self.exhausted and self.next_index < self.max_trials
+        return not self.exhausted and self.next_index < self.max_trials and self._time_for_a_trial()
+
+    def _budget_is_the_end(self) -> bool:
+        """An AutoMode sweep that the budget ends completes, once a trial has a metric (the budget is its plan)."""
+        return self.job.run_mode == "automode" and any(r.best_metric is not None for r in self.records.values())
+
+    def _time_for_a_trial(self) -> bool:
+        """AutoMode starts no trial that would get less than ``MIN_TRIAL_SHARE`` of a typical trial's time."""
+        if self.job.run_mode != "automode":
+            return True
+        durations = sorted(r.duration for r in self.records.values() if r.status == COMPLETED and r.duration)
+        if not durations:
+            return True
+        if self.deadline - time.monotonic() >= MIN_TRIAL_SHARE * durations[len(durations) // 2]:
+            return True
+        self.ended_because = "the time budget had no room for another trial"
+        return False
 
     def _stop_reason(self) -> str | None:
         if self.cancel_requested.is_set():
@@ -316,7 +339,10 @@ class SweepDriver:
     def _end(self, status: str, reason: str | None) -> None:
         info = self.store.run_info()
         elapsed = info.get("elapsed_seconds", 0.0) + time.monotonic() - self.started
-        self.store.write_run(status=status, ended=time.time(), elapsed_seconds=elapsed, stopped_by=reason)
+        if reason == "timeout" and status == COMPLETED:
+            self.ended_because = "the time budget (timeout_minutes) ended the AutoMode sweep"
+        self.store.write_run(status=status, ended=time.time(), elapsed_seconds=elapsed, stopped_by=reason,
+                             ended_because=self.ended_because)
         self._notify({"kind": "run_ended", "status": status})
 
     def _notify(self, event: dict) -> None:

@@ -344,6 +344,7 @@ def estimate_sweep(job, *, cluster: str | None = None, device: str | None = None
         41.5
     """
     from automl_nb.data.records import class_names
+    from automl_nb.sweep.automode_plan import data_profile
 
     try:
         train, valid, images = _split(job, check_data)
@@ -353,7 +354,8 @@ def estimate_sweep(job, *, cluster: str | None = None, device: str | None = None
     except (AutoMLError, OSError, ImportError, ValueError) as error:
         return SweepEstimate(job.run_mode, skipped=f"the data cannot be read: {str(error).splitlines()[0]}")
     layout = trial_layout(job.limits.max_concurrent_trials, device)
-    configurations, capacity, notes = sweep_configurations(job, n_images=images, device=layout.device)
+    profile = data_profile(list(train) + list(valid)) if job.run_mode == "automode" else None
+    configurations, capacity, notes = sweep_configurations(job, n_images=images, device=layout.device, profile=profile)
     classes = class_names(list(train) + list(valid))
     as_run = [_batches_as_run(params, len(train), len(valid)) for params in configurations]
     keys = [timing_key(job.task, params, len(classes), layout.device, layout.threads) for params in as_run]
@@ -465,7 +467,8 @@ def _split(job, check_data: bool) -> tuple[list, list, int]:
     return train, valid, len(records)
 
 
-def sweep_configurations(job, *, n_images: int, device: str) -> tuple[list[dict], int | None, list[str]]:
+def sweep_configurations(job, *, n_images: int, device: str,
+                         profile=None) -> tuple[list[dict], int | None, list[str]]:
     """The distinct resolved parameters the job's trials can have (by ``CONFIGURATION_KEYS``).
 
     Choices are enumerated; a continuous distribution of a step parameter (e.g. a quniform
@@ -476,6 +479,8 @@ def sweep_configurations(job, *, n_images: int, device: str) -> tuple[list[dict]
         job: a validated job.
         n_images: the images AutoMode sizes its portfolio by.
         device: ``cpu`` or ``cuda`` (AutoMode picks models by it).
+        profile: the data's :class:`~automl_nb.sweep.automode_plan.DataProfile` (AutoMode fits
+            small images' sizes to it).
 
     Returns:
         ``(configurations, capacity, notes)``: at most ``MAX_CONFIGURATIONS`` resolved parameter
@@ -488,7 +493,9 @@ def sweep_configurations(job, *, n_images: int, device: str) -> tuple[list[dict]
     if job.run_mode == "automode":
         from automl_nb.sweep.automode import automode_portfolio
 
-        baselines, subspaces = automode_portfolio(job.task, job.training_parameters, n_images=n_images, device=device)
+        sides = {"side": profile.side, "object_side": profile.object_side} if profile else {}
+        baselines, subspaces = automode_portfolio(job.task, job.training_parameters, n_images=n_images, device=device,
+                                                  **sides)
         if not subspaces:
             subspaces, capacity = [{k: Choice([v]) for k, v in point.items()} for point in baselines], len(baselines)
     else:

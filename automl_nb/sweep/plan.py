@@ -34,32 +34,78 @@ def sweep_seed(job) -> int:
     return int(seed) if seed is not None else 0
 
 
-def make_sampler(job, device: str):
-    """The sampler for the job's run mode: single trial, AutoMode portfolio, or its search space."""
+def make_sampler(job, device: str, plan: dict | None = None):
+    """The sampler for the job's run mode: single trial, AutoMode portfolio, or its search space.
+
+    ``plan`` is AutoMode's (:func:`automode_plan`); the other modes take none.
+    """
     mode = job.run_mode
     if mode == "single":
         return SingleTrialSampler()
     if mode == "automode":
         from automl_nb.sweep.automode import automode_sampler
 
-        return automode_sampler(job.task, job.training_parameters, n_images=count_images(job), device=device,
-                                seed=sweep_seed(job), max_trials=job.limits.max_trials)
+        return automode_sampler(job.task, job.training_parameters, n_images=plan["n_images"], device=device,
+                                seed=sweep_seed(job), max_trials=job.limits.max_trials, side=plan["side"],
+                                object_side=plan.get("object_side"), epochs=plan["epochs"])
     from automl_nb.sweep.samplers import make_sampler as make_space_sampler
 
     return make_space_sampler(job.sweep.sampling_algorithm, job.task, job.search_space, job.training_parameters,
                               seed=sweep_seed(job), max_trials=job.limits.max_trials)
 
 
-def count_images(job) -> int:
-    """Training images of the job (validation ones too when given): AutoMode sizes models by it."""
+def job_records(job) -> list:
+    """The job's training records, and its validation records when given (label files only)."""
     from automl_nb.data.mltable import load_records
 
-    total = 0
+    records = []
     for data in (job.training_data, job.validation_data):
         if data is not None:
-            total += len(load_records(job.resolve_data_path(data), job.task, job.target_column_name,
-                                      check_images=False))
-    return total
+            records += load_records(job.resolve_data_path(data), job.task, job.target_column_name,
+                                    check_images=False)
+    return records
+
+
+def automode_plan(job, store: RunStore, device: str, budget_seconds: float) -> dict:
+    """AutoMode's plan: the data's size (count, median sides of images and objects) and the epochs per model.
+
+    Made once per run and kept in ``run.json`` (``automode_plan``), so a resumed sweep draws the
+    same trials. Epochs are planned only for a job with a time budget (``timeout_minutes`` below
+    the default) and the estimate on (:func:`automl_nb.sweep.estimate.estimate_wanted`): they come
+    from the estimate's timing of each portfolio model (cached, so a CLI or magic estimate just
+    before makes it free). Otherwise every model keeps the spec's epochs.
+    """
+    saved = store.run_info().get("automode_plan")
+    if saved is not None:
+        return saved
+    from automl_nb.sweep.automode_plan import data_profile
+
+    profile = data_profile(job_records(job))
+    plan = {"n_images": profile.n_images, "side": profile.side, "object_side": profile.object_side,
+            "epochs": _planned_epochs(job, device, budget_seconds)}
+    store.write_run(automode_plan=plan)
+    return plan
+
+
+def _planned_epochs(job, device: str, budget_seconds: float) -> dict[str, int]:
+    from automl_nb.spec import get_parameter
+    from automl_nb.spec.limits import DEFAULT_TIMEOUT_MINUTES
+    from automl_nb.sweep.automode_plan import epoch_cap, planned_epochs
+    from automl_nb.sweep.estimate import estimate_sweep, estimate_wanted
+
+    fixed = {get_parameter(key).maps_to or key for key in job.training_parameters}
+    if "number_of_epochs" in fixed or job.limits.timeout_minutes >= DEFAULT_TIMEOUT_MINUTES or not estimate_wanted():
+        return {}
+    estimate = estimate_sweep(job, device=device, check_data=False)
+    epochs: dict[str, int] = {}
+    for configuration in estimate.configurations:
+        model, seconds = configuration.parameters["model_name"], configuration.epoch_seconds
+        if seconds is not None and model not in epochs:
+            epochs[model] = planned_epochs(seconds, budget_seconds=budget_seconds,
+                                           concurrency=job.limits.max_concurrent_trials,
+                                           max_trials=job.limits.max_trials,
+                                           most=epoch_cap(job.task, model, job.training_parameters))
+    return epochs
 
 
 def make_driver(job, store: RunStore, executor: Executor, *, time_budget_seconds: float | None = None,
@@ -70,14 +116,31 @@ def make_driver(job, store: RunStore, executor: Executor, *, time_budget_seconds
     """
     from automl_nb.sweep.policies import make_policy
 
-    sampler = make_sampler(job, "cuda" if executor.uses_gpus else "cpu")
-    capacity = sampler.capacity if sampler.capacity is not None else job.limits.max_trials
+    device = "cuda" if executor.uses_gpus else "cpu"
     if time_budget_seconds is None:
         used = store.run_info().get("elapsed_seconds", 0.0)
         time_budget_seconds = job.limits.timeout_minutes * 60 - used
+    planning = time.monotonic()
+    plan = automode_plan(job, store, device, time_budget_seconds) if job.run_mode == "automode" else None
+    time_budget_seconds -= time.monotonic() - planning  # the timing behind the plan is part of the budget
+    sampler = make_sampler(job, device, plan)
+    capacity = sampler.capacity if sampler.capacity is not None else job.limits.max_trials
     policy = make_policy(job.sweep.early_termination) if job.sweep is not None else None
+    if policy is None and plan is not None:
+        policy = make_policy(_automode_policy(job, plan))
     store.write_run(max_trials=min(job.limits.max_trials, capacity), started=time.time(),
-                    primary_metric=job.primary_metric, run_mode=job.run_mode)
+                    primary_metric=job.primary_metric, run_mode=job.run_mode,
+                    early_termination=repr(policy) if policy else None)
     return SweepDriver(job, store, executor, sampler, max_trials=min(job.limits.max_trials, capacity), policy=policy,
                        time_budget_seconds=time_budget_seconds, listeners=listeners)
 
+
+def _automode_policy(job, plan: dict):
+    """AutoMode's default early termination, paced by the fewest epochs it planned."""
+    from automl_nb.spec import default_value
+    from automl_nb.sweep.automode_plan import automode_policy
+
+    epochs = min(plan["epochs"].values(), default=None)
+    if epochs is None:
+        epochs = job.training_parameters.get("number_of_epochs") or default_value("number_of_epochs", job.task)
+    return automode_policy(int(epochs))

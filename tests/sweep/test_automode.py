@@ -9,11 +9,11 @@ import pytest
 
 from automl_nb.errors import SpecError
 from automl_nb.spec import (
-    DEFAULT_MODEL, DETECTION, MODEL_NAME, MULTICLASS, MULTILABEL, SEGMENTATION, TASKS, check_search_space,
+    CLASSIFICATION_TASKS, DEFAULT_MODEL, DETECTION, MODEL_NAME, MULTICLASS, MULTILABEL, SEGMENTATION, TASKS, check_search_space,
     default_value, resolve_parameters,
 )
 from automl_nb.sweep.automode import (
-    FEW_IMAGES, LEARNING_RATE_FACTORS, automode_portfolio, automode_sampler, device_tier, portfolio_models,
+    BASELINE_AUGMENTATION, FEW_IMAGES, LEARNING_RATE_FACTORS, automode_portfolio, automode_sampler, device_tier, portfolio_models,
 )
 
 DEVICES = ("cpu", "cuda")
@@ -56,11 +56,14 @@ def test_every_suggestion_resolves_through_the_spec(task, device, n_images):
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("device", DEVICES)
 def test_first_two_trials_are_two_models_at_their_defaults(task, device):
+    """With large images and no budget: the defaults, but for the light augmentation of classifiers."""
     models = portfolio_models(task, n_images=MANY, device=device)
     _, suggestions = sweep(task, {}, device=device, count=3)
+    augmentation = {"augmentation": BASELINE_AUGMENTATION} if task in CLASSIFICATION_TASKS else {}
     for index in (0, 1):
         assert suggestions[index]["model_name"] == models[index]
-        assert resolve_parameters(task, suggestions[index]) == resolve_parameters(task, {MODEL_NAME: models[index]})
+        expected = resolve_parameters(task, {MODEL_NAME: models[index], **augmentation})
+        assert resolve_parameters(task, suggestions[index]) == expected
     assert models[0] != models[1]
 
 
@@ -107,7 +110,7 @@ def test_learning_rate_ranges_surround_each_models_default(task):
 def test_user_fixed_keys_never_appear_in_suggestions():
     fixed = {"learning_rate": 0.02, "number_of_epochs": 3}
     _, suggestions = sweep(MULTICLASS, fixed, device="cuda")
-    assert all(set(values) == {MODEL_NAME} for values in suggestions)
+    assert all(set(values) == {MODEL_NAME, "augmentation"} for values in suggestions)
     assert all(resolve_parameters(MULTICLASS, {**fixed, **values})["learning_rate"] == 0.02 for values in suggestions)
 
 
@@ -136,8 +139,8 @@ def test_a_fixed_model_specific_key_keeps_the_models_it_fits():
 
 
 def test_nothing_left_to_sweep_gives_the_baseline_only():
-    sampler = automode_sampler(MULTICLASS, {"model_name": "resnet18", "learning_rate": 0.05}, n_images=MANY,
-                               device="cpu", seed=0, max_trials=10)
+    fixed = {"model_name": "resnet18", "learning_rate": 0.05, "augmentation": "none"}
+    sampler = automode_sampler(MULTICLASS, fixed, n_images=MANY, device="cpu", seed=0, max_trials=10)
     assert sampler.capacity == 1
     assert sampler.suggest(0) == {} and sampler.suggest(1) is None
 

@@ -237,15 +237,23 @@ def test_killed_worker_resumes_the_trial_from_its_checkpoint(shapes, tmp_path):
     assert trial.best_metric == 0.9
 
 
-def test_timeout_cancels_running_trials(shapes, tmp_path):
-    run = submit(shapes, tmp_path, "limits: {max_trials: 2, max_concurrent_trials: 1}\n", epochs=200, model="resnet18",
-                 time_budget_seconds=3, trial_function=ScriptedTrial([0.5], seconds_per_epoch=0.2))
-    assert run.wait(120) == "Canceled"
+SEARCH_SPACE = ("sweep: {sampling_algorithm: random}\n"
+                "search_space: [{weight_decay: {type: uniform, min_value: 0.0, max_value: 0.001}}]\n")
+
+
+@pytest.mark.parametrize("space, status", [("", "Completed"), (SEARCH_SPACE, "Canceled")], ids=["automode", "space"])
+def test_timeout_cancels_running_trials(shapes, tmp_path, space, status):
+    """The budget cancels running trials; it is how an AutoMode sweep ends, a search space's is cut short."""
+    run = submit(shapes, tmp_path, "limits: {max_trials: 2, max_concurrent_trials: 1}\n" + space, epochs=200,
+                 model="resnet18", time_budget_seconds=3, trial_function=ScriptedTrial([0.5], seconds_per_epoch=0.2))
+    assert run.wait(120) == status
     trials = run.trials()
     assert trials[0].status == "Canceled" and trials[0].stopped_by == "timeout"
     assert "timeout" in trials[0].notes[-1]
     assert len(trials) == 1  # the second trial was never started
-    assert RunStore(run.folder).run_info()["stopped_by"] == "timeout"
+    info = RunStore(run.folder).run_info()
+    assert info["stopped_by"] == "timeout"
+    assert ("budget" in info["ended_because"]) if space == "" else info["ended_because"] is None
 
 
 def test_cancel_stops_the_sweep_and_resume_continues_it(shapes, tmp_path):
