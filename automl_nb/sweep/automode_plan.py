@@ -7,7 +7,7 @@ worse too; and their 15 epochs ignore the job's ``timeout_minutes``. AutoMode th
 per portfolio model (see docs/automode.md):
 
 - **sizes** from the images' median shorter side (:func:`fitted_sizes`): below ``SMALL_SIDE``
-  pixels, classification crops of about twice the side (at least ``MIN_CROP``: the last feature
+  pixels, classification crops of the image's own size (at least ``MIN_CROP``: the last feature
   map of a stride-32 network stays larger than 1x1); below ``SMALL_DETECTION_SIDE``, detection
   at the image's own size, scaled up where its objects are smaller than the smallest anchor;
 - **the batch** from the image count (:func:`fitted_batch`): small data gets smaller batches, so
@@ -99,7 +99,8 @@ def _round_up(value: float, multiple: int = 32) -> int:
 def fitted_sizes(task: str, model: str, side: int | None, object_side: float | None = None) -> dict[str, Any]:
     """The image-size keys fitted to images of ``side`` pixels; empty when the defaults fit.
 
-    Classification crops are about twice the side. Detection keeps the image's own size, scaled
+    Classification crops are the image's own size (rounded up to 32), at least ``MIN_CROP``: a
+    stride-32 network then ends on a feature map of at least 2x2. Detection keeps the image's own size, scaled
     up (at most ``MAX_DETECTION_SCALE`` times) where its objects are smaller than the detectors'
     smallest anchors (``SMALLEST_ANCHOR`` pixels), and R-CNN heads sample fewer proposals
     (``SMALL_IMAGE_PROPOSALS``): small images hold few objects.
@@ -113,7 +114,7 @@ def fitted_sizes(task: str, model: str, side: int | None, object_side: float | N
     if task in CLASSIFICATION_TASKS:
         if side >= SMALL_SIDE:
             return {}
-        crop = max(MIN_CROP, _round_up(2 * side))
+        crop = max(MIN_CROP, _round_up(side))
         # Resize straight to the crop: small images are framed tightly, a border crop loses content.
         return {"training_crop_size": crop, "validation_crop_size": crop, "validation_resize_size": crop}
     if side >= SMALL_DETECTION_SIDE:

@@ -19,8 +19,9 @@ from automl_nb.sweep.store import RunStore
 from automl_nb.testing import ScriptedTrial
 
 
-@pytest.mark.parametrize("side, crop", [(8, MIN_CROP), (32, 64), (48, 96), (100, 224), (SMALL_SIDE, None), (500, None)])
-def test_small_images_get_crops_of_about_twice_their_side(side, crop):
+@pytest.mark.parametrize("side, crop", [(8, MIN_CROP), (32, MIN_CROP), (64, 64), (70, 96), (100, 128), (SMALL_SIDE, None),
+                                        (500, None)])
+def test_small_images_get_crops_of_their_own_size(side, crop):
     sizes = fitted_sizes(MULTICLASS, "resnet18", side)
     if crop is None:
         assert sizes == {}
