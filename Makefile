@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast bench bench-quality clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ bench: $(VENV)/.installed
 	$(PY) bench/early_termination.py
 	$(PY) bench/data_throughput.py
 	$(PY) bench/explain_speed.py
+
+# Real datasets shipped in scikit-learn / scikit-image: defaults vs AutoMode vs a hand-written loop
+# (5 datasets x 3 arms x 5 minutes; results in bench/quality/results/, table in docs/benchmarks.md).
+$(VENV)/.installed-bench: setup.py | $(PY)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $@ $(VENV)/.installed
+
+bench-quality: $(VENV)/.installed-bench
+	$(PY) bench/quality/run.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
