@@ -56,8 +56,9 @@ def test_epochs_fill_the_budget_within_their_cap():
     # Each of the 2 slots runs TRIALS_PER_SLOT trials of the planned epochs within 80% of the budget.
     assert TRIALS_PER_SLOT * slow * 20.0 <= 0.8 * 600 < TRIALS_PER_SLOT * (slow + 1) * 20.0
     assert planned_epochs(0.01, **plan) == MAX_EPOCHS_FROM_SCRATCH
-    # A budget that cannot hold 3 epochs per trial plans fewer, longer trials, never none.
-    assert planned_epochs(100.0, **plan) == 4 and planned_epochs(1e4, **plan) == 1
+    # A slot's budget of fewer than 2 x USEFUL_EPOCHS epochs goes to one longer trial; never none.
+    assert planned_epochs(25.0, **plan) == 19 and planned_epochs(100.0, **plan) == 4
+    assert planned_epochs(1e4, **plan) == 1
     assert epoch_cap(MULTICLASS, "resnet18", {}) == 15  # pretrained: the spec's epochs
     assert epoch_cap(MULTICLASS, "resnet18", {"use_pretrained_model": False}) == MAX_EPOCHS_FROM_SCRATCH
 
