@@ -59,7 +59,7 @@ def test_first_two_trials_are_two_models_at_their_defaults(task, device):
     """With large images and no budget: the defaults, but for the light augmentation of classifiers."""
     models = portfolio_models(task, n_images=MANY, device=device)
     _, suggestions = sweep(task, {}, device=device, count=3)
-    augmentation = {"augmentation": BASELINE_AUGMENTATION} if task in CLASSIFICATION_TASKS else {}
+    augmentation = {"augmentation": BASELINE_AUGMENTATION[task]} if task in CLASSIFICATION_TASKS else {}
     for index in (0, 1):
         assert suggestions[index]["model_name"] == models[index]
         expected = resolve_parameters(task, {MODEL_NAME: models[index], **augmentation})

@@ -8,7 +8,7 @@ import pytest
 
 from automl_nb.data.records import ImageRecord
 from automl_nb.data.synthetic import make_dataset
-from automl_nb.spec import DETECTION, MULTICLASS, SEGMENTATION, load_job, resolve_parameters
+from automl_nb.spec import DETECTION, MULTICLASS, MULTILABEL, SEGMENTATION, load_job, resolve_parameters
 from automl_nb.sweep.automode import automode_portfolio
 from automl_nb.sweep.automode_plan import (
     MAX_EPOCHS_FROM_SCRATCH, MIN_CROP, SMALL_SIDE, TRIALS_PER_SLOT, data_profile, epoch_cap, fitted_batch, fitted_sizes,
@@ -82,6 +82,8 @@ def test_the_portfolio_pins_fitted_sizes_and_planned_epochs_but_never_over_a_fix
     assert "number_of_epochs" not in baselines[1]  # mobilenetv2 was not timed: the spec's epochs
     assert baselines[0]["augmentation"] == "light" and set(subspaces[0]["augmentation"].values) == {
         "default", "light", "none"}
+    multilabel, _ = automode_portfolio(MULTILABEL, {}, n_images=300, device="cpu", side=64)
+    assert multilabel[0]["augmentation"] == "none"  # a crop could cut out a labelled object
     baselines, _ = automode_portfolio(MULTICLASS, {"training_crop_size": 96}, n_images=300, device="cpu", side=32,
                                       epochs={"resnet18": 12})
     assert "training_crop_size" not in baselines[0] and baselines[0]["validation_crop_size"] == 64
