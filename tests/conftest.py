@@ -54,6 +54,15 @@ def _restore_torch(torch, state: dict) -> None:
 
 
 @pytest.fixture(autouse=True)
+def no_image_cache_disk_floor(monkeypatch):
+    """A nearly full test disk must not evict a test's cached images under it (a CI failure);
+    subprocesses, Dask workers and kernels inherit the variable. The floor has its own test."""
+    from automl_nb.data.cache.evict import MIN_FREE_DISK_VARIABLE
+
+    monkeypatch.setenv(MIN_FREE_DISK_VARIABLE, "0")
+
+
+@pytest.fixture(autouse=True)
 def restore_torch_global_state():
     """Put torch's process-wide settings back after every test: a test that trains sets the
     thread count, seeds and flags, and a later learning test must not inherit them."""

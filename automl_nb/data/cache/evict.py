@@ -18,8 +18,10 @@ from typing import Collection
 from automl_nb.data.cache.locks import file_lock
 
 # Without an explicit bound the cache holds "as many as fit": it evicts when the disk's free
-# space would fall under this fraction of the disk.
+# space would fall under this fraction of the disk. The variable overrides it for every process
+# of a machine (a shared or nearly full disk; 0 turns the floor off).
 MIN_FREE_DISK_FRACTION = 0.05
+MIN_FREE_DISK_VARIABLE = "AUTOML_NB_CACHE_MIN_FREE_DISK"
 EVICT_LOCK = ".evict.lock"
 
 
@@ -83,11 +85,25 @@ def disk_bytes(root: str | os.PathLike) -> int:
     return total
 
 
+def min_free_disk_fraction() -> float:
+    """The fraction of the disk the cache leaves free: :data:`MIN_FREE_DISK_VARIABLE` or 5%."""
+    text = os.environ.get(MIN_FREE_DISK_VARIABLE, "")
+    if not text:
+        return MIN_FREE_DISK_FRACTION
+    try:
+        fraction = float(text)
+    except ValueError:
+        fraction = -1.0
+    if not 0 <= fraction < 1:
+        raise ValueError(f"{MIN_FREE_DISK_VARIABLE}={text!r}: expected a fraction of the disk in [0, 1)")
+    return fraction
+
+
 def effective_bound(root: str | os.PathLike, max_bytes: int | None, used: int) -> float:
     """The bound to keep now: ``max_bytes``, lowered if the disk's free space runs short."""
     bound = math.inf if max_bytes is None else float(max_bytes)
     usage = shutil.disk_usage(root)
-    shortfall = MIN_FREE_DISK_FRACTION * usage.total - usage.free
+    shortfall = min_free_disk_fraction() * usage.total - usage.free
     if shortfall > 0:
         bound = min(bound, used - shortfall)
     return bound
@@ -111,7 +127,7 @@ def enforce_bound(root: str | os.PathLike, max_bytes: int | None,
     Args:
         root: the cache root.
         max_bytes: bound on the bytes under ``root`` (None: keep
-            :data:`MIN_FREE_DISK_FRACTION` of the disk free).
+            :func:`min_free_disk_fraction` of the disk free).
         keep: ``(dataset folder, shard)`` pairs never evicted now (the shard just filled,
             about to be read); a bound smaller than it is then exceeded by it.
 

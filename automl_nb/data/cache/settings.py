@@ -50,7 +50,7 @@ def stream_image_files(params: Mapping[str, Any]) -> bool:
 
 def max_cache_bytes(params: Mapping[str, Any]) -> int | None:
     """The cache size bound in bytes from ``advanced_settings.max_cache_gb``; None: as much as
-    the disk holds (see :data:`~automl_nb.data.cache.evict.MIN_FREE_DISK_FRACTION`)."""
+    the disk holds (see :func:`~automl_nb.data.cache.evict.min_free_disk_fraction`)."""
     value = _advanced(params, MAX_CACHE_GB, None)
     return None if value is None else int(float(value) * 2**30)
 

@@ -1,9 +1,14 @@
 """The cache's size bound: least recently used shards go first, and come back when needed."""
 
+import collections
+import math
+
 import numpy as np
+import pytest
 
 from automl_nb.data.cache import ImageCache
-from automl_nb.data.cache.evict import disk_bytes, shards_on_disk
+from automl_nb.data.cache import evict
+from automl_nb.data.cache.evict import MIN_FREE_DISK_VARIABLE, disk_bytes, effective_bound, shards_on_disk
 from automl_nb.data.mltable import load_records
 from automl_nb.data.synthetic import make_dataset
 
@@ -49,3 +54,18 @@ def test_a_bound_below_one_shard_still_serves_the_shard_being_read(tmp_path):
     assert {s.shard for s in shards_on_disk(tmp_path / "cache")} == {0}
     cache.read_chunk(2)
     assert {s.shard for s in shards_on_disk(tmp_path / "cache")} == {1}
+
+
+def test_a_nearly_full_disk_lowers_the_bound_by_its_shortfall(monkeypatch, tmp_path):
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(evict.shutil, "disk_usage", lambda root: usage(100_000, 97_000, 3_000))
+    monkeypatch.delenv(MIN_FREE_DISK_VARIABLE, raising=False)
+    assert effective_bound(tmp_path, None, used=10_000) == 8_000  # 5% free wanted: 2,000 short
+    assert effective_bound(tmp_path, 5_000, used=10_000) == 5_000  # an explicit bound below it wins
+    monkeypatch.setenv(MIN_FREE_DISK_VARIABLE, "0.1")
+    assert effective_bound(tmp_path, None, used=10_000) == 3_000
+    monkeypatch.setenv(MIN_FREE_DISK_VARIABLE, "0")
+    assert effective_bound(tmp_path, None, used=10_000) == math.inf
+    monkeypatch.setenv(MIN_FREE_DISK_VARIABLE, "5%")
+    with pytest.raises(ValueError, match=f"{MIN_FREE_DISK_VARIABLE}='5%'"):
+        effective_bound(tmp_path, None, used=10_000)
