@@ -5,7 +5,9 @@ The system picks the region to sweep from a curated portfolio per task (see docs
 - models that suit the hardware and the data: on ``cpu`` small, fast ones; on ``cuda`` stronger
   ones; with few images (``FEW_IMAGES``) smaller ones, which overfit less and train faster;
 - per model, the learning rate on a log scale around that model's spec default
-  (``LEARNING_RATE_FACTORS``), and for yolov5 its ``model_size``.
+  (``LEARNING_RATE_FACTORS``), and for yolov5 its ``model_size``;
+- classifiers trained from random weights take AdamW (``ADAPTIVE_OPTIMIZER``) around
+  ``ADAPTIVE_LEARNING_RATE``: Azure's defaults are SGD rates for fine-tuning.
 
 Trial 0 is the first model at its defaults, trial 1 the second model at its defaults (a
 different family where the tier allows it); from then on a bayesian sampler over one subspace
@@ -44,6 +46,14 @@ LEARNING_RATE_FACTORS = (0.25, 2.0)
 # resnet34 with none 0.68 in 8).
 AUGMENTATIONS_TRIED = ("light", "none", "default")
 BASELINE_AUGMENTATION = MappingProxyType({MULTICLASS: "light", MULTILABEL: "none"})
+# Classifiers trained from random weights (use_pretrained_model: false, optimizer and learning
+# rate not fixed) take AdamW at 1e-3, the usual from-scratch recipe; adam/adamw fixed by the user
+# also centre their range there, as the spec's defaults are SGD rates ten times higher.
+# bench/quality, resnet18, 10 epochs: digit pairs IoU 0.87 with AdamW 1e-3, 0.57 with SGD at
+# the default 0.035; digits accuracy 0.993 and 0.99.
+ADAPTIVE_OPTIMIZER = "adamw"
+ADAPTIVE_OPTIMIZERS = ("adam", "adamw")
+ADAPTIVE_LEARNING_RATE = 1e-3
 DEVICE_TIERS = MappingProxyType({"cpu": "cpu", "mps": "cpu", "cuda": "cuda"})
 
 # Models per (task group, device tier, few images?), first two are the baselines, in order.
@@ -144,7 +154,7 @@ def automode_portfolio(task: str, training_parameters: Mapping[str, Any], *, n_i
     fixed_names = {get_parameter(key).maps_to or key for key in fixed}
     data = {"n_images": n_images, "side": side, "object_side": object_side, "epochs": epochs or {}}
     subspaces = [_subspace(task, model, tier, fixed, fixed_names, data) for model in models]
-    baselines = [_baseline_of(task, model, subspace) for model, subspace in zip(models, subspaces)][:2]
+    baselines = [_baseline_of(task, model, subspace, fixed) for model, subspace in zip(models, subspaces)][:2]
     subspaces = [subspace for subspace in subspaces if subspace]
     return baselines, check_search_space(task, subspaces, fixed)
 
@@ -181,8 +191,10 @@ def _subspace(task: str, model: str, tier: str, fixed: Mapping[str, Any], fixed_
     subspace: dict[str, Any] = {}
     if MODEL_NAME not in fixed_names:
         subspace[MODEL_NAME] = Choice([model])
+    if _adaptive_from_scratch(task, model, fixed, fixed_names):
+        subspace["optimizer"] = Choice([ADAPTIVE_OPTIMIZER])
     if "learning_rate" not in fixed_names:
-        subspace["learning_rate"] = _learning_rate_range(task, model)
+        subspace["learning_rate"] = _learning_rate_range(_learning_rate_centre(task, model, fixed, subspace))
     if get_parameter("model_size").applies_to(task, model) and "model_size" not in fixed_names:
         subspace["model_size"] = Choice(_YOLO_SIZES[tier])
     if get_parameter("augmentation").applies_to(task, model) and "augmentation" not in fixed_names:
@@ -197,10 +209,25 @@ def _subspace(task: str, model: str, tier: str, fixed: Mapping[str, Any], fixed_
     return subspace
 
 
-def _learning_rate_range(task: str, model: str) -> LogUniform:
-    """Log-uniform around the model's default, capped at the parameter's maximum."""
-    default = default_value("learning_rate", task, model)
-    low, high = (default * factor for factor in LEARNING_RATE_FACTORS)
+def _adaptive_from_scratch(task: str, model: str, fixed: Mapping[str, Any], fixed_names: set[str]) -> bool:
+    """Whether AutoMode picks ``ADAPTIVE_OPTIMIZER`` for this model: a classifier from random
+    weights whose optimizer and learning rate the user left open."""
+    return (task in CLASSIFICATION_TASKS and not {"optimizer", "learning_rate"} & fixed_names
+            and get_parameter("optimizer").applies_to(task, model)
+            and not resolve_parameters(task, {**fixed, MODEL_NAME: model})["use_pretrained_model"])
+
+
+def _learning_rate_centre(task: str, model: str, fixed: Mapping[str, Any], subspace: Mapping[str, Any]) -> float:
+    """The baseline learning rate: ``ADAPTIVE_LEARNING_RATE`` for adam/adamw, else the spec default."""
+    chosen = subspace.get("optimizer")
+    optimizer = chosen.values[0] if chosen is not None else resolve_parameters(
+        task, {**fixed, MODEL_NAME: model})["optimizer"]
+    return ADAPTIVE_LEARNING_RATE if optimizer in ADAPTIVE_OPTIMIZERS else default_value("learning_rate", task, model)
+
+
+def _learning_rate_range(centre: float) -> LogUniform:
+    """Log-uniform around ``centre``, capped at the parameter's maximum."""
+    low, high = (centre * factor for factor in LEARNING_RATE_FACTORS)
     maximum = get_parameter("learning_rate").maximum
     if maximum is not None:
         high = min(high, maximum)
@@ -208,14 +235,17 @@ def _learning_rate_range(task: str, model: str) -> LogUniform:
     return LogUniform(math.log(low), math.log(high))
 
 
-def _baseline_of(task: str, model: str, subspace: Mapping[str, Any]) -> dict[str, Any]:
-    """A baseline: the model with what AutoMode pinned, ``BASELINE_AUGMENTATION``, else spec defaults."""
+def _baseline_of(task: str, model: str, subspace: Mapping[str, Any], fixed: Mapping[str, Any]) -> dict[str, Any]:
+    """A baseline: the model with what AutoMode pinned, ``BASELINE_AUGMENTATION``, the centre of
+    the learning rate range, else spec defaults."""
     baseline = {}
     for key, value in subspace.items():
         if isinstance(value, Choice) and len(value.values) == 1:
             baseline[key] = value.values[0]
         elif key == "augmentation":
             baseline[key] = BASELINE_AUGMENTATION[task]
+        elif key == "learning_rate":
+            baseline[key] = _learning_rate_centre(task, model, fixed, subspace)
         else:
             baseline[key] = default_value(key, task, model)
     return baseline

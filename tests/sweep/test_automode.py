@@ -13,7 +13,7 @@ from automl_nb.spec import (
     default_value, resolve_parameters,
 )
 from automl_nb.sweep.automode import (
-    BASELINE_AUGMENTATION, FEW_IMAGES, LEARNING_RATE_FACTORS, automode_portfolio, automode_sampler, device_tier, portfolio_models,
+    ADAPTIVE_LEARNING_RATE, ADAPTIVE_OPTIMIZER, BASELINE_AUGMENTATION, FEW_IMAGES, LEARNING_RATE_FACTORS, automode_portfolio, automode_sampler, device_tier, portfolio_models,
 )
 
 DEVICES = ("cpu", "cuda")
@@ -105,6 +105,26 @@ def test_learning_rate_ranges_surround_each_models_default(task):
         low, high = subspace["learning_rate"].support()
         assert math.isclose(low, default * LEARNING_RATE_FACTORS[0])
         assert math.isclose(high, min(1.0, default * LEARNING_RATE_FACTORS[1]))
+
+
+@pytest.mark.parametrize("task", CLASSIFICATION_TASKS)
+def test_classifiers_from_random_weights_take_adamw_around_its_own_rate(task):
+    scratch = {"use_pretrained_model": False}
+    baselines, subspaces = automode_portfolio(task, scratch, n_images=MANY, device="cpu")
+    low, high = (ADAPTIVE_LEARNING_RATE * factor for factor in LEARNING_RATE_FACTORS)
+    for baseline, subspace in zip(baselines, subspaces):
+        assert baseline["optimizer"] == ADAPTIVE_OPTIMIZER and baseline["learning_rate"] == ADAPTIVE_LEARNING_RATE
+        assert all(math.isclose(a, b) for a, b in zip(subspace["learning_rate"].support(), (low, high)))
+    _, suggestions = sweep(task, scratch, device="cpu")
+    assert all(values["optimizer"] == ADAPTIVE_OPTIMIZER and low <= values["learning_rate"] <= high
+               for values in suggestions)
+    # Pretrained weights, or an optimizer or rate the user fixed, keep the spec's SGD defaults.
+    for fixed in ({}, {**scratch, "learning_rate": 0.02}, {**scratch, "optimizer": "sgd"}):
+        baselines, subspaces = automode_portfolio(task, fixed, n_images=MANY, device="cpu")
+        assert all("optimizer" not in point for point in baselines + subspaces)
+    # adam fixed by the user: the range sits around adam's rate, not the SGD default.
+    baselines, _ = automode_portfolio(task, {"optimizer": "adam"}, n_images=MANY, device="cpu")
+    assert all(baseline["learning_rate"] == ADAPTIVE_LEARNING_RATE for baseline in baselines)
 
 
 def test_user_fixed_keys_never_appear_in_suggestions():
