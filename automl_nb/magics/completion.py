@@ -17,7 +17,6 @@ _KEY_LINE = re.compile(r"^(\s*)(?:-\s+)?([\w$\-]*)$")
 _VALUE_LINE = re.compile(r"^\s*(?:-\s+)?([\w$]+):\s+(?:.*[{,]\s*)?(?:(type):\s*)?([\w\-.]*)$")
 _SECTION_LINE = re.compile(r"^(\s*)(?:-\s+)?([\w$]+):\s*(?:#.*)?$")
 _TASK_LINE = re.compile(r"^task:\s*([\w]+)", re.MULTILINE)
-_CELL_OPTIONS = ("-o", "--cluster", "--name", "--output", "--dry-run", "--no-dashboard", "--no-estimate", "--help")
 
 
 def yaml_completions(full_text: str, cursor_line: int, cursor_position: int) -> tuple[str, list[str]] | None:
@@ -42,30 +41,38 @@ def yaml_completions(full_text: str, cursor_line: int, cursor_position: int) -> 
     before = lines[cursor_line][:cursor_position]
     prefix = _WORD_BEFORE.search(before).group(0)
     if cursor_line == 0:
-        return prefix, [o for o in _CELL_OPTIONS if o.startswith(prefix)] if prefix.startswith("-") else []
-    task = _task(full_text)
+        return prefix, [o for o in _cell_options() if o.startswith(prefix)] if prefix.startswith("-") else []
+    task = cell_task(full_text)
     value = _VALUE_LINE.match(before)
     if value is not None:
         key = "type" if value.group(2) else value.group(1)
-        section = _section(lines, cursor_line, _key_column(before))
+        section = section_at(lines, cursor_line, key_column(before))
         candidates = _values(key, task, value.group(1) if value.group(2) else section)
     else:
         key_match = _KEY_LINE.match(before)
         if key_match is None:
             return prefix, []
-        section = _section(lines, cursor_line, len(before) - len(prefix))
+        section = section_at(lines, cursor_line, len(before) - len(prefix))
         candidates = _keys(section, task)
     return prefix, sorted(c for c in candidates if c.startswith(prefix))
 
 
-def _task(text: str) -> str | None:
+def _cell_options() -> list[str]:
+    """The options of the ``%%automl`` line, from its parser (the one place they are written)."""
+    from automl_nb.magics.parsers import cell_parser
+
+    return [option for action in cell_parser()._actions for option in action.option_strings]
+
+
+def cell_task(text: str) -> str | None:
+    """The cell's ``task:`` when it names a task, else None."""
     from automl_nb.spec import TASKS
 
     match = _TASK_LINE.search(text)
     return match.group(1) if match and match.group(1) in TASKS else None
 
 
-def _section(lines: list[str], line: int, column: int) -> str | None:
+def section_at(lines: list[str], line: int, column: int) -> str | None:
     """The block a key at ``column`` of ``line`` belongs to: the nearest line above whose key
     starts further left, when it opens a block (``key:`` and nothing after)."""
     if column == 0:
@@ -74,13 +81,13 @@ def _section(lines: list[str], line: int, column: int) -> str | None:
         text = lines[k]
         if not text.strip() or text.lstrip().startswith("#"):
             continue
-        if _key_column(text) < column:
+        if key_column(text) < column:
             match = _SECTION_LINE.match(text)
             return match.group(2) if match else None
     return None
 
 
-def _key_column(text: str) -> int:
+def key_column(text: str) -> int:
     """Where a line's key starts: after its indentation and any list dash."""
     stripped = text.lstrip()
     column = len(text) - len(stripped)

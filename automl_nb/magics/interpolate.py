@@ -3,11 +3,14 @@
 As in IPython's own ``!cmd $var {expr}``, with the YAML of a job in mind:
 
 - ``$name`` (or ``$name.attr``) is the value of a notebook variable; ``$$`` is a literal ``$``.
-  A ``$name`` that is not defined is left as it is, and so is one written as a mapping key
-  (``$schema:`` stays Azure's schema key).
+  One written as a mapping key stays (``$schema:`` is Azure's schema key).
 - ``{expr}`` is any Python expression, with an optional format spec (``{lr:.2e}``).
   Braces whose content is not a Python expression are YAML's own flow mappings
-  (``{type: choice, values: [a, b]}``) and stay; so does ``{expr}`` naming an undefined variable.
+  (``{type: choice, values: [a, b]}``) and stay; one of bare keys reads as Python (``{a, b}``),
+  so write it ``{a: null, b: null}``.
+- A ``$name`` that is not defined, or an ``{expr}`` that raises, is an error naming it and its
+  line (a typo must not become the literal path ``$nodata``), except in a YAML comment
+  (after ``#`` at the start of a line or after a blank), where it stays as written.
 - Values go in as YAML: strings as they are (so a path or a YAML snippet can be inserted),
   numbers, bools and None as YAML scalars (``1e-05`` becomes ``1.0e-05``, which YAML reads as
   a number), lists and dicts as flow collections, distributions and Inputs by their
@@ -33,10 +36,6 @@ _KEY_AFTER = re.compile(r"[ \t]*:(?:[ \t]|$)")
 _FORMAT_SPEC = re.compile(r"^(?:.?[<>=^])?[+\-]?#?0?\d*[,_]?(?:\.\d+)?[bcdeEfFgGnosxX%]?$")
 
 
-class _Undefined(Exception):
-    """The expression names a variable the notebook does not have: leave the text alone."""
-
-
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
     """Fill ``$var`` and ``{expr}`` in ``text`` from ``namespace`` (see the module docstring).
 
@@ -45,10 +44,11 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
         namespace: the notebook's variables (``shell.user_ns``).
 
     Returns:
-        The text with every defined reference replaced by its YAML form.
+        The text with every reference replaced by its YAML form.
 
     Raises:
-        SpecError: ``line N: {expr}: ...`` when an expression raises (other than NameError).
+        SpecError: ``line N: $name: NameError: ...`` or ``line N: {expr}: ZeroDivisionError: ...``
+            when a reference outside a comment cannot be filled in.
     """
     out: list[str] = []
     i, n = 0, len(text)
@@ -74,9 +74,12 @@ def _dollar(text: str, i: int, namespace: Mapping[str, Any], out: list[str]) -> 
         return i + 1
     try:
         value = _lookup(match.group(0), namespace)
-    except _Undefined:
-        out.append(text[i:match.end()])
-        return match.end()
+    except Exception as error:
+        if _in_comment(text, i):
+            out.append(text[i:match.end()])
+            return match.end()
+        hint = "; a literal $ is written $$" if isinstance(error, NameError) else ""
+        raise _failed(text, i, f"${match.group(0)}", error, hint) from None
     out.append(to_yaml(value))
     return match.end()
 
@@ -84,13 +87,22 @@ def _dollar(text: str, i: int, namespace: Mapping[str, Any], out: list[str]) -> 
 def _lookup(dotted: str, namespace: Mapping[str, Any]) -> Any:
     first, *rest = dotted.split(".")
     if first not in namespace:
-        raise _Undefined(first)
+        raise NameError(f"name {first!r} is not defined")
     value = namespace[first]
     for name in rest:
-        if not hasattr(value, name):
-            raise _Undefined(dotted)
         value = getattr(value, name)
     return value
+
+
+def _in_comment(text: str, i: int) -> bool:
+    """True when ``text[i]`` follows a YAML ``#`` comment mark on its line (quotes are not parsed)."""
+    start = text.rfind("\n", 0, i) + 1
+    return re.search(r"(?:^|\s)#", text[start:i]) is not None
+
+
+def _failed(text: str, i: int, reference: str, error: Exception, hint: str = "") -> SpecError:
+    line = text.count("\n", 0, i) + 1
+    return SpecError(f"line {line}: {reference}: {type(error).__name__}: {error}{hint}")
 
 
 def _braces(text: str, i: int, namespace: Mapping[str, Any], out: list[str]) -> int:
@@ -106,13 +118,13 @@ def _braces(text: str, i: int, namespace: Mapping[str, Any], out: list[str]) -> 
     try:
         # A copy, so an expression cannot rebind the notebook's variables (walrus, del...).
         value = eval(compile(expression, "<%%automl cell>", "eval"), dict(namespace))  # noqa: S307
-    except NameError:  # e.g. YAML's {a, b}: not a reference after all
-        out.append("{")
-        return i + 1
+        filled = format(value, spec) if spec else to_yaml(value)
     except Exception as error:
-        line = text.count("\n", 0, i) + 1
-        raise SpecError(f"line {line}: {{{content}}}: {type(error).__name__}: {error}") from None
-    out.append(format(value, spec) if spec else to_yaml(value))
+        if _in_comment(text, i):
+            out.append(text[i:end + 1])
+            return end + 1
+        raise _failed(text, i, f"{{{content}}}", error) from None
+    out.append(filled)
     return end + 1
 
 

@@ -1,7 +1,8 @@
 """The options of ``%%automl`` and the subcommands of ``%automl``, as argparse parsers.
 
-A user's mistake raises IPython's ``UsageError`` (a message, no traceback), so the parsers
-double as the magics' documentation (``%automl?``).
+A user's mistake raises IPython's ``UsageError`` (a message, no traceback); ``-h`` prints the
+help once and stops. The parsers double as the magics' documentation: :func:`magic_help` is the
+docstring ``%automl?`` and ``%%automl?`` show, so every option is written here and nowhere else.
 """
 
 from __future__ import annotations
@@ -14,18 +15,35 @@ from IPython.core.error import UsageError
 from automl_nb.spec.explain import XAI_ALGORITHMS, XAI_PARAMETERS
 
 
+class _HelpShown(Exception):
+    """``-h`` printed the help: the magic stops without an error."""
+
+
 class MagicParser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of printing and exiting."""
+    """argparse that raises UsageError instead of printing and exiting.
+
+    Attributes:
+        commands: the parsers of the subcommands by name (empty for a parser without them).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, MagicParser] = {}
 
     def error(self, message: str):
         raise UsageError(f"{self.prog}: {message}\n{self.format_usage()}")
 
     def exit(self, status: int = 0, message: str | None = None):
-        raise UsageError(message or self.format_help())
+        # argparse calls exit only after -h has printed the help (error() is ours): a second,
+        # red copy as a UsageError would be noise.
+        raise _HelpShown
 
 
-def parse(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace:
+def parse(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace | None:
     """Split ``line`` as a shell would (quotes group words) and parse it.
+
+    Returns:
+        The parsed options, or None when ``-h`` / ``--help`` printed the help.
 
     Raises:
         UsageError: unknown option, missing or bad value, unbalanced quotes.
@@ -34,7 +52,23 @@ def parse(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace:
         words = shlex.split(line)
     except ValueError as error:
         raise UsageError(f"{parser.prog}: {error} in {line!r}") from None
-    return parser.parse_args(words)
+    try:
+        return parser.parse_args(words)
+    except _HelpShown:
+        return None
+
+
+def magic_help() -> str:
+    """The help of ``%%automl``, ``%automl`` and each of its commands: the magic's docstring.
+
+    Example:
+        >>> "--dry-run" in magic_help() and "%automl show" in magic_help()
+        True
+    """
+    line = line_parser()
+    parts = [cell_parser().format_help(), line.format_help()]
+    parts += [command.format_help() for command in line.commands.values()]
+    return "\n".join(parts)
 
 
 def cell_parser() -> MagicParser:
@@ -43,7 +77,9 @@ def cell_parser() -> MagicParser:
     parser = MagicParser(prog="%%automl", add_help=True, description=(
         "Run the cell's YAML (an Azure ML CLI v2 AutoML image job) as a sweep on Dask: validate it "
         "(errors name the cell line), show the resolved job, submit it and show a live dashboard. "
-        "$var and {expr} in the YAML are filled in from the notebook's variables."))
+        "$var and {expr} in the YAML are filled in from the notebook's variables ($$ is a literal $). "
+        "In the cell, Tab completes keys and values; Shift+Tab on a hyperparameter shows its description, "
+        "range and default."))
     parser.add_argument("-o", "--out", dest="out", metavar="NAME",
                         help="bind the Run (with --dry-run: the job) to this notebook variable")
     parser.add_argument("--cluster", metavar="ADDRESS",
@@ -67,6 +103,7 @@ def line_parser() -> MagicParser:
         "(the last %%automl, resume or dashboard) unless -r names a Run variable or a run folder."))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=MagicParser)
     commands.required = True
+    parser.commands = commands.choices
 
     def command(name: str, help_text: str) -> MagicParser:
         sub = commands.add_parser(name, help=help_text, description=help_text, add_help=True)
@@ -78,8 +115,8 @@ def line_parser() -> MagicParser:
     command("best", "the best trial: its model, metric, params and model file")
     stop = command("stop", "stop the whole sweep, or one trial at its next evaluation")
     stop.add_argument("trial", nargs="?", metavar="TRIAL", help="the trial id (default: the whole sweep)")
-    resume = commands.add_parser("resume", help="continue an interrupted run from its folder and show its dashboard",
-                                 add_help=True)
+    resume_help = "continue an interrupted run from its folder and show its dashboard"
+    resume = commands.add_parser("resume", help=resume_help, description=resume_help, add_help=True)
     resume.add_argument("folder", metavar="FOLDER", help="the run folder")
     resume.add_argument("--cluster", metavar="ADDRESS", help="Dask scheduler address (default: a local cluster)")
     resume.add_argument("-o", "--out", dest="out", metavar="NAME", help="bind the Run to this notebook variable")
@@ -110,5 +147,4 @@ def line_parser() -> MagicParser:
     return parser
 
 
-SUBCOMMANDS = ("status", "leaderboard", "best", "stop", "resume", "dashboard", "wait", "cluster", "show", "explain",
-               "check")
+SUBCOMMANDS = tuple(line_parser().commands)

@@ -49,13 +49,30 @@ def test_dollar_names_and_expressions_become_yaml_values():
     assert yaml.safe_load(text)["learning_rate"] == 1e-5  # a number, not the string "1e-05"
 
 
-def test_yaml_flow_mappings_schema_keys_and_unknown_names_are_left_alone():
+def test_yaml_flow_mappings_schema_keys_and_escaped_dollars_are_left_alone():
     namespace = {"data": "shapes", "schema": "WRONG", "mu": 0.5}
     source = ("$schema: https://azuremlschemas/x.json\ntraining_data: {path: $data, type: mltable}\n"
-              "lr: {type: choice, values: [{mu}, 0.1]}\nprice: $$5 and $undefined and {undefined_name}")
+              "lr: {type: choice, values: [{mu}, 0.1]}\nprice: $$5 and $$undefined")
     assert interpolate(source, namespace) == (
         "$schema: https://azuremlschemas/x.json\ntraining_data: {path: shapes, type: mltable}\n"
-        "lr: {type: choice, values: [0.5, 0.1]}\nprice: $5 and $undefined and {undefined_name}")
+        "lr: {type: choice, values: [0.5, 0.1]}\nprice: $5 and $undefined")
+
+
+@pytest.mark.parametrize("source, message", [
+    ("a: 1\nb: $nodata", r"^line 2: \$nodata: NameError: name 'nodata' is not defined; a literal \$ is written \$\$$"),
+    ("b: {n_epochs * 2}", r"^line 1: \{n_epochs \* 2\}: NameError: name 'n_epochs' is not defined$"),
+    ("b: {epoch}", r"^line 1: \{epoch\}: NameError: name 'epoch' is not defined$"),
+    ("a: 1\n\nb: $data.missing", r"^line 3: \$data.missing: AttributeError: 'str' object has no attribute 'missing'$"),
+    ("b: {data:d}", r"^line 1: \{data:d\}: ValueError: Unknown format code 'd'"),
+])
+def test_undefined_names_and_failing_expressions_are_errors(source, message):
+    with pytest.raises(SpecError, match=message):
+        interpolate(source, {"data": "shapes"})
+
+
+def test_references_that_fail_in_comments_stay_as_written():
+    source = "# $nodata and {undefined}\nk: v  # {1 / 0} $x\npath: data#$data"
+    assert interpolate(source, {"data": "shapes"}) == "# $nodata and {undefined}\nk: v  # {1 / 0} $x\npath: data#shapes"
 
 
 def test_distributions_attributes_and_multiline_strings():
@@ -160,6 +177,19 @@ def test_cell_errors_reach_the_user_as_usage_errors(shell):
         shell.run_cell_magic("automl", "--dry-run", JOB.replace("number_of_epochs: 3", "number_of_epochs: 0"))
 
 
+@pytest.mark.parametrize("change, message", [
+    (("path: data/shapes", "path: $nodata"),
+     r"^cell line 3: \$nodata: NameError: name 'nodata' is not defined; a literal \$ is written \$\$\n"
+     r"  3 \| training_data: \{path: \$nodata, type: mltable\}$"),
+    (("number_of_epochs: 3", "number_of_epochs: {n_epochs * 2}"),
+     r"^cell line 10: \{n_epochs \* 2\}: NameError: name 'n_epochs' is not defined\n"
+     r"  10 \|   number_of_epochs: \{n_epochs \* 2\}$"),
+])
+def test_undefined_references_are_usage_errors_at_their_cell_line(shell, change, message):
+    with pytest.raises(UsageError, match=message):
+        shell.run_cell_magic("automl", "--dry-run", JOB.replace(*change))
+
+
 @pytest.mark.parametrize("line, message", [
     ("", "the following arguments are required: COMMAND"),
     ("frobnicate", "invalid choice: 'frobnicate'"),
@@ -170,13 +200,6 @@ def test_cell_errors_reach_the_user_as_usage_errors(shell):
 def test_line_commands_explain_what_is_wrong(shell, line, message):
     with pytest.raises(UsageError, match=message):
         shell.run_line_magic("automl", line)
-
-
-def test_help_lists_every_command(shell):
-    with pytest.raises(UsageError) as caught:
-        shell.run_line_magic("automl", "--help")
-    for command in ("status", "leaderboard", "best", "stop", "resume", "cluster", "show", "explain", "wait"):
-        assert command in str(caught.value)
 
 
 # -- tab completion ---------------------------------------------------------------------------
@@ -193,6 +216,14 @@ def test_completion_offers_names_from_the_spec(line, expected):
         cell = cell.replace("training_parameters:", "search_space:\n  - model_name: {type: choice, values: [resnet18]}")
     prefix, candidates = yaml_completions(cell, cell.count("\n"), len(line))
     assert candidates == expected and line.endswith(prefix)
+
+
+def test_completion_of_the_magic_line_offers_the_parsers_options():
+    from automl_nb.magics.parsers import cell_parser
+
+    assert yaml_completions("%%automl --dr", 0, 13) == ("--dr", ["--dry-run"])
+    options = {option for action in cell_parser()._actions for option in action.option_strings}
+    assert set(yaml_completions("%%automl -", 0, 10)[1]) == options
 
 
 def test_completion_of_models_follows_the_task():
