@@ -92,6 +92,23 @@ class ScriptedTrial:
                            best_epoch=best_epoch, epochs_completed=epoch, output_dir=str(folder.path))
 
 
+class FailingCurve:
+    """A :class:`ScriptedTrial` curve whose trial fails: it waits ``seconds``, then raises
+    ``RuntimeError(message)`` (on the worker, as a real trial's error would be).
+
+    Example:
+        >>> run = job.submit(trial_function=ScriptedTrial(FailingCurve("CUDA out of memory")))
+    """
+
+    def __init__(self, message: str, seconds: float = 0.0) -> None:
+        self.message = message
+        self.seconds = seconds
+
+    def __call__(self, params: dict) -> Sequence[float]:
+        time.sleep(self.seconds)
+        raise RuntimeError(self.message)
+
+
 class RecordingReporter:
     """A reporter that keeps every row it is sent and asks to stop after ``stop_after`` epochs."""
 

@@ -40,7 +40,8 @@ def kernel_shell() -> Any:
     return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
 
 
-def join_handling_ui_events(thread: threading.Thread, deadline: float | None = None) -> None:
+def join_handling_ui_events(thread: threading.Thread, deadline: float | None = None,
+                            on_step: Callable[[], None] = lambda: None) -> None:
     """Wait until ``thread`` ends or ``time.monotonic()`` reaches ``deadline``.
 
     In a Jupyter kernel's main thread, widget events (button clicks, slider moves) are handled
@@ -50,38 +51,43 @@ def join_handling_ui_events(thread: threading.Thread, deadline: float | None = N
     Args:
         thread: the thread to wait for.
         deadline: a ``time.monotonic()`` value, or None to wait as long as the thread runs.
+        on_step: called in the waiting thread at every step (about 10 times a second) and once
+            at the end, e.g. to print what happened meanwhile.
 
     Example:
         >>> join_handling_ui_events(driver_thread, time.monotonic() + 60)
     """
     shell = kernel_shell()
     if shell is None or threading.current_thread() is not threading.main_thread():
-        _join(thread, deadline, lambda: None)
+        _join(thread, deadline, lambda: None, on_step)
         return
     kernel = shell.kernel
     if hasattr(kernel, "do_one_iteration"):
         from jupyter_ui_poll import ui_events
 
         with ui_events() as poll:
-            _join(thread, deadline, lambda: poll(_EVENTS_PER_POLL))
+            _join(thread, deadline, lambda: poll(_EVENTS_PER_POLL), on_step)
         return
     pump = CommPump.for_kernel(kernel)
     if pump is None:
-        _join(thread, deadline, lambda: None)
+        _join(thread, deadline, lambda: None, on_step)
         return
     try:
-        _join(thread, deadline, lambda: pump.poll(_EVENTS_PER_POLL))
+        _join(thread, deadline, lambda: pump.poll(_EVENTS_PER_POLL), on_step)
     finally:
         pump.close()
 
 
-def _join(thread: threading.Thread, deadline: float | None, handle_events: Callable[[], None]) -> None:
+def _join(thread: threading.Thread, deadline: float | None, handle_events: Callable[[], None],
+          on_step: Callable[[], None]) -> None:
     # Join in short steps so KeyboardInterrupt reaches the caller at once.
     while thread.is_alive() and (deadline is None or time.monotonic() < deadline):
         handle_events()
+        on_step()
         step = _POLL_SECONDS if deadline is None else max(0.0, min(_POLL_SECONDS, deadline - time.monotonic()))
         thread.join(step)
     handle_events()  # a click made just before the end still counts
+    on_step()
 
 
 class CommPump:

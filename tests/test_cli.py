@@ -49,6 +49,25 @@ def test_run_resolves_data_against_the_yaml_folder(tmp_path, monkeypatch, capsys
     assert (run / "trials" / "0" / "metrics.jsonl").read_text() == before
 
 
+def test_run_tells_each_failed_trial_on_stderr_and_that_all_failed(tmp_path, capsys):
+    from automl_nb.spec import load_job
+    from automl_nb.sweep.executor import InProcessExecutor
+    from automl_nb.testing import FailingCurve, ScriptedTrial
+
+    make_dataset("image_classification", 40, 32, tmp_path / "shapes", seed=0)
+    job = load_job(JOB.replace("./shapes", str(tmp_path / "shapes")) + "limits: {max_trials: 2}\n"
+                   "sweep: {sampling_algorithm: grid}\n"
+                   "search_space: [{weight_decay: {type: choice, values: [0.0, 0.0001]}}]\n")
+    script = ScriptedTrial(FailingCurve("CUDA out of memory (scripted)"))
+    run = cli.run_job(job, tmp_path / "run", executor=InProcessExecutor(script))  # what `run` and `resume` follow
+    assert run.status == "Failed"
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert [lines.count(f"trial {n} failed: RuntimeError: CUDA out of memory (scripted)") for n in (0, 1)] == [1, 1]
+    assert "all 2 trials failed; the first (trial 0): RuntimeError: CUDA out of memory (scripted)" in lines
+    assert "failed:" not in out  # stdout keeps the progress bar and the leaderboard
+
+
 def test_invalid_job_fails_before_work_naming_the_key(tmp_path, capsys):
     job = tmp_path / "det.yml"
     job.write_text("task: image_object_detection\ntarget_column_name: label\n"

@@ -45,6 +45,10 @@ class SweepProgress:
         self.bar.set_postfix_str(f"best {self.primary_metric} {self.best:.3f}" if self.best is not None else "")
         self.bar.set_description(f"sweep [running {running}]" if running else "sweep")
 
+    def tell(self, line: str) -> None:
+        """Print ``line`` on stderr above the bar (a failed trial, as ``run.wait()`` reports it)."""
+        self.bar.write(line, file=sys.stderr)
+
     def close(self) -> None:
         self.bar.close()
 
@@ -82,11 +86,11 @@ def follow(run):
     progress.bar.update(sum(1 for r in run.trials() if r.finished))
     run.subscribe(progress)
     try:
-        status = run.wait()
+        status = run.wait(report=progress.tell)  # each failed trial on stderr as it fails
     except KeyboardInterrupt:
         print("\ncanceling: running trials stop at their next evaluation...", file=sys.stderr)
         run.cancel()
-        status = run.wait()
+        status = run.wait(report=progress.tell)
     finally:
         progress.close()
     table = run.leaderboard()

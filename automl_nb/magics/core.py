@@ -16,7 +16,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from automl_nb.errors import AutoMLError
-from automl_nb.magics.parsers import cell_parser, line_parser, parse
+from automl_nb.magics.parsers import cell_parser, line_parser, magic_help, parse
 
 
 @magics_class
@@ -55,6 +55,8 @@ class AutoMLMagics(Magics):
         from automl_nb.sweep.estimate import estimate_sweep, estimate_wanted
 
         args = parse(self._cell_parser, line)
+        if args is None:  # -h printed the help
+            return None
         _check_variable_name(args.out)
         if args.cluster is not None and not is_scheduler_address(args.cluster):
             raise UsageError(f"--cluster: {args.cluster!r} is not a Dask scheduler address; "
@@ -81,6 +83,8 @@ class AutoMLMagics(Magics):
     # -- %automl COMMAND -------------------------------------------------------------------
     def _command(self, line: str):
         args = parse(self._line_parser, line)
+        if args is None:  # -h printed the help
+            return None
         return getattr(self, f"_do_{args.command}")(args)
 
     def _run(self, reference: str | None):
@@ -105,7 +109,10 @@ class AutoMLMagics(Magics):
         from automl_nb.widgets.html import summary_text
         from automl_nb.widgets.snapshot import SnapshotReader
 
-        print(summary_text(SnapshotReader(self._run(args.run)).take()))
+        run = self._run(args.run)
+        print(summary_text(SnapshotReader(run).take()))
+        for line in run.failure_news():  # failures not told yet in this kernel, and all-failed
+            print(line)
 
     def _do_leaderboard(self, args):
         return self._run(args.run).leaderboard()
@@ -251,6 +258,10 @@ class AutoMLMagics(Magics):
             settings = {"box_score_threshold": threshold} if threshold is not None else {}
             self._predictors = {key: Predictor.from_trial(folder, **settings)}  # keep one: models are large
         return self._predictors[key], str(trial_id)
+
+
+# %automl? and %%automl? show the parsers' help, so the options are written once (parsers.py).
+AutoMLMagics.automl.__doc__ = magic_help()
 
 
 def cluster_lines(client) -> list[str]:

@@ -16,9 +16,12 @@ from typing import Any, Callable
 
 from automl_nb.errors import AutoMLError
 from automl_nb.sweep.executor import Executor
+from automl_nb.sweep.failures import FailureWatch
 from automl_nb.sweep.store import RunStore, free_folder
 
 DEFAULT_RUNS_FOLDER = Path("runs")
+# wait() looks for new failures at most this often (a look reads every trial record).
+FAILURE_LOOK_SECONDS = 1.0
 
 
 class Run:
@@ -38,6 +41,7 @@ class Run:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.listeners: list[Callable[[dict], None]] = []
+        self._failures = FailureWatch()  # which failures wait() and %automl status have told
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -90,8 +94,16 @@ class Run:
         """Call ``listener(event)`` from the driver's thread for every trial start, report and end."""
         self.listeners.append(listener)
 
-    def wait(self, timeout: float | None = None) -> str:
+    def wait(self, timeout: float | None = None, *, report: Callable[[str], None] | None = print) -> str:
         """Block until the driver ends (or ``timeout`` seconds pass); return the status.
+
+        Meanwhile each failed trial is told once, as it fails (``trial 3 failed: <reason>``),
+        and a sweep that ended with every trial failed says so at the end (``all 4 trials
+        failed; the first (trial 0): <reason>``). See :meth:`failure_news`.
+
+        Args:
+            timeout: the most seconds to wait (None: until the sweep ends).
+            report: what those lines are given to (default ``print``; None: say nothing).
 
         Raises:
             The driver's own error, if it crashed (trial errors do not raise: see the leaderboard).
@@ -101,10 +113,39 @@ class Run:
         if self.running:  # in a notebook, widget events (a dashboard's Stop) are handled meanwhile
             from automl_nb.ui_events import join_handling_ui_events
 
-            join_handling_ui_events(self._thread, deadline)
+            join_handling_ui_events(self._thread, deadline, on_step=self._failure_teller(report))
+        if report is not None:
+            for line in self.failure_news():
+                report(line)
         if self._error is not None and not self.running:
             raise self._error
         return self.status
+
+    def failure_news(self) -> list[str]:
+        """Lines about failed trials that this Run has not told yet: ``trial 3 failed: <reason>``
+        for each; then, once the sweep has ended with every trial failed, ``all 4 trials failed;
+        the first (trial 0): <reason>`` (every time). ``wait()`` and ``%automl status`` print them.
+
+        Example:
+            >>> for line in run.failure_news():
+            ...     print(line)
+        """
+        ended = not self.running and self.status not in ("NotStarted", "Starting", "Running")
+        return self._failures.news(self.trials(), ended)
+
+    def _failure_teller(self, report: Callable[[str], None] | None) -> Callable[[], None]:
+        """wait()'s step: tell new failures while the sweep runs (the end's sentence comes after)."""
+        last_look = time.monotonic()
+
+        def tell() -> None:
+            nonlocal last_look
+            if report is None or time.monotonic() - last_look < FAILURE_LOOK_SECONDS:
+                return
+            last_look = time.monotonic()
+            for line in self._failures.news(self.trials(), ended=False):
+                report(line)
+
+        return tell
 
     def cancel(self) -> None:
         """Stop the sweep: running trials are canceled (resume() continues them later)."""

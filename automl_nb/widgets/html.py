@@ -13,8 +13,10 @@ from automl_nb.widgets.snapshot import RunSnapshot, TrialRow
 
 BEST_BACKGROUND = "#e3f4ea"
 # Column widths of the live leaderboard (px); its rows are HBoxes, so cells are fixed-width spans.
-COLUMNS = (("trial", 44), ("model", 120), ("params", 200), ("metric", 70), ("status", 190), ("time", 44))
+COLUMNS = (("trial", 44), ("model", 120), ("params", 200), ("metric", 70), ("status", 250), ("time", 44))
 ROW_WIDTH = sum(width for _, width in COLUMNS) + 8
+# A failed trial's reason on its row: what fits the status column, about; the tooltip has it all.
+FAILURE_LIMIT = 60
 _STATUS_COLOURS = {"Completed": "#2a7d46", "Running": "#1f5fa8", "Queued": "#777777", "Failed": "#b3261e",
                    "Canceled": "#9a6700"}
 
@@ -43,7 +45,12 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def status_text(row: TrialRow) -> str:
-    """The trial's status with why it was canceled, short: ``Canceled (policy)``, ``Canceled (by user)``..."""
+    """The trial's status with why it was canceled or failed, one line: ``Canceled (policy)``,
+    ``Canceled (by user)``, ``Failed: ValueError: ...`` (cut; the notes hold the whole error)..."""
+    if row.status == "Failed" and row.failure:
+        from automl_nb.sweep.failures import one_line  # here: importing this module stays light
+
+        return f"Failed: {one_line(row.failure, FAILURE_LIMIT)}"
     if row.status != "Canceled":
         return row.status
     why = {"policy": "policy", "timeout": "timeout", "user": "by user"}.get(row.stopped_by or "", "")

@@ -30,6 +30,7 @@ class TrialRow:
         early_terminated: stopped by the early-termination policy.
         duration_s: seconds since it started (to its end when it ended).
         curve: its evaluation rows (``metrics.jsonl``).
+        failure: why a Failed trial failed, one line (empty for any other status).
     """
 
     trial_id: str
@@ -43,6 +44,7 @@ class TrialRow:
     notes: str
     duration_s: float | None
     curve: tuple = field(default=(), repr=False)
+    failure: str = ""
 
     @property
     def early_terminated(self) -> bool:
@@ -105,6 +107,8 @@ class SnapshotReader:
 
     def take(self) -> RunSnapshot:
         """Read the run folder now."""
+        from automl_nb.sweep.failures import failure_reason
+
         run, job = self.run, self.job
         status = run.status
         info = run.store.run_info()
@@ -120,7 +124,8 @@ class SnapshotReader:
                 metric=None if metric is None or (isinstance(metric, float) and math.isnan(metric)) else float(metric),
                 status=record.status, epochs=int(record.epochs), total_epochs=self._epochs_of(record),
                 stopped_by=record.stopped_by, notes=str(entry["notes"] or ""), duration_s=record.duration,
-                curve=tuple(run.metrics(record.trial_id))))
+                curve=tuple(run.metrics(record.trial_id)),
+                failure=failure_reason(record) if record.status == "Failed" else ""))
         elapsed = info.get("elapsed_seconds")
         if status in ACTIVE_STATUSES and info.get("started"):
             elapsed = (elapsed or 0.0) + time.time() - info["started"]

@@ -96,3 +96,29 @@ def test_commands_steer_a_running_sweep(tmp_path, monkeypatch, capsys):
     assert any(name in explained for name in ("circle", "square", "triangle"))
     with pytest.raises(UsageError, match="xai_algorithm: .sharp. is not allowed; allowed: one of xrai"):
         shell.run_line_magic("automl", "explain shapes/images/00000.png --method sharp")
+
+
+def test_status_tells_each_failure_once_and_that_all_failed(tmp_path, monkeypatch, capsys):
+    from IPython.testing.globalipapp import get_ipython
+
+    from automl_nb.spec import load_job
+    from automl_nb.sweep.executor import InProcessExecutor
+    from automl_nb.testing import FailingCurve, ScriptedTrial
+
+    monkeypatch.chdir(tmp_path)
+    make_dataset("image_classification", 60, 32, tmp_path / "shapes", seed=0)
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "automl_nb")
+    job = load_job(CELL.replace("$data", str(tmp_path / "shapes")))
+    script = ScriptedTrial(FailingCurve("CUDA out of memory (scripted)"))
+    run = shell.user_ns["failing"] = job.submit("failing", executor=InProcessExecutor(script))
+    assert run.wait(120, report=None) == "Failed"  # says nothing: the failures are still news to status
+    capsys.readouterr()  # what load_ext said
+    all_failed = "all 3 trials failed; the first (trial 0): RuntimeError: CUDA out of memory (scripted)"
+    shell.run_line_magic("automl", "status -r failing")
+    summary, *told = capsys.readouterr().out.splitlines()
+    assert summary.startswith("failing: image_classification, Failed; 3/3 trials ended")
+    assert told == [f"trial {n} failed: RuntimeError: CUDA out of memory (scripted)" for n in range(3)] + [all_failed]
+    shell.run_line_magic("automl", "status -r failing")
+    assert capsys.readouterr().out.splitlines()[1:] == [all_failed]  # each failure told once
+    shell.user_ns.pop("failing")

@@ -19,7 +19,7 @@ from automl_nb.spec import load_job
 from automl_nb.sweep import load_run
 from automl_nb.sweep.executor import InProcessExecutor
 from automl_nb.sweep.store import RunStore
-from automl_nb.testing import OutOfMemoryAbove, ScriptedTrial
+from automl_nb.testing import FailingCurve, OutOfMemoryAbove, ScriptedTrial
 
 # The swept keys are set per test; these keep a real trial tiny (random weights, 28 px crops).
 FIXED = """\
@@ -183,7 +183,7 @@ search_space:
         run.stop_trial("0")
 
 
-def test_failing_trials_are_recorded_and_the_sweep_goes_on(shapes, tmp_path):
+def test_failing_trials_are_recorded_and_the_sweep_goes_on(shapes, tmp_path, capsys):
     def fails_without_checkpoint(params):
         if params["checkpoint_run_id"]:
             raise FileNotFoundError(f"checkpoint_run_id: {params['checkpoint_run_id']!r} not found")
@@ -213,6 +213,30 @@ search_space:
     assert "Traceback" in missing_checkpoint.traceback  # raised on the worker, recorded with its traceback
     assert bad_vit.status == "Failed" and bad_vit.error.startswith("SpecError")  # sampled crops break a rule
     assert bad_vit.attempts == 0  # caught by the driver before any worker time
+    told = sorted(line for line in capsys.readouterr().out.splitlines() if line.startswith(("trial ", "all ")))
+    assert len(told) == 2  # each failure once; not every trial failed, so no sentence saying so
+    assert told[0] == "trial 1 failed: FileNotFoundError: checkpoint_run_id: '/no/such/run' not found"
+    assert told[1].startswith("trial 2 failed: SpecError: ") and "\n" not in told[1]
+    assert run.wait() == "Completed" and capsys.readouterr().out == ""  # told already
+
+
+def test_wait_tells_each_failure_as_it_happens_and_that_all_failed(shapes, tmp_path, capsys):
+    reason = "CUDA out of memory (scripted)"
+    # One trial at a time, each failing 1.5 s after it starts: the first fails while others still run.
+    run = submit(shapes, tmp_path, """\
+limits: {max_trials: 3, max_concurrent_trials: 1}
+sweep: {sampling_algorithm: grid}
+search_space:
+  - model_name: {type: choice, values: [resnet18]}
+    learning_rate: {type: choice, values: [0.05, 0.04, 0.03]}
+""", epochs=1, trial_function=ScriptedTrial(FailingCurve(reason, seconds=1.5)))
+    told = []
+    assert run.wait(120, report=lambda line: told.append((line, run.running))) == "Failed"
+    assert [line for line, _ in told] == [f"trial {n} failed: RuntimeError: {reason}" for n in range(3)] + [
+        f"all 3 trials failed; the first (trial 0): RuntimeError: {reason}"]
+    assert told[0][1]  # told while the sweep still ran, not only at its end
+    assert run.wait() == "Failed"  # printed now: the failures were told, the sentence is said again
+    assert capsys.readouterr().out == f"all 3 trials failed; the first (trial 0): RuntimeError: {reason}\n"
 
 
 def test_killed_worker_resumes_the_trial_from_its_checkpoint(shapes, tmp_path):

@@ -84,6 +84,33 @@ def test_dashboard_follows_a_sweep_stops_a_trial_and_reattaches(shapes, tmp_path
     again.close()
 
 
+def test_a_failed_trial_shows_why_on_its_row_in_one_line(shapes, tmp_path):
+    from automl_nb.widgets import SweepDashboard
+
+    reason = "CUDA out of memory. Tried to allocate 20.00 MiB; GPU 0 has 15.78 GiB, of which 3.12 MiB is free"
+
+    def fails_at_rate_001(params):
+        if params["learning_rate"] == 0.01:
+            raise RuntimeError(reason + "\nsecond line of the message")
+        return [0.5]
+
+    run = load_job(JOB.format(data=shapes, epochs=1)).submit(tmp_path / "run",
+                                                             trial_function=ScriptedTrial(fails_at_rate_001))
+    dashboard = SweepDashboard(run, poll_seconds=0.5, min_interval=0.2)
+    assert run.wait(120, report=None) == "Completed"
+    snapshot = dashboard.refresh()
+    (failed,) = [row for row in snapshot.rows if row.status == "Failed"]
+    cells = dashboard._rows[failed.trial_id].cells.value
+    shown = re.search(r'<span style="color:#b3261e">(.*?)</span>', cells).group(1)
+    assert shown.startswith("Failed: RuntimeError: CUDA out of memory. Tried to allocate")
+    assert shown.endswith("…") and "is free" not in shown  # cut to one line...
+    assert f"RuntimeError: {reason}" in cells  # ...the whole error in its tooltip
+    assert all("Failed" not in dashboard._rows[row.trial_id].cells.value for row in snapshot.rows if row is not failed)
+    static = dashboard.static_html()
+    assert shown in static and reason in static  # the saved notebook's table: reason in status, all in notes
+    dashboard.close()
+
+
 def _comm_state(message) -> dict:
     return message["content"].get("data", {}).get("state", {})
 
