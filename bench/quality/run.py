@@ -95,11 +95,16 @@ def run_arm(name: str, arm: str, paths: dict[str, Path], minutes: int, out: Path
             "budget_minutes": minutes, **result}
 
 
+def _score(result: dict) -> float:
+    """An arm's metric; 0 when it finished no epoch (no model to use)."""
+    return 0.0 if result["metric"] is None else result["metric"]
+
+
 def write_table(results: dict, out: Path) -> str:
     """``results.md``: one row per dataset, metric and minutes per arm."""
     head = ("| dataset | task | metric | defaults | AutoMode | hand-written | AutoMode - hand-written |"
             " AutoMode - defaults |\n|---|---|---|---|---|---|---|---|\n")
-    rows = []
+    rows, gaps = [], {}
     for name in REAL_DATASETS:
         arms = {arm: results.get(f"{name}/{arm}") for arm in ARMS}
         if not any(arms.values()):
@@ -108,19 +113,25 @@ def write_table(results: dict, out: Path) -> str:
 
         def cell(arm):
             r = arms[arm]
-            if not r or r["metric"] is None:
+            if not r:
                 return "-"
-            return f"{r['metric']:.3f} ({r['seconds'] / 60:.1f} min)"
+            shown = "no epoch done" if r["metric"] is None else f"{r['metric']:.3f}"
+            return f"{shown} ({r['seconds'] / 60:.1f} min)"
 
         def gap(a, b):
-            if not (arms[a] and arms[b]) or arms[a]["metric"] is None or arms[b]["metric"] is None:
+            if not (arms[a] and arms[b]):
                 return "-"
-            return f"{100 * (arms[a]['metric'] - arms[b]['metric']):+.1f} pt"
+            points = 100 * (_score(arms[a]) - _score(arms[b]))
+            gaps.setdefault((a, b), []).append(points)
+            return f"{points:+.1f} pt"
 
         rows.append(f"| {name} | {task.replace('image_', '')} | {PRIMARY_METRICS[task]} | {cell('defaults')} | "
                     f"{cell('automode')} | {cell('baseline')} | {gap('automode', 'baseline')} | "
                     f"{gap('automode', 'defaults')} |")
-    table = head + "\n".join(rows) + "\n"
+    means = {pair: f"{sum(points) / len(points):+.1f} pt" for pair, points in gaps.items()}
+    rows.append(f"| mean | | | | | | {means.get(('automode', 'baseline'), '-')} | "
+                f"{means.get(('automode', 'defaults'), '-')} |")
+    table = head + "\n".join(rows) + "\n\nAn arm that finished no epoch in the budget gave the user no model: it counts as 0.\n"
     (out / "results.md").write_text(table)
     return table
 
