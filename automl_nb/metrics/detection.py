@@ -26,7 +26,7 @@ The inputs live in :mod:`~automl_nb.metrics.detection_types`, COCO in
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from automl_nb.metrics.coco import COCO_STATS, coco_map
 from automl_nb.metrics.detection_types import ImageDetections, ImageTargets, box_iou, mask_iou
@@ -34,7 +34,7 @@ from automl_nb.metrics.voc import DEFAULT_IOU_THRESHOLD, average_precision, voc_
 from automl_nb.spec.table import PARAMETERS
 
 __all__ = ["METRIC_TYPES", "ImageDetections", "ImageTargets", "average_precision", "box_iou", "coco_map",
-           "detection_metrics", "mask_iou", "voc_map"]
+           "detection_metrics", "mask_iou", "validation_metrics", "voc_map"]
 
 # validation_metric_type's choices and default: the table's.
 METRIC_TYPES = PARAMETERS["validation_metric_type"].choices
@@ -109,3 +109,39 @@ def detection_metrics(
         part["per_class_recall"] = voc["per_class_recall"]
         row.update({prefix + key: value for key, value in part.items()})
     return row
+
+
+def validation_metrics(
+    predictions: Sequence[ImageDetections],
+    targets: Sequence[ImageTargets],
+    num_classes: int,
+    params: Mapping[str, Any],
+    segmentation: bool = False,
+) -> dict:
+    """The validation row of a detection trial: :func:`detection_metrics` as its parameters say.
+
+    The trainer's validation (every detection adapter) and the DetectionViewer both score
+    through this one function, so the viewer's mAP of a trial's validation images is the
+    number on the leaderboard: one place reads which keys decide the metric.
+
+    Args:
+        predictions: one :class:`ImageDetections` per image, the boxes the model returns with
+            the trial's ``box_score_threshold`` (the detector applies it).
+        targets: one :class:`ImageTargets` per image, in the same order.
+        num_classes: number of classes.
+        params: the trial's resolved parameters; ``validation_metric_type`` and
+            ``validation_iou_threshold`` are read.
+        segmentation: also score masks (``mask_`` keys).
+
+    Returns:
+        The row of :func:`detection_metrics`; ``mean_average_precision`` is the primary metric.
+
+    Example:
+        >>> params = {"validation_metric_type": "voc", "validation_iou_threshold": 0.5}
+        >>> prediction = ImageDetections(boxes=[[0, 0, 10, 10]], scores=[0.9], labels=[0])
+        >>> target = ImageTargets(boxes=[[0, 0, 10, 10]], labels=[0], width=20, height=20)
+        >>> validation_metrics([prediction], [target], 1, params)["mean_average_precision"]
+        1.0
+    """
+    return detection_metrics(predictions, targets, num_classes, params["validation_metric_type"],
+                             params["validation_iou_threshold"], segmentation=segmentation)

@@ -21,7 +21,7 @@ from automl_nb.data.detection_transforms import detection_train_transform, detec
 from automl_nb.data.images import ImageReader, open_image
 from automl_nb.data.records import ImageRecord
 from automl_nb.data.tiling import predict_tiled, tile_records
-from automl_nb.metrics.detection import ImageDetections, ImageTargets, detection_metrics
+from automl_nb.metrics.detection import ImageDetections, ImageTargets, validation_metrics
 from automl_nb.models.detection import detector_from_params
 from automl_nb.spec.inference import settings_json
 from automl_nb.spec.tasks import PRIMARY_METRICS, SEGMENTATION
@@ -75,9 +75,11 @@ class DetectionAdapter:
         for batch in loader:
             images, batch_targets = _to_device(batch, device)
             if self.params["log_validation_loss"]:
-                # Losses exist only in training mode; the backbones' batch norm is frozen, so
-                # this pass changes nothing in the model.
+                # Losses exist only in training mode. Batch norm stays in eval mode: a model trained
+                # from scratch has plain BatchNorm2d, which would fold these validation images into
+                # its running statistics, so the mAP below would not be the saved model's.
                 model.train()
+                _keep_batch_norm_statistics(model)
                 with autocast():
                     total_loss += float(sum(model(images, batch_targets).values())) * len(images)
                 seen += len(images)
@@ -90,8 +92,7 @@ class DetectionAdapter:
                     outputs = model(images)
             predictions += [self._detections(output) for output in outputs]
             targets += [self._targets(target, image) for target, image in zip(batch_targets, images)]
-        scores = detection_metrics(predictions, targets, len(self.classes), self.params["validation_metric_type"],
-                                   self.params["validation_iou_threshold"], segmentation=self.segmentation)
+        scores = validation_metrics(predictions, targets, len(self.classes), self.params, self.segmentation)
         return (total_loss / seen if seen else math.nan), scores
 
     def score(self, outputs, targets) -> dict:
@@ -113,6 +114,15 @@ class DetectionAdapter:
     def settings(self) -> dict:
         """Inference settings for settings.json (SPEC section 9)."""
         return settings_json(self.task, self.params, self.classes)
+
+
+def _keep_batch_norm_statistics(model: nn.Module) -> None:
+    """Put every batch norm layer of ``model`` in eval mode: it normalises with its running statistics
+    and leaves them as they are."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
 
 def _to_device(batch, device: torch.device) -> tuple[list, list]:
     images, targets = batch

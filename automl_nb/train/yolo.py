@@ -29,7 +29,7 @@ from automl_nb.data.detection import DetectionDataset
 from automl_nb.data.records import ImageRecord
 from automl_nb.data.tiling import tile_records
 from automl_nb.data.yolo_transforms import YoloTrainDataset, YoloValidDataset, targets_tensor, yolo_collate
-from automl_nb.metrics.detection import ImageDetections, ImageTargets, detection_metrics
+from automl_nb.metrics.detection import ImageDetections, ImageTargets, validation_metrics
 from automl_nb.models.yolo.loss import yolo_loss
 from automl_nb.models.yolo.model import MAX_STRIDE, YoloV5, network_size, yolo_from_params
 from automl_nb.models.yolo.predict import postprocess
@@ -134,8 +134,7 @@ class YoloAdapter:
                 height, width = target["orig_size"]
                 truths.append(ImageTargets(boxes=target["orig_boxes"].numpy(), labels=target["labels"].numpy(),
                                            is_crowd=target["is_crowd"].numpy(), width=width, height=height))
-        scores = detection_metrics(predictions, truths, len(self.classes), self.params["validation_metric_type"],
-                                   self.params["validation_iou_threshold"])
+        scores = validation_metrics(predictions, truths, len(self.classes), self.params)
         return (total_loss / seen if seen else math.nan), scores
 
     def score(self, outputs, targets) -> dict:

@@ -60,6 +60,25 @@ def test_adapter_scores_boxes_and_masks_with_the_right_labels(segmentation_data,
     assert scores["mask_mean_average_precision"] == pytest.approx(expected)
 
 
+def test_the_validation_loss_pass_leaves_batch_norm_statistics_alone(tmp_path):
+    """From scratch a detector has plain BatchNorm2d; the training-mode pass for the validation loss
+    must not fold validation images into its statistics, or the mAP logged is not the saved model's."""
+    from automl_nb.spec import DETECTION
+
+    make_dataset(DETECTION, 4, 64, tmp_path, seed=0)
+    records = load_records(str(tmp_path), DETECTION)
+    params = resolve_parameters(DETECTION, {"model_name": "fasterrcnn_resnet18_fpn", "use_pretrained_model": False,
+                                            "min_size": 64, "max_size": 64})
+    adapter = DetectionAdapter(DETECTION, params, records, records, class_names(records))
+    model = adapter.build_model(pretrained=False)
+    assert params["log_validation_loss"] and any(type(m) is torch.nn.BatchNorm2d for m in model.modules())
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    loader = DataLoader(adapter.valid_dataset, batch_size=2, collate_fn=adapter.collate)
+    loss, _ = adapter.evaluate(model, loader, torch.device("cpu"))
+    assert loss > 0
+    assert all(torch.equal(before[name], tensor) for name, tensor in model.state_dict().items())
+
+
 def test_settings_use_azures_inference_names(segmentation_data):
     records, classes = segmentation_data
     params = resolve_parameters(SEGMENTATION, {"model_name": "maskrcnn_resnet18_fpn", "box_score_threshold": 0.4})
@@ -127,7 +146,7 @@ def test_tiled_validation_scores_full_images_merged_from_their_tiles(tmp_path, m
                                             "tile_overlap_ratio": 0.25, "log_validation_loss": False})
     adapter = DetectionAdapter(DETECTION, params, records, records, class_names(records))
     scored = []
-    monkeypatch.setattr("automl_nb.train.detection.detection_metrics", lambda preds, *rest, **kw: scored.extend(preds))
+    monkeypatch.setattr("automl_nb.train.detection.validation_metrics", lambda preds, *rest, **kw: scored.extend(preds))
     loader = DataLoader(adapter.valid_dataset, batch_size=2, collate_fn=adapter.collate)
     adapter.evaluate(CornerBox().eval(), loader, torch.device("cpu"))
     # Each full 64x64 image: the model's corner box from the image and from each tile, moved
