@@ -1,6 +1,7 @@
 """AttributionViewer: a classifier's explanations, image by image, method by method.
 
-Pick an image, one or more methods (shown side by side, each as the 2x2 figure of
+Pick an image, one or more methods (shown side by side, wrapping to the next row when the
+page is narrow, each as the 2x2 figure of
 :meth:`automl_nb.explain.Explanation.figure`), the class to explain (the predicted one, or
 each predicted label for multilabel, by default) and the methods' ``n_steps``. Explanations
 take seconds on a CPU, so a change recomputes only when the panel's values are settled
@@ -63,7 +64,8 @@ class AttributionViewer(widgets.VBox):
         self.label = widgets.Dropdown(options=[PREDICTED, *self.explainer.labels], description="class")
         self.n_steps = widgets.IntSlider(value=steps.default, min=int(steps.minimum), max=200,
                                          description="n_steps", continuous_update=False)
-        self.pictures = widgets.HBox()
+        # Wrapped, not clipped: a third method's figure goes to the next row on a narrow page.
+        self.pictures = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.caption = widgets.HTML()
         for control in (self.image, self.methods, self.label, self.n_steps):
             control.observe(lambda _: self.refresh(), names="value")
@@ -90,5 +92,6 @@ class AttributionViewer(widgets.VBox):
     def _repr_mimebundle_(self, **kwargs):
         bundle = super()._repr_mimebundle_(**kwargs)
         pictures = "".join(png_img(e.to_png(), f"{e.method} {e.label}") for e in self.explanations)
-        bundle["text/html"] = f"<div>{pictures}<p>{self.caption.value}</p></div>"
+        bundle["text/html"] = (f'<div><div style="display:flex;flex-wrap:wrap;align-items:flex-start">{pictures}</div>'
+                               f"<p>{self.caption.value}</p></div>")
         return bundle

@@ -2,8 +2,8 @@
 
 Boxes and polygons come in Azure's normalised shape (``{"box": {"topX", ...}, "label",
 "score", "polygon"}``, or an :class:`~automl_nb.data.records.ObjectLabel`), so predictions
-and ground truth are drawn by the same code. Small images are enlarged first, so a 64 px
-training image is readable in a notebook.
+and ground truth are drawn by the same code. Small images are enlarged first by a whole
+factor (:func:`enlarge`, :func:`fit`), so a 64 px training image stays sharp and readable.
 """
 
 from __future__ import annotations
@@ -34,6 +34,32 @@ def enlarge(image: Image.Image, min_side: int = MIN_SIDE) -> Image.Image:
     return image.convert("RGB").resize((image.width * factor, image.height * factor), Image.NEAREST)
 
 
+def display_size(width: int, height: int, longest: int, max_zoom: int) -> tuple[int, int]:
+    """The size to show a ``width`` x ``height`` image at: its longer side at most ``longest``.
+
+    A small image is enlarged by a whole factor of at most ``max_zoom`` (its pixels stay square
+    and sharp); a large one is shrunk to fit.
+
+    Example:
+        >>> display_size(64, 48, 256, 3), display_size(1024, 512, 256, 3)
+        ((192, 144), (256, 128))
+    """
+    side = max(width, height)
+    if side <= longest:
+        zoom = max(1, min(max_zoom, longest // side))
+        return width * zoom, height * zoom
+    return max(1, round(width * longest / side)), max(1, round(height * longest / side))
+
+
+def fit(image: Image.Image, longest: int, max_zoom: int) -> Image.Image:
+    """``image`` in RGB at :func:`display_size`: enlarged by repeating pixels, or shrunk smoothly."""
+    size = display_size(image.width, image.height, longest, max_zoom)
+    image = image.convert("RGB")
+    if size == image.size:
+        return image
+    return image.resize(size, Image.NEAREST if size[0] > image.width else Image.LANCZOS)
+
+
 def font(size: int = 12) -> ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
@@ -52,7 +78,7 @@ def object_entry(item: Any) -> tuple[str, tuple[float, float, float, float], flo
 
 
 def draw_objects(image: Image.Image, objects: Iterable[Any], labels: Sequence[str], *, truth: bool = False,
-                 fill_polygons: bool = True) -> Image.Image:
+                 fill_polygons: bool = True, text: bool = True) -> Image.Image:
     """Draw boxes (and polygons) on a copy of ``image``.
 
     Args:
@@ -61,6 +87,7 @@ def draw_objects(image: Image.Image, objects: Iterable[Any], labels: Sequence[st
         labels: the class list, for colours.
         truth: ground truth: dashed white boxes, labels without scores.
         fill_polygons: fill polygons with a translucent colour.
+        text: write each box's class (and score); off, colours alone tell the classes (thumbnails).
 
     Returns:
         A new RGB image.
@@ -82,8 +109,9 @@ def draw_objects(image: Image.Image, objects: Iterable[Any], labels: Sequence[st
             _dashed_rectangle(draw, box, colour + (255,), width=2)
         else:
             draw.rectangle(box, outline=colour + (255,), width=2)
-        text = label if score is None else f"{label} {score:.2f}"
-        _label(draw, (box[0], box[1] if truth else max(0, box[1] - 1)), text, colour, text_font, below=truth)
+        if text:
+            words = label if score is None else f"{label} {score:.2f}"
+            _label(draw, (box[0], box[1] if truth else max(0, box[1] - 1)), words, colour, text_font, below=truth)
     return Image.alpha_composite(base, overlay).convert("RGB")
 
 

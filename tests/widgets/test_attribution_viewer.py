@@ -28,6 +28,7 @@ def test_methods_show_side_by_side_for_the_chosen_class(trial):
     viewer.methods.value = ("guided_gradcam", "guided_backprop")
     assert [e.method for e in viewer.explanations] == ["guided_gradcam", "guided_backprop"]
     assert len(viewer.pictures.children) == 2
+    assert viewer.pictures.layout.flex_flow == "row wrap"  # a third method wraps to a new row, not clipped
 
     viewer.label.value = "square"
     assert {e.label for e in viewer.explanations} == {"square"} and "guided_backprop: square" in viewer.caption.value
@@ -44,7 +45,7 @@ def test_n_steps_reaches_the_methods_that_take_it(trial):
 
 def test_the_static_form_carries_the_figures(trial):
     html = AttributionViewer(trial)._repr_mimebundle_()["text/html"]
-    assert html.count("<img") == 1 and "data:image/png;base64," in html
+    assert html.count("<img") == 1 and "data:image/png;base64," in html and "flex-wrap:wrap" in html
 
 
 def test_a_detector_is_refused(tmp_path):
