@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import yaml
 
 from automl_nb.errors import SpecError
+from automl_nb.spec._yaml_dump import to_yaml_text
 from automl_nb.spec.job import ImageJob, job_from_dict
 
 TEXT_SOURCE = "<yaml>"
@@ -56,6 +57,19 @@ def load_job(source: str | os.PathLike) -> ImageJob:
             raise SpecError(f"{name}:{line}: {error}") from None
 
     return job_from_dict(data, base_dir=base_dir, located=located)
+
+
+def dump_job_dict(data: dict[str, Any]) -> str:
+    """YAML text of a job's plain dict, laid out as ``job.dump()`` lays it out.
+
+    For ``job.to_dict()`` with keys left out: the search-space builder's preview leaves out
+    invalid fields this way.
+
+    Example:
+        >>> data = job.to_dict(); del data["limits"]["max_trials"]
+        >>> print(dump_job_dict(data))
+    """
+    return to_yaml_text(data)
 
 
 def _read(source: str | os.PathLike) -> tuple[str, str, Path | None]:

@@ -1,16 +1,18 @@
 """SearchSpaceBuilder: a job's task, data, models, hyperparameters and sweep, clicked together.
 
-The widgets only collect choices (a :class:`BuilderChoices`); :func:`build_job` turns them
-into a job through the spec's own Python API, so the builder's job and the YAML it shows
-are exactly what ``%%automl`` would run, validated by the same code.
+The widgets only collect choices (a :class:`BuilderChoices`); :mod:`automl_nb.widgets.builder_job`
+checks them with the spec's own checks (every invalid field at once) and turns them into a job
+through the spec's Python API, so the builder's job and the YAML it shows are exactly what
+``%%automl`` would run. The public methods (:meth:`~SearchSpaceBuilder.set`, ``values``,
+``errors``, :meth:`~SearchSpaceBuilder.to_yaml`) do from code what a user does with the mouse.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import difflib
 from html import escape
-from typing import Any
+from typing import Any, Mapping
 
 import ipywidgets as widgets
 
@@ -18,105 +20,32 @@ from automl_nb.errors import AutoMLError, SpecError
 from automl_nb.spec.inputs import DEFAULT_TARGET_COLUMN_NAME
 from automl_nb.spec.limits import Limits
 from automl_nb.spec.sweep_settings import Sweep
-from automl_nb.widgets.editors import FIXED, ParameterChoice, ParameterEditor, parse_value
+from automl_nb.widgets.builder_job import (
+    LIMIT_KEYS, BuilderChoices, CheckedChoices, FieldError, build_job, check_choices,
+)
+from automl_nb.widgets.checkboxes import ChoiceCheckboxes
+from automl_nb.widgets.editors import FIXED, ParameterChoice, ParameterEditor, parse_value, to_text
 
 # Editors shown when the builder opens (more are one click away in "add parameter").
 FEATURED = ("learning_rate", "number_of_epochs", "optimizer")
 NO_POLICY = "none"
+# The form's own keys for set() and values; every other key is a hyperparameter.
+FORM_KEYS = ("task", "training_data", "validation_data", "target_column_name", "name", "models", *LIMIT_KEYS,
+             "sampling_algorithm", "early_termination")
+VALID = "✓ the job is valid"
+_TEXT_KEYS = ("training_data", "validation_data", "target_column_name", "name", *LIMIT_KEYS)
 # What a new builder shows: the spec's defaults.
 _LIMITS, _SWEEP = Limits(), Sweep()
-
-
-@dataclass
-class BuilderChoices:
-    """Everything the builder's widgets hold, as plain values.
-
-    Attributes:
-        task: one of the four tasks.
-        training_data, validation_data: paths or URLs (validation optional: "" for none).
-        target_column_name: the label key.
-        models: the chosen models (empty: the task's default model, or AutoMode's choice).
-        parameters: one ParameterChoice per edited hyperparameter.
-        max_trials, max_concurrent_trials, timeout_minutes: the limits.
-        sampling_algorithm: random, grid or bayesian.
-        early_termination: ``{"type": ..., field: value}`` or None.
-        name: the job's name ("" for none).
-    """
-
-    task: str
-    training_data: str = ""
-    target_column_name: str = DEFAULT_TARGET_COLUMN_NAME
-    validation_data: str = ""
-    models: tuple = ()
-    parameters: list = field(default_factory=list)
-    max_trials: Any = _LIMITS.max_trials
-    max_concurrent_trials: Any = _LIMITS.max_concurrent_trials
-    timeout_minutes: Any = None
-    sampling_algorithm: str = _SWEEP.sampling_algorithm
-    early_termination: dict | None = None
-    name: str = ""
-
-
-def build_job(choices: BuilderChoices):
-    """The job the choices describe, validated.
-
-    One model and only fixed values make a single trial (``training_parameters``). Several
-    models or any distribution make a sweep: one subspace with ``model_name`` as a choice when
-    every edited hyperparameter applies to every model, else one subspace per model with the
-    hyperparameters that apply to it.
-
-    Raises:
-        SpecError: naming the key, the value and what is allowed (from the spec's checks).
-
-    Example:
-        >>> build_job(BuilderChoices("image_classification", "data/shapes", models=("resnet18",))).run_mode
-        'single'
-    """
-    from automl_nb.spec import JOB_CLASSES, PARAMETERS, Choice, Distribution, check_task
-
-    task = check_task(choices.task)
-    if not str(choices.training_data).strip():
-        raise SpecError("training_data: missing; type the path of a JSONL file or MLTable folder")
-    values = {}
-    for choice in choices.parameters:
-        value = choice.resolve(task)
-        if value is not None:
-            values[choice.name] = value
-    job = JOB_CLASSES[task](training_data=str(choices.training_data).strip(),
-                            validation_data=str(choices.validation_data).strip() or None,
-                            target_column_name=choices.target_column_name, name=choices.name.strip() or None)
-    job.set_limits(max_trials=parse_value(choices.max_trials), max_concurrent_trials=parse_value(choices.max_concurrent_trials),
-                   timeout_minutes=parse_value(choices.timeout_minutes))
-    models = list(choices.models)
-    sweeping = len(models) > 1 or any(isinstance(v, Distribution) for v in values.values())
-    if not sweeping:
-        job.set_training_parameters(**values, **({"model_name": models[0]} if models else {}))
-        if job.run_mode == "automode" and choices.early_termination:
-            job.set_sweep(sampling_algorithm=choices.sampling_algorithm, early_termination=choices.early_termination)
-        job.validate()
-        return job
-    everywhere = all(all(PARAMETERS[name].applies_to(task, model) for model in models) for name in values) \
-        if models else True
-    if everywhere:
-        fixed = {k: v for k, v in values.items() if not isinstance(v, Distribution)}
-        swept = {k: v for k, v in values.items() if isinstance(v, Distribution)}
-        job.set_training_parameters(**fixed)
-        job.extend_search_space([{**({"model_name": Choice(tuple(models))} if models else {}), **swept}])
-    else:
-        job.extend_search_space([{"model_name": Choice((model,)),
-                                  **{k: v for k, v in values.items() if PARAMETERS[k].applies_to(task, model)}}
-                                 for model in models])
-    job.set_sweep(sampling_algorithm=choices.sampling_algorithm, early_termination=choices.early_termination)
-    job.validate()
-    return job
 
 
 class SearchSpaceBuilder(widgets.VBox):
     """Build a job with widgets: task, data, models, hyperparameter editors, limits and sweep.
 
-    The equivalent YAML is shown live (or the spec's error, naming the key); *Submit* starts
-    the sweep and shows its dashboard below, and :meth:`to_cell` puts the job into a new
-    ``%%automl`` cell.
+    Every field is checked by the spec as you type and every problem is listed at once; the
+    equivalent YAML is shown live, an invalid field left out of it with a comment saying why.
+    *Submit* starts the sweep and shows its dashboard below; :meth:`to_cell` puts the job into
+    a new ``%%automl`` cell. From code, :meth:`set` / :meth:`update` fill fields as a user
+    would, and :attr:`values`, :attr:`errors`, :meth:`summary` and :meth:`to_yaml` read the form.
 
     Args:
         task: the task to start with.
@@ -128,8 +57,11 @@ class SearchSpaceBuilder(widgets.VBox):
 
     Example:
         >>> builder = SearchSpaceBuilder("image_classification", training_data="data/shapes")
-        >>> builder                      # edit, then Submit, or:
-        >>> run = builder.job().submit()
+        >>> builder                      # edit, then Submit, or from code:
+        >>> builder.update({"models": ["resnet18"], "learning_rate": 1.5, "max_trials": 0})
+        >>> print(builder.summary())     # both problems, each with what is allowed
+        >>> builder.update({"learning_rate": 0.01, "max_trials": 2})
+        >>> run = builder.submit()
     """
 
     def __init__(self, task: str = "image_classification", training_data: str = "", *, job: Any = None) -> None:
@@ -146,7 +78,7 @@ class SearchSpaceBuilder(widgets.VBox):
         self.validation_data = widgets.Text(description="validation data", style=style, layout=wide,
                                             placeholder="(optional) else 20% of the training data")
         self.target_column_name = widgets.Text(value=DEFAULT_TARGET_COLUMN_NAME, description="label column", style=style, layout=wide)
-        self.models = widgets.SelectMultiple(description="models", style=style, rows=6, layout=wide)
+        self.models = ChoiceCheckboxes(description="models", layout=widgets.Layout(width="95%", flex_flow="row wrap"))
         self.max_trials = widgets.Text(value=str(_LIMITS.max_trials), description="max trials", style=style)
         self.max_concurrent_trials = widgets.Text(value=str(_LIMITS.max_concurrent_trials), description="trials at once",
                                                   style=style)
@@ -284,23 +216,148 @@ class SearchSpaceBuilder(widgets.VBox):
         """The job the widgets describe.
 
         Raises:
-            SpecError: the spec's message for the first invalid choice.
+            SpecError: one line per problem (see :attr:`errors`).
         """
         return build_job(self.choices())
 
+    def check(self) -> CheckedChoices:
+        """Every problem of the form and its YAML preview (what :attr:`errors` and :meth:`to_yaml` give)."""
+        return check_choices(self.choices())
+
+    @property
+    def errors(self) -> list[FieldError]:
+        """Every problem at once, each naming its key, the value held and what is allowed; [] when valid.
+
+        Example:
+            >>> builder.update({"learning_rate": 1.5, "max_trials": 0})
+            >>> [error.key for error in builder.errors]
+            ['learning_rate', 'max_trials']
+        """
+        return list(self.check().errors)
+
+    def to_yaml(self) -> str:
+        """The YAML the form shows: the job's, or while invalid a comment per problem above what is valid.
+
+        An invalid field is left out, never shown clamped or as its last valid value.
+        """
+        return self.check().yaml
+
+    def summary(self) -> str:
+        """The form's state as plain text: ``✓ the job is valid``, or ``✗ problem`` lines."""
+        errors = self.check().errors
+        return "\n".join(_summary_lines(errors)) if errors else VALID
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """What every field holds, by key, read as YAML reads typed text but not checked.
+
+        A hyperparameter holds a fixed value (None: the default) or a distribution's mapping;
+        ``early_termination`` a policy's mapping or None. ``set(key, values[key])`` changes nothing.
+        """
+        choices = self.choices()
+        held = {key: getattr(choices, key) for key in FORM_KEYS}
+        held.update({key: parse_value(held[key]) for key in LIMIT_KEYS})
+        held.update({choice.name: choice.held() for choice in choices.parameters})
+        return held
+
+    def set(self, key: str, value: Any) -> None:
+        """Set one field as a user would type or click it; an invalid value stays, shown with its error.
+
+        Args:
+            key: one of ``FORM_KEYS`` (``models`` also as ``model_name``) or a hyperparameter of the
+                task (its editor is added).
+            value: for a hyperparameter a fixed value (None: the default) or a distribution or its
+                mapping; for ``early_termination`` a policy, its mapping or None; for ``models`` a
+                name or a list.
+
+        Raises:
+            SpecError: an unknown key (with the nearest one), or a value that a list of allowed
+                values cannot hold (a task, model, choice, sampling algorithm or policy not offered).
+
+        Example:
+            >>> builder.set("learning_rate", {"type": "loguniform", "min_value": -6, "max_value": -3.5})
+            >>> builder.set("optimizer", {"type": "choice", "values": ["sgd", "adam"]})
+        """
+        self.update({key: value})
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        """Set several fields (see :meth:`set`) and check the job once at the end.
+
+        ``task`` is set first, as changing it resets the models and hyperparameters.
+
+        Example:
+            >>> builder.update({"models": ["resnet18", "mobilenetv2"], "number_of_epochs": 2, "max_trials": 4})
+        """
+        quiet, self._quiet = self._quiet, True
+        try:
+            for key, value in sorted(values.items(), key=lambda item: item[0] != "task"):
+                self._set(key, value)
+        finally:  # also after a refused value: the form shows what was set before it
+            self._quiet = quiet
+            self.refresh()
+
+    def _set(self, key: str, value: Any) -> None:
+        from automl_nb.spec import MODEL_NAME, PARAMETERS, check_model, check_task, parameters_for
+        from automl_nb.spec.sweep_settings import check_sampling_algorithm
+
+        if key == "task":
+            self.task.value = check_task(value)
+        elif key in ("models", MODEL_NAME):
+            names = [value] if isinstance(value, str) else list(value or ())
+            self.models.value = tuple(check_model(self.task.value, name) for name in names)
+        elif key in _TEXT_KEYS:
+            getattr(self, key).value = to_text(value)
+        elif key == "sampling_algorithm":
+            self.sampling_algorithm.value = check_sampling_algorithm(value)
+        elif key == "early_termination":
+            self._set_policy(value)
+        else:
+            names = [p.name for p in parameters_for(self.task.value) if p.name != MODEL_NAME]
+            if key in PARAMETERS and key not in names:
+                raise SpecError(f"{key}: {value!r} does not apply to {self.task.value}; it applies to "
+                                f"{PARAMETERS[key].applicability_text()}")
+            if key not in names:
+                close = difflib.get_close_matches(str(key), [*FORM_KEYS, *names], n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(FORM_KEYS)} or a " \
+                    f"hyperparameter of {self.task.value}"
+                raise SpecError(f"{key}: {value!r}: not a field of the builder for {self.task.value}{hint}")
+            self.add_editor(key).set(value)
+
+    def _set_policy(self, value: Any) -> None:
+        from automl_nb.spec import POLICIES
+
+        if value is None or value == NO_POLICY:
+            self.policy.value = NO_POLICY
+            return
+        value = value.to_dict() if hasattr(value, "to_dict") else dict(value)
+        name = str(value.get("type", "")).strip().lower()
+        if name not in POLICIES:
+            raise SpecError(f"early_termination.type: {value.get('type')!r} is not an early-termination policy; "
+                            f"allowed: one of {', '.join(POLICIES)}")
+        if self.policy.value == name:
+            self._policy_changed()  # empty fields: the mapping gives all of them
+        else:
+            self.policy.value = name
+        for field_name, item in value.items():
+            if field_name == "type":
+                continue
+            if field_name not in self._policy_inputs:
+                raise SpecError(f"early_termination.{field_name}: unknown field of {name}; allowed: "
+                                f"{', '.join(self._policy_inputs)}")
+            self._policy_inputs[field_name].value = to_text(item)
+
     def refresh(self) -> None:
-        """Re-check the job and show its YAML (or what is wrong)."""
+        """Re-check the job; show every problem and the YAML of what is valid."""
         if self._quiet or not hasattr(self, "yaml"):
             return
-        try:
-            text = self.job().dump()
-        except AutoMLError as error:
-            self.status.value = f'<span style="color:#b3261e">✗ {escape(str(error))}</span>'
-            self.submit_button.disabled = True
-            return
-        self.status.value = '<span style="color:#2a7d46">✓ the job is valid</span>'
-        self.submit_button.disabled = False
-        self.yaml.value = text
+        checked = self.check()
+        if checked.errors:
+            lines = "<br>".join(escape(line) for line in _summary_lines(checked.errors))
+            self.status.value = f'<span style="color:#b3261e">{lines}</span>'
+        else:
+            self.status.value = f'<span style="color:#2a7d46">{VALID}</span>'
+        self.submit_button.disabled = bool(checked.errors)
+        self.yaml.value = checked.yaml
 
     def cell(self) -> str:
         """The job as a ``%%automl`` cell."""
@@ -378,12 +435,7 @@ class SearchSpaceBuilder(widgets.VBox):
                 self.add_editor(name).set(value)
             if job.sweep is not None:
                 self.sampling_algorithm.value = job.sweep.sampling_algorithm
-                policy = job.sweep.early_termination
-                self.policy.value = policy.type if policy else NO_POLICY
-                self._policy_changed()
-                for key, value in (policy.to_dict() if policy else {}).items():
-                    if key != "type":
-                        self._policy_inputs[key].value = str(value)
+                self._set_policy(job.sweep.early_termination)
         finally:
             self._quiet = False
         self.refresh()
@@ -403,4 +455,9 @@ class SearchSpaceBuilder(widgets.VBox):
         return bundle
 
 
-__all__ = ["SearchSpaceBuilder", "BuilderChoices", "build_job", "ParameterChoice", "FIXED"]
+def _summary_lines(errors: list[FieldError]) -> list[str]:
+    return [f"✗ {line}" for error in errors for line in error.message.splitlines()]
+
+
+__all__ = ["SearchSpaceBuilder", "BuilderChoices", "FieldError", "build_job", "check_choices", "ParameterChoice",
+           "FIXED", "FORM_KEYS"]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import ipywidgets as widgets
 import yaml
 
 from automl_nb.errors import SpecError
+from automl_nb.widgets.checkboxes import ChoiceCheckboxes
 
 FIXED = "fixed"
 # Distribution types an int parameter can take (a float one takes all of them).
@@ -62,6 +63,17 @@ class ParameterChoice:
         except SpecError as error:
             raise SpecError(f"{self.name}: {error}") from None
         return check_distribution(param, distribution, task)
+
+    def held(self) -> Any:
+        """What the editor holds, read as YAML reads typed text but not checked (1.5 stays 1.5).
+
+        Returns:
+            The fixed value (None: not set), or a distribution's mapping ``{"type": ..., field: value}``.
+        """
+        if self.mode == FIXED:
+            return parse_value(self.value)
+        return {"type": self.mode, **{name: parse_list(raw) if name == "values" else parse_value(raw)
+                                      for name, raw in self.fields.items()}}
 
 
 def parse_value(raw: Any) -> Any:
@@ -163,8 +175,7 @@ class ParameterEditor(widgets.VBox):
         if mode == "choice" and param.kind in ("choice", "bool"):
             options = self._options()
             chosen = tuple(v for v in options if v == default) or options[:1]
-            return {"values": widgets.SelectMultiple(options=options, value=chosen, rows=min(6, len(options)),
-                                                     description="values")}
+            return {"values": ChoiceCheckboxes(options, value=chosen, description="values")}
         inputs = {}
         for item in dataclasses.fields(DISTRIBUTIONS[mode]):
             start = _starting_value(item.name, mode, default)
@@ -215,25 +226,56 @@ class ParameterEditor(widgets.VBox):
             self._on_change(self)
 
     def set(self, value: Any) -> None:
-        """Set the editor from a job's value: a fixed value or a Distribution."""
-        from automl_nb.spec import Choice, Distribution
+        """Set the editor as a user would: a fixed value (None: empty, the default applies) or a distribution.
+
+        A distribution is a Distribution or its mapping (``{"type": "uniform", "min_value": ...}``).
+        Typed fields take the value as it is, so an invalid one stays and shows its error.
+
+        Raises:
+            SpecError: a distribution the parameter cannot take, an unknown field, or a value a
+                list of allowed values cannot hold (a choice not offered).
+        """
+        from automl_nb.spec import Distribution
 
         if isinstance(value, Distribution):
-            self.mode.value = value.type
-            for name, item in value.to_dict().items():
-                if name == "type":
-                    continue
-                widget = self._inputs[name]
-                if isinstance(widget, widgets.SelectMultiple):
-                    widget.value = tuple(item)
-                elif isinstance(value, Choice) or name == "values":
-                    widget.value = ", ".join(_yaml_text(v) for v in item)
-                else:
-                    widget.value = _yaml_text(item)
+            value = value.to_dict()
+        if isinstance(value, Mapping) and "type" in value and self.param.kind != "json":
+            self._set_distribution(value)
             return
         self.mode.value = FIXED
         widget = self._inputs["value"]
-        widget.value = value if isinstance(widget, widgets.Dropdown) or isinstance(value, str) else _yaml_text(value)
+        if isinstance(widget, widgets.Dropdown):
+            widget.value = None if value is None else self.param.coerce(value, self.task)
+        else:
+            widget.value = to_text(value)
+
+    def _set_distribution(self, value: Mapping) -> None:
+        name = self.param.name
+        mode = str(value["type"]).strip().lower()
+        if mode not in self.mode.options:
+            raise SpecError(f"{name}: {mode!r} cannot drive a {self.param.kind} parameter; allowed: "
+                            f"{', '.join(self.mode.options)}")
+        self.mode.value = mode
+        for field_name, item in value.items():
+            if field_name == "type":
+                continue
+            if field_name not in self._inputs:
+                raise SpecError(f"{name}.{field_name}: unknown field of {mode}; allowed: {', '.join(self._inputs)}")
+            widget = self._inputs[field_name]
+            if isinstance(widget, ChoiceCheckboxes):  # canonical spelling ("Adam" -> adam), else the spec's message
+                items = parse_list(item) if isinstance(item, str) else item
+                widget.value = tuple(self.param.coerce(v, self.task) for v in items)
+            elif field_name == "values" and not isinstance(item, str):
+                widget.value = ", ".join(to_text(v) for v in item)
+            else:
+                widget.value = to_text(item)
+
+
+def to_text(value: Any) -> str:
+    """A value as a user would type it in a text box: "" for None, a string as it is, else YAML."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else _yaml_text(value)
 
 
 def _yaml_text(value: Any) -> str:

@@ -1,9 +1,15 @@
 """SearchSpaceBuilder: widget edits make the same job as the YAML a user would write, checked as typed."""
 
-import pytest
+from html import escape
 
-from automl_nb.spec import load_job
-from automl_nb.widgets.builder import BuilderChoices, SearchSpaceBuilder, build_job
+import ipywidgets as widgets
+import pytest
+import yaml
+
+from automl_nb.errors import SpecError
+from automl_nb.spec import PARAMETERS, Choice, load_job
+from automl_nb.widgets.builder import BuilderChoices, SearchSpaceBuilder, build_job, check_choices
+from automl_nb.widgets.checkboxes import ChoiceCheckboxes
 from automl_nb.widgets.editors import ParameterChoice, ParameterEditor, parse_list, parse_value
 
 CLASSIFICATION_SWEEP = """\
@@ -153,3 +159,159 @@ def test_typed_values_read_as_yaml(text, value):
 
 def test_typed_lists():
     assert parse_list("600, 800") == [600, 800] and parse_list("[sgd, adam]") == ["sgd", "adam"]
+
+
+# -- every problem at once, and a preview that shows only what the fields hold ----------------
+def uncommented(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+
+
+def test_every_invalid_field_is_listed_at_once():
+    builder = SearchSpaceBuilder("image_classification")  # no training data
+    builder.update({"learning_rate": 1.5, "number_of_epochs": 0, "max_trials": 0,
+                    "early_termination": {"type": "bandit", "delay_evaluation": -2, "slack_factor": -1}})
+    errors = builder.errors
+    assert [error.key for error in errors] == ["training_data", "learning_rate", "number_of_epochs", "max_trials",
+                                               "early_termination.delay_evaluation",
+                                               "early_termination.slack_factor"]
+    by_key = {error.key: error for error in errors}
+    assert by_key["learning_rate"].value == 1.5 and by_key["max_trials"].value == 0
+    for error in errors[1:]:  # the spec's own message: key, the value held, what is allowed
+        assert error.message.startswith(error.key + ": ") and repr(error.value) in error.message
+        assert "allowed: " in error.message
+    assert "allowed: " + PARAMETERS["learning_rate"].allowed_text() in by_key["learning_rate"].message
+    for error in errors:  # all of them in the status line, and Submit is off
+        assert escape(f"✗ {error.message}") in builder.status.value
+    assert builder.submit_button.disabled
+    with pytest.raises(SpecError) as raised:
+        builder.job()
+    assert str(raised.value).splitlines() == [error.message for error in errors]
+
+
+def test_the_job_as_a_whole_is_checked_once_every_field_is_valid():
+    builder = SearchSpaceBuilder("image_classification", training_data="data/shapes")
+    builder.update({"learning_rate": {"type": "uniform", "min_value": 0.001, "max_value": 0.05},
+                    "sampling_algorithm": "grid"})
+    [error] = builder.errors
+    assert error.value is None and "grid" in error.message
+    assert error.message in builder.to_yaml() and "learning_rate: {type: uniform" in builder.to_yaml()
+
+
+def test_the_preview_never_shows_a_value_the_field_does_not_hold():
+    builder = SearchSpaceBuilder("image_classification", training_data="data/shapes")
+    builder.set("learning_rate", "1")       # typing "1.5": first "1" ...
+    assert "learning_rate: 1.0" in builder.yaml.value
+    builder.set("learning_rate", "1.5")     # ... then "1.5", out of range
+    preview = builder.yaml.value
+    assert preview == builder.to_yaml() and builder.values["learning_rate"] == 1.5
+    assert "# learning_rate: 1.5 is out of range; allowed: float in [0, 1]" in preview
+    assert "learning_rate" not in uncommented(preview) and "1.0" not in uncommented(preview)
+    builder.update({"max_trials": 0, "max_concurrent_trials": 4})
+    limits = yaml.safe_load(uncommented(builder.yaml.value))["limits"]
+    assert limits == {"timeout_minutes": 10080}  # no default max_trials, no concurrency capped by it
+    builder.update({"learning_rate": 0.02, "max_trials": 2})
+    assert builder.yaml.value.startswith("# max_concurrent_trials: 4 is capped to max_trials (2)\n")
+    assert load_job(builder.yaml.value) == builder.job()
+
+
+def test_a_policy_the_spec_refuses_as_a_whole_is_one_error():
+    builder = SearchSpaceBuilder("image_classification", training_data="data/shapes")
+    builder.update({"max_trials": 4, "early_termination": {"type": "bandit"}})  # neither slack given
+    [error] = builder.errors
+    assert error.key == "early_termination" and "exactly one of slack_factor and slack_amount" in error.message
+    assert "early_termination" not in uncommented(builder.to_yaml())
+
+
+def test_check_choices_needs_no_widgets():
+    checked = check_choices(BuilderChoices("image_classification", "data/shapes", max_trials="0",
+                                           parameters=[ParameterChoice("learning_rate", value="2")]))
+    assert [error.key for error in checked.errors] == ["learning_rate", "max_trials"] and checked.job is None
+    assert check_choices(BuilderChoices("image_classification", "data/shapes")).job is not None
+
+
+# -- choices as checkboxes -------------------------------------------------------------------
+def test_checkboxes_hold_a_tuple_of_options_in_their_order():
+    boxes = ChoiceCheckboxes(["sgd", "adam", "adamw"], value=("adam",), description="values")
+    checkboxes = [child for child in boxes.children if isinstance(child, widgets.Checkbox)]
+    assert [box.value for box in checkboxes] == [False, True, False]
+    checkboxes[2].value = True
+    checkboxes[0].value = True
+    assert boxes.value == ("adam", "adamw", "sgd")  # the order ticked: a choice's values keep their order
+    checkboxes[1].value = False
+    boxes.value = ("adamw", "sgd")
+    assert boxes.value == ("adamw", "sgd") and [box.value for box in checkboxes] == [True, False, True]
+    with pytest.raises(Exception, match="not among the options"):
+        boxes.value = ("rmsprop",)
+    boxes.options = ("adamw", "rmsprop")
+    assert boxes.value == ("adamw",)
+
+
+def test_ticked_choices_round_trip_into_the_search_space():
+    builder = SearchSpaceBuilder("image_classification", training_data="data/shapes")
+    ticks = {box.description: box for box in builder.models.children if isinstance(box, widgets.Checkbox)}
+    ticks["resnet18"].value = True
+    ticks["mobilenetv2"].value = True
+    optimizer = builder.editor("optimizer")
+    optimizer.mode.value = "choice"
+    [values] = optimizer.fields_box.children
+    assert isinstance(values, ChoiceCheckboxes) and values.options == PARAMETERS["optimizer"].allowed_choices(
+        "image_classification")
+    for box in values.children:
+        if isinstance(box, widgets.Checkbox):
+            box.value = box.description in ("sgd", "adam")
+    pretrained = builder.editor("use_pretrained_model")
+    pretrained.mode.value = "choice"
+    assert pretrained.fields_box.children[0].options == (True, False)
+    builder.max_trials.value = "4"
+    assert builder.errors == []
+    job = load_job(builder.to_yaml())  # the project's own loader accepts the preview
+    assert job == builder.job()
+    [subspace] = job.search_space
+    assert subspace["model_name"] == Choice(("resnet18", "mobilenetv2"))  # the order ticked
+    assert subspace["optimizer"] == Choice(("sgd", "adam"))
+    assert subspace["use_pretrained_model"] == Choice((True,))
+    assert SearchSpaceBuilder(job=job).job() == job  # and back into the checkboxes
+
+
+# -- the public API --------------------------------------------------------------------------
+def test_the_public_api_fills_and_reads_the_form():
+    builder = SearchSpaceBuilder("image_classification")
+    builder.update({"training_data": "data/shapes", "models": ["resnet18", "mobilenetv2"],
+                    "learning_rate": {"type": "uniform", "min_value": 0.001, "max_value": 0.05},
+                    "optimizer": {"type": "choice", "values": ["SGD", "adam"]},  # canonical spelling
+                    "number_of_epochs": 3, "use_pretrained_model": False,
+                    "max_trials": 4, "max_concurrent_trials": 2, "timeout_minutes": 30,
+                    "early_termination": {"type": "bandit", "slack_factor": 0.2, "delay_evaluation": 2}})
+    assert builder.errors == [] and builder.summary() == "✓ the job is valid"
+    assert builder.job() == load_job(CLASSIFICATION_SWEEP)
+    assert builder.to_yaml() == builder.job().dump() == builder.yaml.value
+    values = builder.values
+    assert values["optimizer"] == {"type": "choice", "values": ["sgd", "adam"]} and values["max_trials"] == 4
+    assert values["learning_rate"] == {"type": "uniform", "min_value": 0.001, "max_value": 0.05}
+    for key, value in values.items():  # set(key, values[key]) changes nothing
+        builder.set(key, value)
+    assert builder.values == values and builder.job() == load_job(CLASSIFICATION_SWEEP)
+    builder.set("number_of_epochs", None)  # None: empty again, the default applies
+    assert "number_of_epochs" not in builder.job().training_parameters
+
+
+def test_the_public_api_refuses_what_no_field_can_hold():
+    builder = SearchSpaceBuilder("image_classification", training_data="data/shapes")
+    with pytest.raises(SpecError, match="did you mean 'max_trials'"):
+        builder.set("max_trial", 4)
+    with pytest.raises(SpecError, match="optimizer: 'adagrad' is not allowed; allowed: one of"):
+        builder.set("optimizer", "adagrad")
+    with pytest.raises(SpecError, match="model_name: 'yolov5' is not a model for image_classification"):
+        builder.set("models", ["yolov5"])
+    with pytest.raises(SpecError, match="model_size: 'small' does not apply to image_classification; it applies to "):
+        builder.set("model_size", "small")
+    with pytest.raises(SpecError, match="early_termination.type"):
+        builder.set("early_termination", {"type": "hyperband"})
+    assert builder.errors == []  # nothing half-set
+
+
+def test_the_summary_is_plain_text():
+    builder = SearchSpaceBuilder("image_classification")
+    builder.set("learning_rate", 1.5)
+    summary = builder.summary()
+    assert summary.splitlines() == [f"✗ {error.message}" for error in builder.errors] and "<" not in summary
