@@ -54,12 +54,22 @@ def _restore_torch(torch, state: dict) -> None:
 
 
 @pytest.fixture(autouse=True)
-def no_image_cache_disk_floor(monkeypatch):
+def no_image_cache_disk_floor():
     """A nearly full test disk must not evict a test's cached images under it (a CI failure);
-    subprocesses, Dask workers and kernels inherit the variable. The floor has its own test."""
+    subprocesses, Dask workers and kernels inherit the variable. The floor has its own test.
+
+    Not through ``monkeypatch``: an autouse fixture that takes it would tear it down after
+    ``restore_torch_global_state``, so a test that removes ``torch`` from ``sys.modules`` would
+    still lack it when torch's state is restored."""
     from automl_nb.data.cache.evict import MIN_FREE_DISK_VARIABLE
 
-    monkeypatch.setenv(MIN_FREE_DISK_VARIABLE, "0")
+    saved = os.environ.get(MIN_FREE_DISK_VARIABLE)
+    os.environ[MIN_FREE_DISK_VARIABLE] = "0"
+    yield
+    if saved is None:
+        os.environ.pop(MIN_FREE_DISK_VARIABLE, None)
+    else:
+        os.environ[MIN_FREE_DISK_VARIABLE] = saved
 
 
 @pytest.fixture(autouse=True)
