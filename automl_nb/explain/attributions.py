@@ -65,11 +65,13 @@ def guided_backprop(model: nn.Module, inputs: torch.Tensor, target: int, **_: An
 def guided_gradcam(model: nn.Module, inputs: torch.Tensor, target: int, **_: Any) -> torch.Tensor:
     """Guided Grad-CAM: guided backprop times the Grad-CAM map, upsampled bilinearly to the image.
 
-    The Grad-CAM layer depends on the architecture (see :func:`automl_nb.explain.layers.gradcam_layer`).
+    The Grad-CAM layer depends on the architecture and on the image size: for a CNN, the deepest
+    stage whose feature grid is at least 4x4 for ``inputs`` (see
+    :func:`automl_nb.explain.layers.gradcam_layer`).
     """
     from captum.attr import GuidedGradCam
 
-    with gradcam_layer(model) as layer, warnings.catch_warnings():
+    with gradcam_layer(model, image_size=tuple(inputs.shape[-2:])) as layer, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         method = GuidedGradCam(model, layer)
         method.guided_backprop = GuidedBackprop(model)  # also rectifies ReLU6 and GELU

@@ -8,7 +8,7 @@ from PIL import Image
 
 from automl_nb.explain import Explainer
 from automl_nb.explain.attributions import attribute, integrated_gradients
-from automl_nb.explain.layers import GuidedBackprop, TokenGrid, gradcam_layer
+from automl_nb.explain.layers import MIN_GRADCAM_SIDE, GuidedBackprop, TokenGrid, gradcam_layer
 from automl_nb.explain.xrai import SCALES, segment_masks, xrai_map
 from automl_nb.models.registry import build_model
 from automl_nb.spec.explain import XAI_ALGORITHMS
@@ -81,7 +81,7 @@ def test_guided_backprop_rectifies_relu6_and_gelu_as_relu(activation):
     assert not torch.allclose(guided, plain)  # the rule changed something
 
 
-def test_gradcam_layer_is_the_last_conv_stage_of_cnns(models):
+def test_gradcam_layer_without_a_size_is_the_last_conv_stage_of_cnns(models):
     with gradcam_layer(models["resnet18"]) as layer:
         assert layer is models["resnet18"].layer4
     mobilenet = build_model("mobilenetv2", num_classes=3, pretrained=False)
@@ -93,6 +93,38 @@ def test_gradcam_layer_is_the_last_conv_stage_of_cnns(models):
     with pytest.raises(ValueError, match="no Conv2d"):
         with gradcam_layer(nn.Sequential(nn.Flatten(), nn.Linear(3, 2))):
             pass
+
+
+def _grid_side(model, layer, size):
+    sides = []
+    handle = layer.register_forward_hook(lambda module, args, out: sides.append(min(out.shape[-2:])))
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    handle.remove()
+    return sides[0]
+
+
+def test_gradcam_layer_is_the_deepest_stage_of_at_least_4x4_for_the_image_size(models):
+    resnet = models["resnet18"]
+    with gradcam_layer(resnet, image_size=(224, 224)) as layer:
+        assert layer is resnet.layer4 and _grid_side(resnet, layer, 224) == 7
+    with gradcam_layer(resnet, image_size=(CROP, CROP)) as small:
+        assert small is not resnet.layer4 and small is resnet.layer2  # layer4 is 1x1, layer3 2x2 at 32 px
+        assert _grid_side(resnet, small, CROP) >= MIN_GRADCAM_SIDE
+    mobilenet = build_model("mobilenetv2", num_classes=3, pretrained=False).eval()
+    with gradcam_layer(mobilenet, image_size=(CROP, CROP)) as layer:
+        assert layer is not mobilenet.features[-1] and _grid_side(mobilenet, layer, CROP) >= MIN_GRADCAM_SIDE
+    assert resnet.training is False and len(resnet.layer2._forward_hooks) == 0  # the probe left no trace
+
+
+@pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU")
+def test_guided_gradcam_at_32px_is_not_guided_backprop_times_a_constant(models, image):
+    explainer = Explainer(models["resnet18"], LABELS, "image_classification", resize_size=CROP, crop_size=CROP)
+    cam = explainer.explain(image, "guided_gradcam", label="square").attributions.ravel()
+    guided = explainer.explain(image, "guided_backprop", label="square").attributions.ravel()
+    kept = np.abs(guided) > 1e-8
+    ratios = cam[kept] / guided[kept]
+    assert np.ptp(ratios) > 1e-3 * np.abs(ratios).max()  # a spatial map, not one scale factor
 
 
 def test_vit_gradcam_layer_is_the_patch_grid_and_leaves_outputs_unchanged(models):
