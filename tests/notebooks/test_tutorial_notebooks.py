@@ -11,6 +11,7 @@ import pytest
 from nbclient import NotebookClient
 from PIL import Image
 
+from automl_nb.data.mltable import load_records
 from automl_nb.sweep.estimate import NO_ESTIMATE_VARIABLE
 
 pytestmark = [pytest.mark.slow, pytest.mark.notebook]
@@ -181,8 +182,17 @@ def test_explanations(tmp_path):
     assert "Completed" in text(cell(notebook, "%automl wait"))
     explained = cell(notebook, "%automl explain")
     assert "trial 0, data/shapes/images/00000.png: " in text(explained) and len(data(explained, "image/png")) == 1
-    python = cell(notebook, "from automl_nb.explain import Explainer")
+    verdict = text(cell(notebook, "accuracy = run.best_trial.best_metric"))
+    accuracy = float(re.search(r"validation accuracy (\d\.\d\d) \(chance: 0\.33\)", verdict).group(1))
+    learned = accuracy >= 0.6  # the notebook's threshold
+    assert ("well above chance" in verdict) == learned and ("not clearly above chance" in verdict) == (not learned)
+    python = cell(notebook, "from pathlib import Path")
     assert text(python).startswith("square ") and "(3, 42, 42)" in text(python)
+    # The image explained as "square" is labelled square in the notebook's data, not a circle.
+    name, label = re.search(r"image (\d+\.png), labelled (\w+)", text(python)).groups()
+    labels = {Path(record.image_url).name: record.label
+              for record in load_records(tmp_path / "data" / "shapes", "image_classification")}
+    assert label == "square" and labels[name] == "square"
     assert png_size(data(python, "image/png")[0])[0] > 300  # the 2x2 figure
     viewer = data(cell(notebook, "from automl_nb.widgets import AttributionViewer"), "text/html")[0]
     assert len(inline_pngs(viewer)) == 2  # two methods, side by side
