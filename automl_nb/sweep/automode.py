@@ -39,12 +39,11 @@ FEW_IMAGES = 500
 # sit near the top of what SGD fine-tuning tolerates, so the range reaches further below than above:
 # too high a rate diverges and wastes a trial, too low a one only learns slower.
 LEARNING_RATE_FACTORS = (0.25, 2.0)
-# Classification trials sweep the augmentation strength. Multiclass baselines take the light one,
-# which neither flips (digits, text) nor crops away most of a small image, yet still regularises;
+# Classification trials sweep the augmentation strength over the table's choices. Multiclass
+# baselines take the light one, which neither flips (digits, text) nor crops away most of a small image, yet still regularises;
 # multilabel ones take none, as any crop can cut out one of the labelled objects and so make the
 # label wrong (bench/quality's digit pairs: resnet18 with light reached IoU 0.23 in 10 epochs,
 # resnet34 with none 0.68 in 8).
-AUGMENTATIONS_TRIED = ("light", "none", "default")
 BASELINE_AUGMENTATION = MappingProxyType({MULTICLASS: "light", MULTILABEL: "none"})
 # Classifiers trained from random weights (use_pretrained_model: false, optimizer and learning
 # rate not fixed) take AdamW at 1e-3, the usual from-scratch recipe; adam/adamw fixed by the user
@@ -198,7 +197,7 @@ def _subspace(task: str, model: str, tier: str, fixed: Mapping[str, Any], fixed_
     if get_parameter("model_size").applies_to(task, model) and "model_size" not in fixed_names:
         subspace["model_size"] = Choice(_YOLO_SIZES[tier])
     if get_parameter("augmentation").applies_to(task, model) and "augmentation" not in fixed_names:
-        subspace["augmentation"] = Choice(list(AUGMENTATIONS_TRIED))
+        subspace["augmentation"] = Choice(list(get_parameter("augmentation").choices))
     fitted = {**fitted_sizes(task, model, data["side"], data["object_side"]),
               **fitted_batch(task, model, data["n_images"])}
     if model in data["epochs"]:
