@@ -268,8 +268,10 @@ SEARCH_SPACE = ("sweep: {sampling_algorithm: random}\n"
 @pytest.mark.parametrize("space, status", [("", "Completed"), (SEARCH_SPACE, "Canceled")], ids=["automode", "space"])
 def test_timeout_cancels_running_trials(shapes, tmp_path, space, status):
     """The budget cancels running trials; it is how an AutoMode sweep ends, a search space's is cut short."""
+    # 8 s: the trial must report a metric within the budget even when a busy machine is slow to start
+    # a worker (with 3 s, an AutoMode run on a loaded CI machine ended before any report: Canceled).
     run = submit(shapes, tmp_path, "limits: {max_trials: 2, max_concurrent_trials: 1}\n" + space, epochs=200,
-                 model="resnet18", time_budget_seconds=3, trial_function=ScriptedTrial([0.5], seconds_per_epoch=0.2))
+                 model="resnet18", time_budget_seconds=8, trial_function=ScriptedTrial([0.5], seconds_per_epoch=0.2))
     assert run.wait(120) == status
     trials = run.trials()
     assert trials[0].status == "Canceled" and trials[0].stopped_by == "timeout"
