@@ -60,7 +60,14 @@ setup(
             "playwright>=1.45",
             # The real datasets' handwritten digits (automl_nb.data.real).
             "scikit-learn>=1.5",
+            # ONNX export and its tests (the `export` extra).
+            "onnx>=1.17,<2",
+            "onnxruntime>=1.20,<2",
+            "onnxscript>=0.5,<1",
         ],
+        # ONNX export (automl-nb export, run.export, %automl export) and Predictor.from_onnx;
+        # onnxscript is the dynamo exporter's translator.
+        "export": ["onnx>=1.17,<2", "onnxruntime>=1.20,<2", "onnxscript>=0.5,<1"],
         # Benchmarks on the real datasets of automl_nb.data.real.
         "bench": ["scikit-learn>=1.5"],
     },

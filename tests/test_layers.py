@@ -27,6 +27,7 @@ LAYERS = [
     {"models"},
     {"train"},
     {"sweep", "infer"},
+    {"export"},  # ONNX export: a trial's model (train, infer) and its run (sweep)
     {"explain"},
     {"widgets"},
     {"cli", "magics"},
@@ -38,6 +39,8 @@ LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}
 ALLOWED = {
     # job.submit() is the spec's one entry into a sweep, imported when called (DESIGN.md, Layers).
     ("automl_nb.spec.job", "ImageJob.submit", "automl_nb.sweep"),
+    # run.export() is the Run's thin door to ONNX export, imported when called.
+    ("automl_nb.sweep.run", "Run.export", "automl_nb.export"),
 }
 
 

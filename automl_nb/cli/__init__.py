@@ -8,6 +8,7 @@ The ``check``, ``convert`` and ``cache`` commands live in :mod:`automl_nb.cli.ch
     automl-nb check JOB.yml
     automl-nb convert coco|voc|folder ...
     automl-nb cache build|info|clear ...
+    automl-nb export RUN_FOLDER [--trial ID] [--output FILE]
     automl-nb demo [--output DIR]
 """
 
@@ -159,6 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     from automl_nb.cli.check import add_check_parser
 
     add_check_parser(commands)
+    from automl_nb.cli.export import add_export_parser
+
+    add_export_parser(commands)
     demo = commands.add_parser("demo", help="an AutoMode sweep of classifiers on built-in synthetic shapes")
     demo.add_argument("--output", type=Path, default=Path("runs/demo"), help="run folder (default: runs/demo)")
     demo.set_defaults(handler=_demo_command)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-import torch
 from PIL import Image
 
 from automl_nb.data.images import open_image
@@ -19,13 +19,27 @@ from automl_nb.infer.polygons import mask_to_polygons
 from automl_nb.spec.inference import DESCRIPTION_KEYS, PREDICTION_KEYS, TILING_KEYS, check_settings, inference_keys
 from automl_nb.spec.tasks import MULTILABEL, SEGMENTATION, check_task, is_classification
 
+if TYPE_CHECKING:  # torch is imported where a PyTorch model runs: an ONNX predictor never loads it
+    import torch
+
 _CHECKPOINT_KEYS = ("model", "task", "params", "labels")
+
+
+def _inference_mode(method):
+    """``torch.inference_mode()`` around ``method``, torch imported at the call."""
+    @functools.wraps(method)
+    def run(*args, **kwargs):
+        import torch
+
+        with torch.inference_mode():
+            return method(*args, **kwargs)
+    return run
 
 
 class Predictor:
     """A trained model and its inference settings; ``predict`` turns images into Azure outputs.
 
-    Build one with :meth:`from_trial`. The constructor takes the parts directly, e.g. to wrap
+    Build one with :meth:`from_trial`, or :meth:`from_onnx` for an exported model. The constructor takes the parts directly, e.g. to wrap
     a model trained elsewhere.
 
     Args:
@@ -37,7 +51,7 @@ class Predictor:
         labels: class names in the model's output order (detector label k is ``labels[k - 1]``).
         settings: inference settings by training parameter name (see
             :func:`automl_nb.spec.inference.inference_keys`), e.g. ``validation_crop_size``.
-        device: where the model runs.
+        device: where the model runs (None for a model that is not a torch module).
         batch_size: images per forward pass.
 
     Raises:
@@ -45,8 +59,8 @@ class Predictor:
         ValueError: no labels, a setting the task needs is missing, or a bad ``batch_size``.
     """
 
-    def __init__(self, model: torch.nn.Module, task: str, labels: Sequence[str], settings: Mapping[str, Any],
-                 device: str | torch.device = "cpu", batch_size: int = 1) -> None:
+    def __init__(self, model: "torch.nn.Module", task: str, labels: Sequence[str], settings: Mapping[str, Any],
+                 device: "str | torch.device | None" = "cpu", batch_size: int = 1) -> None:
         task = check_task(task)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size: {batch_size!r} is not an int >= 1")
@@ -60,11 +74,15 @@ class Predictor:
         self.task = task
         self.labels = list(labels)
         self.settings = MappingProxyType(dict(settings))
-        self.device = torch.device(device)
+        if device is not None:
+            import torch
+
+            device = torch.device(device)
+        self.device = device
         self.batch_size = batch_size
 
     @classmethod
-    def from_trial(cls, trial_dir: str | os.PathLike, device: str | torch.device = "cpu",
+    def from_trial(cls, trial_dir: str | os.PathLike, device: "str | torch.device" = "cpu",
                    **settings: Any) -> "Predictor":
         """The best model of a trial folder, with its inference settings.
 
@@ -125,6 +143,21 @@ class Predictor:
         model, record = rebuild_model(state, device, **model_options)
         return cls(model, task, record["labels"], resolved, device, batch_size=params["validation_batch_size"])
 
+    @classmethod
+    def from_onnx(cls, path: str | os.PathLike, **settings: Any) -> "Predictor":
+        """A model exported by ``automl-nb export``, run by ONNX Runtime (needs no torch).
+
+        It gives the outputs :meth:`from_trial` gives for the same trial; see
+        :func:`automl_nb.infer.onnx_predictor.onnx_predictor` for the settings that still apply.
+
+        Example:
+            >>> Predictor.from_onnx("runs/shapes/trials/0/onnx/model.onnx").predict(["cat.png"])
+            [{'probs': [0.97, 0.02, 0.01], 'labels': ['cat', 'dog', 'fox']}]
+        """
+        from automl_nb.infer.onnx_predictor import onnx_predictor
+
+        return onnx_predictor(path, **settings)
+
     # ----- prediction ---------------------------------------------------------------------
     def predict(self, images: Any, *, mask_folder: str | os.PathLike | None = None) -> list[dict]:
         """Predict on images, one Azure-shaped dict per image, in order.
@@ -167,8 +200,10 @@ class Predictor:
                     write_mask_images(detections["masks"], mask_folder, name, self.settings["image_type"])
         return results
 
-    @torch.inference_mode()
+    @_inference_mode
     def _classify(self, images: Sequence[Image.Image]) -> list[dict]:
+        import torch
+
         from automl_nb.data.transforms import classification_valid_transform
 
         transform = classification_valid_transform(self.settings["validation_resize_size"],
@@ -178,9 +213,10 @@ class Predictor:
         probs = torch.sigmoid(logits) if self.task == MULTILABEL else torch.softmax(logits, dim=1)
         return [classification_output(row, self.labels) for row in probs.cpu().tolist()]
 
-    @torch.inference_mode()
+    @_inference_mode
     def _detect(self, images: Sequence[Image.Image]) -> list[dict[str, np.ndarray]]:
         """Each image's detections in its pixels, above the score threshold, best first."""
+        import torch
         from torchvision.transforms.v2 import functional as F
 
         tensors = [F.to_dtype(F.to_image(image), torch.float32, scale=True).to(self.device) for image in images]
@@ -192,21 +228,21 @@ class Predictor:
             outputs = self.model(tensors)
         return [self._keep(output) for output in outputs]
 
-    def _keep(self, output: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    def _keep(self, output: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """The detections scoring above ``box_score_threshold``, at most ``box_detections_per_image``.
 
         The detector applies both already; applying them here too keeps a merged or foreign
-        model's output within the settings.
+        model's output within the settings. ``output`` holds tensors or numpy arrays.
         """
-        scores = output["scores"].float().cpu()
-        order = torch.argsort(scores, descending=True)
+        scores = _numpy(output["scores"], np.float32)
+        order = np.argsort(-scores, kind="stable")
         order = order[scores[order] > self.settings["box_score_threshold"]]
         order = order[:self.settings["box_detections_per_image"]]
-        kept = {"boxes": output["boxes"].float().cpu()[order].numpy(), "scores": scores[order].numpy(),
-                "labels": output["labels"].cpu()[order].numpy()}
+        kept = {"boxes": _numpy(output["boxes"], np.float32)[order], "scores": scores[order],
+                "labels": _numpy(output["labels"], np.int64)[order]}
         if self.task == SEGMENTATION:
-            masks = output["masks"].float().cpu()[order]
-            kept["masks"] = (masks[:, 0] >= self.settings["mask_pixel_score_threshold"]).numpy()
+            masks = _numpy(output["masks"], np.float32)[order]
+            kept["masks"] = masks[:, 0] >= self.settings["mask_pixel_score_threshold"]
         return kept
 
     def _detection_output(self, image: Image.Image, detections: Mapping[str, np.ndarray]) -> dict:
@@ -219,6 +255,14 @@ class Predictor:
                 entry["polygon"] = normalise_polygon(rings, width, height)
             boxes.append(entry)
         return {"boxes": boxes}
+
+
+def _numpy(values: Any, dtype) -> np.ndarray:
+    """A tensor (any device or dtype) or an array as a numpy array of ``dtype``."""
+    if hasattr(values, "detach"):
+        values = values.detach().float().cpu() if np.dtype(dtype).kind == "f" else values.detach().cpu()
+        values = values.numpy()
+    return np.asarray(values, dtype=dtype)
 
 
 # ----- images in ------------------------------------------------------------------------

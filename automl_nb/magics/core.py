@@ -213,6 +213,14 @@ class AutoMLMagics(Magics):
             for explanation in explanations:
                 display(explanation)
 
+    def _do_export(self, args) -> None:
+        """Export a trial's model to ONNX and print the parity check; ``-o`` binds the ExportResult."""
+        _check_variable_name(args.out)
+        result = self._run(args.run).export(args.trial, args.output, exporter=args.exporter)
+        print("\n".join(result.lines()))
+        if args.out:
+            self.shell.user_ns[args.out] = result
+
     def _do_check(self, args) -> None:
         """Show the data-health report of a job (a YAML file or a job variable); ``-o`` binds it."""
         from IPython.display import display

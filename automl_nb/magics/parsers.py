@@ -12,6 +12,7 @@ import shlex
 
 from IPython.core.error import UsageError
 
+from automl_nb.export.layout import EXPORTERS
 from automl_nb.spec.explain import XAI_ALGORITHMS, XAI_PARAMETERS
 
 
@@ -97,7 +98,7 @@ def cell_parser() -> MagicParser:
 
 def line_parser() -> MagicParser:
     """``%automl COMMAND ...``: status, leaderboard, best, stop, resume, dashboard, wait, cluster, show, explain,
-    check."""
+    export, check."""
     parser = MagicParser(prog="%automl", add_help=True, description=(
         "Look at and steer the sweeps of this notebook. Commands act on the last run of the kernel "
         "(the last %%automl, resume or dashboard) unless -r names a Run variable or a run folder."))
@@ -137,6 +138,12 @@ def line_parser() -> MagicParser:
     explain.add_argument("--method", default=method,
                          help=f"one of {', '.join(XAI_ALGORITHMS)} (default: {method})")
     explain.add_argument("--label", help="explain this class (default: the predicted class or labels)")
+    export = command("export", "export a trial's model (the best by default) to ONNX, checked against PyTorch")
+    export.add_argument("--trial", metavar="ID", help="export this trial's model instead of the best one")
+    export.add_argument("--output", metavar="FILE", help="the .onnx file (default: <trial folder>/onnx/model.onnx)")
+    export.add_argument("--exporter", choices=EXPORTERS, default="auto",
+                        help="torch.onnx's dynamo or TorchScript path (default: auto, dynamo then TorchScript)")
+    export.add_argument("-o", "--out", dest="out", metavar="NAME", help="bind the ExportResult to this variable")
     check_help = ("the health of a job's data, with the YAML that fixes what it finds (duplicates, leakage, sizes, "
                   "imbalance...)")
     check = commands.add_parser("check", add_help=True, help=check_help, description=check_help)

@@ -5,7 +5,7 @@
 - ``kv_store``: SageMaker's weight-update mode of multi-machine training, refused while each
   trial trains on one machine (SageMaker: "not applicable to single-machine training").
 - Warnings for what a job sets that is kept but not acted on yet: the table's ``not_acted_on``
-  keys (``distributed``, ``enable_onnx_normalization``), ``properties.node_count_per_trial``
+  keys (``distributed``), ``properties.node_count_per_trial``
   above 1, ``test_data`` and ``outputs``.
 """
 

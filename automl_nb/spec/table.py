@@ -180,9 +180,8 @@ _TABLE = (
               not_acted_on="each trial trains on one device (one GPU, or the CPU); multi-GPU training of a "
                            "trial is not available yet"),
     Parameter("enable_onnx_normalization", "bool", "Put input normalisation inside the exported ONNX model "
-              "(no ONNX export yet).", default=False,
-              not_acted_on="no ONNX model is exported yet, so there is no graph to normalise in; the trained "
-                           "PyTorch model normalises its inputs as usual"),
+              "of a classifier (automl-nb export): it then takes pixels in [0, 1]. Detectors always "
+              "normalise inside their graph.", default=False),
     Parameter("log_training_metrics", "bool", "Compute and log metrics on the training set.",
               default=False, enable_disable=True),
     Parameter("log_validation_loss", "bool", "Compute and log the validation loss.",

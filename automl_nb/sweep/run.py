@@ -89,6 +89,16 @@ class Run:
         folder = TrialFolder(self.store.trial_folder(best.trial_id))
         return folder.best_checkpoint if folder.has_best_model() else None
 
+    def export(self, trial_id: str | int | None = None, output: str | os.PathLike | None = None, **options: Any):
+        """Export a trial's model (the best by default) to ONNX and check it against PyTorch.
+
+        See :func:`automl_nb.export.export_trial` for ``output`` and ``options``; returns its
+        :class:`~automl_nb.export.ExportResult`.
+        """
+        from automl_nb.export import export_run
+
+        return export_run(self, trial_id, output, **options)
+
     # -- control ---------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[dict], None]) -> None:
         """Call ``listener(event)`` from the driver's thread for every trial start, report and end."""

@@ -83,7 +83,6 @@ def test_freeze_layer_pattern_is_a_valid_regex_at_load():
 # ----- keys accepted but not acted on yet
 @pytest.mark.parametrize("key, says", [
     ("distributed", "each trial trains on one device"),
-    ("enable_onnx_normalization", "no ONNX model is exported yet"),
 ])
 def test_keys_not_acted_on_warn_when_set(key, says):
     job = image_classification(training_data="d")

@@ -1,0 +1,66 @@
+"""Names, shapes and preprocessing of our ONNX models (see docs/export.md), without torch.
+
+The input and output names follow Azure ML's exported AutoML image models: ``input1`` and
+``output1`` for classifiers, ``input`` and ``boxes``, ``labels``, ``scores`` (``masks``) for
+detectors.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from automl_nb.infer.onnx_model import (LABELS_FILE, MODEL_FILE, PARITY_FILE, PREPROCESSING_FILE,  # noqa: F401
+                                        SETTINGS_FILE)
+from automl_nb.spec.inference import PREDICTION_KEYS, TILING_KEYS
+from automl_nb.spec.tasks import MULTILABEL, SEGMENTATION, is_classification
+
+# torch.onnx's two paths; auto tries dynamo, then TorchScript.
+EXPORTERS = ("auto", "dynamo", "torchscript")
+# The folder of a trial that an export goes to by default.
+EXPORT_FOLDER = "onnx"
+
+
+def input_names(task: str) -> list[str]:
+    return ["input1"] if is_classification(task) else ["input"]
+
+
+def output_names(task: str) -> list[str]:
+    if is_classification(task):
+        return ["output1"]
+    return ["boxes", "labels", "scores"] + (["masks"] if task == SEGMENTATION else [])
+
+
+def dynamic_axes(task: str) -> dict[str, dict[int, str]]:
+    """The axes left free: the batch of a classifier; a detector's image height and width (batch 1)."""
+    if is_classification(task):
+        return {"input1": {0: "batch"}, "output1": {0: "batch"}}
+    return {"input": {2: "height", 3: "width"}}
+
+
+def preprocessing(task: str, settings: Mapping[str, Any], mean: Sequence[float], std: Sequence[float],
+                  normalisation_in_graph: bool) -> dict[str, Any]:
+    """What a caller does to an image before the graph, as written to ``preprocessing.json``.
+
+    Args:
+        task: the model's task.
+        settings: the resolved inference settings (our names).
+        mean, std: the per-channel normalisation of the training pipeline.
+        normalisation_in_graph: ``enable_onnx_normalization`` (classifiers; a detector always
+            normalises inside its graph).
+    """
+    fixed = [key for key in settings if key not in PREDICTION_KEYS[task] + TILING_KEYS]
+    if is_classification(task):
+        crop = settings["validation_crop_size"]
+        fixed.append("validation_crop_size")  # the input's height and width
+        steps = {"layout": "NCHW", "channels": "RGB", "dtype": "float32",
+                 "resize_short_side": settings["validation_resize_size"], "center_crop": crop,
+                 "input_shape": ["batch", 3, crop, crop], "scale": 1 / 255,
+                 "normalise": not normalisation_in_graph, "mean": list(mean), "std": list(std),
+                 "output": "sigmoid probabilities" if task == MULTILABEL else "softmax probabilities"}
+    else:
+        steps = {"layout": "NCHW", "channels": "RGB", "dtype": "float32", "input_shape": [1, 3, "height", "width"],
+                 "scale": 1 / 255, "normalise": False,
+                 "output": "boxes XYXY in input pixels, labels 1..C (0 is background), scores; NMS done"}
+    return {"task": task, "input_names": input_names(task), "output_names": output_names(task),
+            "normalisation_in_graph": bool(normalisation_in_graph) or not is_classification(task),
+            "fixed_in_graph": fixed, **steps}

@@ -1,0 +1,132 @@
+"""ONNX Runtime against PyTorch on a trial's validation images: outputs, primary metric, latency."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from automl_nb.infer.onnx_model import OnnxModel
+from automl_nb.spec.tasks import MULTILABEL, is_classification
+
+# Largest difference of probabilities (classifiers) or of detection scores that still passes.
+OUTPUT_TOLERANCE = 1e-3
+# Largest difference of the primary metric, in points (metric x 100).
+METRIC_TOLERANCE_POINTS = 0.5
+LATENCY_BATCHES = (1, 8)
+
+
+def check_parity(graph: nn.Module, onnx_model: OnnxModel, adapter, normalised_in_graph: bool,
+                 mean: Sequence[float], std: Sequence[float], *, latency_batches: Sequence[int] = LATENCY_BATCHES,
+                 repeats: int = 3) -> dict[str, Any]:
+    """Compare the exported graph under ONNX Runtime with the same graph in PyTorch.
+
+    Args:
+        graph: the exported module (:mod:`automl_nb.export.graphs`), in eval mode.
+        onnx_model: its ONNX file under ONNX Runtime.
+        adapter: the trial's task adapter; its ``valid_dataset`` gives the images and targets, its
+            ``score``/``evaluate`` the primary metric.
+        normalised_in_graph: a classifier's graph takes pixels in [0, 1] (the dataset gives normalised ones).
+        mean, std: the dataset's normalisation, undone for such a graph.
+        latency_batches: the batch sizes timed.
+        repeats: timed runs per batch size (the median is kept).
+
+    Returns:
+        A JSON-able report: ``passed``, ``max_abs_diff``, ``metric`` with the ``pytorch`` and
+        ``onnxruntime`` values and their difference in points, ``latency_ms`` of both at batch 1 and
+        8, the number of ``images`` and the tolerances.
+    """
+    compare = _classification if is_classification(adapter.task) else _detection
+    report = compare(graph, onnx_model, adapter, normalised_in_graph, mean, std)
+    metric = adapter.primary_metric
+    points = abs(report["pytorch"][metric] - report["onnxruntime"][metric]) * 100
+    diff = report["max_abs_diff"]
+    passed = bool(points <= METRIC_TOLERANCE_POINTS and diff <= OUTPUT_TOLERANCE)
+    return {"passed": passed, "images": report["images"], "max_abs_diff": diff,
+            "metric": {"name": metric, "pytorch": report["pytorch"][metric],
+                       "onnxruntime": report["onnxruntime"][metric], "difference_points": points},
+            "latency_ms": _latency(graph, onnx_model, report["example"], adapter.task, latency_batches, repeats),
+            "tolerance": {"max_abs_diff": OUTPUT_TOLERANCE, "metric_points": METRIC_TOLERANCE_POINTS}}
+
+
+@torch.inference_mode()
+def _classification(graph, onnx_model, adapter, normalised_in_graph, mean, std) -> dict:
+    mean_t, std_t = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+    loader = torch.utils.data.DataLoader(adapter.valid_dataset, batch_size=8, collate_fn=adapter.collate)
+    torch_probs, ort_probs, targets, example = [], [], [], None
+    for images, target in loader:
+        pixels = images * std_t + mean_t if normalised_in_graph else images
+        torch_probs.append(graph(pixels).float())
+        ort_probs.append(torch.from_numpy(onnx_model.run(pixels.numpy())[0]))
+        targets.append(target)
+        example = pixels[:1] if example is None else example
+    torch_probs, ort_probs, targets = torch.cat(torch_probs), torch.cat(ort_probs), torch.cat(targets)
+    # adapter.score takes logits: log-probabilities keep the argmax, logits of sigmoid outputs invert it.
+    as_logits = torch.logit if adapter.task == MULTILABEL else torch.log
+    return {"images": len(targets), "max_abs_diff": float((torch_probs - ort_probs).abs().max()),
+            "pytorch": adapter.score(as_logits(torch_probs), targets),
+            "onnxruntime": adapter.score(as_logits(ort_probs), targets), "example": example}
+
+
+class _Recorded(nn.Module):
+    """A detector for ``adapter.evaluate`` that runs ``detect(image) -> dict`` per image and keeps the outputs."""
+
+    def __init__(self, detect: Callable[[torch.Tensor], dict]) -> None:
+        super().__init__()
+        self.detect = detect
+        self.outputs: list[dict] = []
+
+    def forward(self, images):
+        outputs = [self.detect(image) for image in images]
+        self.outputs += outputs
+        return outputs
+
+
+def _detection(graph, onnx_model, adapter, *_) -> dict:
+    keys = graph.keys
+    eager = _Recorded(lambda image: dict(zip(keys, graph(image[None]))))
+    runtime = _Recorded(lambda image: {key: torch.from_numpy(value)
+                                       for key, value in onnx_model.detect(image.numpy()).items()})
+    loader = torch.utils.data.DataLoader(adapter.valid_dataset, batch_size=1, collate_fn=adapter.collate)
+    device = torch.device("cpu")
+    _, eager_scores = adapter.evaluate(eager, loader, device)
+    _, runtime_scores = adapter.evaluate(runtime, loader, device)
+    diff = max((_score_difference(a, b) for a, b in zip(eager.outputs, runtime.outputs)), default=0.0)
+    example = next(iter(loader))[0][0][None]
+    return {"images": len(eager.outputs), "max_abs_diff": diff, "pytorch": eager_scores,
+            "onnxruntime": runtime_scores, "example": example}
+
+
+def _score_difference(a: dict, b: dict) -> float:
+    """Largest difference of two detection lists' scores, best first (ties may swap boxes, not scores)."""
+    first, second = np.sort(a["scores"].float().numpy())[::-1], np.sort(b["scores"].float().numpy())[::-1]
+    if len(first) != len(second):
+        return math.inf
+    return float(np.abs(first - second).max()) if len(first) else 0.0
+
+
+@torch.inference_mode()
+def _latency(graph, onnx_model, example: torch.Tensor, task: str, batches: Sequence[int], repeats: int) -> dict:
+    """Median milliseconds per call of both at each batch size (a detector's batch of 8 is 8 calls of one image)."""
+    latency = {"pytorch": {}, "onnxruntime": {}}
+    for batch in batches:
+        if is_classification(task):
+            pixels = example.expand(batch, *example.shape[1:]).contiguous()
+            runs = {"pytorch": lambda: graph(pixels), "onnxruntime": lambda: onnx_model.run(pixels.numpy())}
+        else:
+            runs = {"pytorch": lambda: [graph(example) for _ in range(batch)],
+                    "onnxruntime": lambda: [onnx_model.run(example.numpy()) for _ in range(batch)]}
+        for name, call in runs.items():
+            call()  # warm-up: first calls allocate
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                call()
+                times.append((time.perf_counter() - start) * 1000)
+            latency[name][str(batch)] = statistics.median(times)
+    return latency

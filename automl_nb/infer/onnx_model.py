@@ -1,0 +1,125 @@
+"""An exported model under ONNX Runtime, with its preprocessing: numpy and pillow only, no torch.
+
+:mod:`automl_nb.export` writes the files; this module reads them, so a deployment needs
+onnxruntime, numpy and pillow. onnx and onnxruntime are optional (the ``export`` extra) and
+imported at use: ``import automl_nb`` never needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from automl_nb.errors import AutoMLError
+
+# The files of an export, beside each other (docs/export.md).
+MODEL_FILE = "model.onnx"
+SETTINGS_FILE = "settings.json"
+LABELS_FILE = "labels.json"
+PREPROCESSING_FILE = "preprocessing.json"
+PARITY_FILE = "parity.json"
+EXTRA = "export"
+
+
+def require(module: str):
+    """Import ``module`` (``onnx``, ``onnxruntime``, ``onnxscript``), or fail naming the extra.
+
+    Raises:
+        AutoMLError: the package is not installed.
+
+    Example:
+        >>> ort = require("onnxruntime")
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise AutoMLError(f"{module} is not installed ({error}); ONNX export and ONNX inference need it: "
+                          f"pip install 'automl_nb[{EXTRA}]'") from None
+
+
+class OnnxModel:
+    """An ONNX file of ours (see docs/export.md) and the ``preprocessing.json`` beside it.
+
+    Args:
+        path: the ``.onnx`` file.
+        threads: ONNX Runtime's intra-op threads (None: its default, all cores).
+
+    Raises:
+        AutoMLError: no such file, no preprocessing.json beside it, or onnxruntime is missing.
+
+    Example:
+        >>> model = OnnxModel("runs/shapes/trials/0/onnx/model.onnx")
+        >>> model.classify([Image.open("cat.png")]).shape
+        (1, 3)
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise AutoMLError(f"{self.path}: no such ONNX file; give the .onnx file that `automl-nb export` wrote")
+        beside = self.path.with_name(PREPROCESSING_FILE)
+        if not beside.is_file():
+            raise AutoMLError(f"{self.path}: no {PREPROCESSING_FILE} beside it; export the model with "
+                              "`automl-nb export`, which writes it")
+        self.preprocessing = json.loads(beside.read_text(encoding="utf-8"))
+        ort = require("onnxruntime")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """The graph's outputs for one input array (``float32``, NCHW)."""
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
+
+    # -- classification --------------------------------------------------------------------
+    def classification_input(self, image: Image.Image) -> np.ndarray:
+        """``[3, crop, crop]`` float32: short side resized, centre crop, scaled (and normalised
+        unless the graph does it), as the validation transform of training does."""
+        steps = self.preprocessing
+        image = _resize_short_side(image, steps["resize_short_side"])
+        pixels = np.asarray(_center_crop(image, steps["center_crop"]), dtype=np.float32) * np.float32(steps["scale"])
+        if steps["normalise"]:
+            pixels = (pixels - np.asarray(steps["mean"], np.float32)) / np.asarray(steps["std"], np.float32)
+        return pixels.transpose(2, 0, 1)
+
+    def classify(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """``[N, C]`` probabilities of RGB images (softmax, or sigmoid for multilabel)."""
+        return self.run(np.stack([self.classification_input(image) for image in images]))[0]
+
+    # -- detection -------------------------------------------------------------------------
+    def detect(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
+        """The detections of one ``[3, H, W]`` image in [0, 1], in its pixels: boxes, labels, scores (masks)."""
+        outputs = self.run(pixels[None])
+        return dict(zip(self.preprocessing["output_names"], outputs))
+
+    def detection_input(self, image: Image.Image) -> np.ndarray:
+        """``[3, H, W]`` float32 in [0, 1] of an RGB image."""
+        return (np.asarray(image, dtype=np.float32) * np.float32(self.preprocessing["scale"])).transpose(2, 0, 1)
+
+    def __repr__(self) -> str:
+        return f"OnnxModel({str(self.path)!r}, task={self.preprocessing.get('task')!r})"
+
+
+def _resize_short_side(image: Image.Image, size: int) -> Image.Image:
+    """torchvision's ``Resize(size)``: the short side to ``size``, the long one in proportion (bilinear,
+    antialiased; PIL's and torch's uint8 kernels differ by at most one grey level)."""
+    width, height = image.size
+    short, long = (width, height) if width <= height else (height, width)
+    other = int(size * long / short)
+    new = (size, other) if width <= height else (other, size)
+    return image if new == image.size else image.resize(new, Image.BILINEAR)
+
+
+def _center_crop(image: Image.Image, size: int) -> Image.Image:
+    """torchvision's ``CenterCrop(size)`` of an image at least ``size`` on each side."""
+    width, height = image.size
+    top, left = int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
+    return image.crop((left, top, left + size, top + size))
