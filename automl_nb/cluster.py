@@ -35,6 +35,7 @@ class ClusterHandle:
         threads_per_trial: torch threads for each trial (None: leave the worker's default).
         uses_gpus: the workers advertise GPU resources, so each trial asks for one.
         owns_client: the client was made here (closed with the handle).
+        cpus: the CPU cores a local cluster's trials share (None for a remote cluster).
     """
 
     client: Any
@@ -42,6 +43,7 @@ class ClusterHandle:
     threads_per_trial: int | None = None
     uses_gpus: bool = False
     owns_client: bool = True
+    cpus: int | None = None
 
     @property
     def owned(self) -> bool:
@@ -136,7 +138,7 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                                silence_logs=logging.ERROR, **options)
     client = Client(cluster, set_as_default=False)
-    return ClusterHandle(client, cluster, threads_per_trial=threads, uses_gpus=bool(gpus))
+    return ClusterHandle(client, cluster, threads_per_trial=threads, uses_gpus=bool(gpus), cpus=cpus)
 
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")

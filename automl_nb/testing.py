@@ -109,6 +109,23 @@ class FailingCurve:
         raise RuntimeError(self.message)
 
 
+class ThreadCountCurve:
+    """A :class:`ScriptedTrial` curve reading ``torch.get_num_threads() / 100`` where the trial runs.
+
+    A test learns from the metric how many CPU threads its trial was given, and with
+    ``seconds`` per call (a sleep) it can see which trials overlapped.
+    """
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+
+    def __call__(self, params: dict) -> Sequence[float]:
+        import torch
+
+        time.sleep(self.seconds)
+        return [torch.get_num_threads() / 100]
+
+
 class RecordingReporter:
     """A reporter that keeps every row it is sent and asks to stop after ``stop_after`` epochs."""
 

@@ -7,12 +7,14 @@ worse too; and their 15 epochs ignore the job's ``timeout_minutes``. AutoMode th
 per portfolio model (see docs/automode.md):
 
 - **sizes** from the images' median shorter side (:func:`fitted_sizes`): below ``SMALL_SIDE``
-  pixels, classification crops of the image's own size (at least ``MIN_CROP``: the last feature
-  map of a stride-32 network stays larger than 1x1); below ``SMALL_DETECTION_SIDE``, detection
+  pixels, classification crops of twice the image's side (at least ``MIN_CROP``, at most the
+  default crop); below ``SMALL_DETECTION_SIDE``, detection
   at the image's own size, scaled up where its objects are smaller than the smallest anchor;
 - **the batch** from the image count (:func:`fitted_batch`): small data gets smaller batches, so
   an epoch still holds enough optimizer steps;
-- **epochs** from the budget (:func:`planned_epochs`) when the job's estimate has timed an epoch;
+- **epochs** from the budget (:func:`planned_epochs`) when the job's estimate has timed an epoch,
+  and on a local CPU cluster **one trial at a time on all the cores** (:func:`planned_concurrency`)
+  when the budget is too short for a useful trial in every slot;
 - **early termination** (:func:`automode_policy`) when the job names none.
 """
 
@@ -47,6 +49,9 @@ MIN_BATCH = 16
 TRIALS_PER_SLOT = 2
 BUDGET_SHARE = 0.8
 USEFUL_EPOCHS = 10
+# One CPU trial given k times the threads runs an epoch about k x THREAD_EFFICIENCY times faster
+# (measured on 2 cores, 2 threads against 1: resnet18 1.72x, resnet34 1.64x, mobilenetv2 1.53x).
+THREAD_EFFICIENCY = 0.8
 # From random weights a model keeps learning past the spec's 15 epochs (fitted to pretrained
 # fine-tuning), so a generous budget may plan up to this many.
 MAX_EPOCHS_FROM_SCRATCH = 40
@@ -99,8 +104,10 @@ def _round_up(value: float, multiple: int = 32) -> int:
 def fitted_sizes(task: str, model: str, side: int | None, object_side: float | None = None) -> dict[str, Any]:
     """The image-size keys fitted to images of ``side`` pixels; empty when the defaults fit.
 
-    Classification crops are the image's own size (rounded up to 32), at least ``MIN_CROP``: a
-    stride-32 network then ends on a feature map of at least 2x2. Detection keeps the image's own size, scaled
+    Classification crops are twice the image's side (rounded up to 32), at least ``MIN_CROP`` and
+    at most the default crop: at the image's own size a stride-32 network ends on a 2x2 map for 64 px
+    (measured on the 64 px digit pairs of ``bench/quality``: IoU 0.90 at 64 px crops in 20 epochs;
+    a hand-written loop with a CIFAR-style stem, whose feature maps match a 2x crop, 0.95). Detection keeps the image's own size, scaled
     up (at most ``MAX_DETECTION_SCALE`` times) where its objects are smaller than the detectors'
     smallest anchors (``SMALLEST_ANCHOR`` pixels), and R-CNN heads sample fewer proposals
     (``SMALL_IMAGE_PROPOSALS``): small images hold few objects.
@@ -114,7 +121,7 @@ def fitted_sizes(task: str, model: str, side: int | None, object_side: float | N
     if task in CLASSIFICATION_TASKS:
         if side >= SMALL_SIDE:
             return {}
-        crop = max(MIN_CROP, _round_up(side))
+        crop = min(default_value("training_crop_size", task, model), max(MIN_CROP, _round_up(2 * side)))
         # Resize straight to the crop: small images are framed tightly, a border crop loses content.
         return {"training_crop_size": crop, "validation_crop_size": crop, "validation_resize_size": crop}
     if side >= SMALL_DETECTION_SIDE:
@@ -171,6 +178,39 @@ def planned_epochs(epoch_seconds: float, *, budget_seconds: float, concurrency: 
     trials_per_slot = max(1, min(TRIALS_PER_SLOT, math.ceil(max_trials / max(concurrency, 1)),
                                  int(epochs_per_slot // USEFUL_EPOCHS)))
     return max(1, min(int(epochs_per_slot / trials_per_slot), most))
+
+
+def planned_concurrency(epoch_seconds: float, *, budget_seconds: float, concurrency: int) -> int:
+    """Trials at once: the job's ``concurrency``, or 1 when a slot's budget holds fewer than ``USEFUL_EPOCHS`` epochs.
+
+    On a CPU the cores are split between the concurrent trials. When the budget is that short,
+    several starved trials tell less than one given all the cores (measured on the digit pairs of
+    ``bench/quality``: the second slot's trial ended at IoU 0.28 while the first was cut short).
+
+    Args:
+        epoch_seconds: one epoch of the portfolio's first model at ``concurrency`` (estimated).
+        budget_seconds: the sweep's time budget.
+        concurrency: the job's ``max_concurrent_trials``.
+
+    Example:
+        >>> planned_concurrency(60.0, budget_seconds=300, concurrency=2)
+        1
+    """
+    if concurrency > 1 and BUDGET_SHARE * budget_seconds / max(epoch_seconds, 1e-6) < USEFUL_EPOCHS:
+        return 1
+    return concurrency
+
+
+def with_threads(epoch_seconds: float, threads: int, more_threads: int) -> float:
+    """An epoch's seconds for a CPU trial given ``more_threads`` instead of ``threads`` (``THREAD_EFFICIENCY``).
+
+    Example:
+        >>> with_threads(16.0, 1, 2)
+        10.0
+    """
+    if more_threads <= threads:
+        return epoch_seconds
+    return epoch_seconds * threads / (more_threads * THREAD_EFFICIENCY)
 
 
 def epoch_cap(task: str, model: str, fixed: Mapping[str, Any]) -> int:

@@ -46,14 +46,16 @@ class SweepDriver:
         policy: early termination (``automl_nb.sweep.policies``), or None.
         time_budget_seconds: seconds this session may run; running trials are canceled after.
         listeners: callables given every event dict (for live displays).
+        max_concurrent: trials at once (default: the job's ``max_concurrent_trials``; AutoMode
+            may run fewer, see ``automl_nb.sweep.automode_plan.planned_concurrency``).
     """
 
     def __init__(self, job, store: RunStore, executor: Executor, sampler, *, max_trials: int,
                  policy=None, time_budget_seconds: float,
-                 listeners: list[Callable[[dict], None]] | None = None) -> None:
+                 listeners: list[Callable[[dict], None]] | None = None, max_concurrent: int | None = None) -> None:
         self.job, self.store, self.executor, self.sampler, self.policy = job, store, executor, sampler, policy
         self.max_trials = max_trials
-        self.max_concurrent = job.limits.max_concurrent_trials
+        self.max_concurrent = max_concurrent or job.limits.max_concurrent_trials
         self.listeners = listeners if listeners is not None else []  # the Run's list: later subscribers count
         self.events: queue.Queue = queue.Queue()
         self.cancel_requested = threading.Event()

@@ -49,9 +49,13 @@ class Executor(Protocol):
     """What the sweep driver needs of the place where trials run."""
 
     uses_gpus: bool
+    can_focus: bool  # focus() can give fewer trials more CPU threads
 
     def start(self, on_event: EventSink) -> None:
         """Begin delivering trial events to ``on_event`` (called from any thread)."""
+
+    def focus(self, concurrent: int) -> None:
+        """Only ``concurrent`` trials will run at once: give each the CPU threads of the idle workers."""
 
     def submit(self, trial_id: str, trial: Any, *, wait_for_verdict: bool) -> None:
         """Run ``trial``; with ``wait_for_verdict`` it waits for a verdict after each report."""
@@ -84,6 +88,7 @@ class DaskExecutor:
         self.topic = f"automl_nb-{self.session}"
         self.futures: dict[str, Any] = {}
         self.subscribed = False
+        self.threads_per_trial = handle.threads_per_trial  # torch threads each trial sets (focus() raises it)
 
     @property
     def client(self):
@@ -94,6 +99,15 @@ class DaskExecutor:
     def uses_gpus(self) -> bool:
         return self.handle.uses_gpus
 
+    @property
+    def can_focus(self) -> bool:
+        """A local CPU cluster made for this sweep: its cores are ours to split between fewer trials."""
+        return self.handle.owned and not self.handle.uses_gpus and bool(self.handle.cpus and self.handle.threads_per_trial)
+
+    def focus(self, concurrent: int) -> None:
+        if self.can_focus:  # as automl_nb.sweep.estimate.trial_layout splits the cores
+            self.threads_per_trial = max(self.handle.threads_per_trial, self.handle.cpus // max(concurrent, 1))
+
     def start(self, on_event: EventSink) -> None:
         # Dask calls this on its event loop with (time logged, message).
         self.client.subscribe_topic(self.topic, lambda event: on_event({**event[1], "logged": event[0]}))
@@ -103,7 +117,7 @@ class DaskExecutor:
         channel = Channel(self.topic, self._verdict(trial_id).name, wait_for_verdict=wait_for_verdict)
         self.send_verdict(trial_id, 0, False)  # set before the task starts: its first read never waits
         self.futures[trial_id] = self.client.submit(
-            run_sweep_trial, trial, channel, self.handle.threads_per_trial, self.trial_function,
+            run_sweep_trial, trial, channel, self.threads_per_trial, self.trial_function,
             key=f"automl-trial-{self.session}-{trial_id}-{uuid.uuid4().hex[:6]}", pure=False,
             resources=self.handle.trial_resources)
 
@@ -159,6 +173,7 @@ class InProcessExecutor:
     """
 
     uses_gpus = False
+    can_focus = False  # threads of one process: torch's thread count is the process's
     client = None
 
     def __init__(self, trial_function: Callable | None = None, max_workers: int = 1) -> None:
@@ -171,6 +186,9 @@ class InProcessExecutor:
 
     def start(self, on_event: EventSink) -> None:
         self.on_event = on_event
+
+    def focus(self, concurrent: int) -> None:
+        pass
 
     def submit(self, trial_id: str, trial: Any, *, wait_for_verdict: bool) -> None:
         self.send_verdict(trial_id, 0, False)

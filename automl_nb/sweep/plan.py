@@ -66,14 +66,16 @@ def job_records(job) -> list:
     return records
 
 
-def automode_plan(job, store: RunStore, device: str, budget_seconds: float) -> dict:
-    """AutoMode's plan: the data's size (count, median sides of images and objects) and the epochs per model.
+def automode_plan(job, store: RunStore, device: str, budget_seconds: float, *, can_focus: bool = False) -> dict:
+    """AutoMode's plan: the data's size (count, median sides of images and objects), epochs per model, trials at once.
 
     Made once per run and kept in ``run.json`` (``automode_plan``), so a resumed sweep draws the
     same trials. Epochs are planned only for a job with a time budget (``timeout_minutes`` below
     the default) and the estimate on (:func:`automl_nb.sweep.estimate.estimate_wanted`): they come
     from the estimate's timing of each portfolio model (cached, so a CLI or magic estimate just
-    before makes it free). Otherwise every model keeps the spec's epochs.
+    before makes it free). Otherwise every model keeps the spec's epochs. ``can_focus``: the
+    executor can give one trial all the cores (a local CPU cluster), so a short budget runs one
+    trial at a time (:func:`automl_nb.sweep.automode_plan.planned_concurrency`).
     """
     saved = store.run_info().get("automode_plan")
     if saved is not None:
@@ -81,31 +83,41 @@ def automode_plan(job, store: RunStore, device: str, budget_seconds: float) -> d
     from automl_nb.sweep.automode_plan import data_profile
 
     profile = data_profile(job_records(job))
+    epochs, concurrency = _planned_schedule(job, device, budget_seconds, can_focus)
     plan = {"n_images": profile.n_images, "side": profile.side, "object_side": profile.object_side,
-            "epochs": _planned_epochs(job, device, budget_seconds)}
+            "epochs": epochs, "concurrency": concurrency}
     store.write_run(automode_plan=plan)
     return plan
 
 
-def _planned_epochs(job, device: str, budget_seconds: float) -> dict[str, int]:
+def _planned_schedule(job, device: str, budget_seconds: float, can_focus: bool) -> tuple[dict[str, int], int]:
+    """Epochs per portfolio model and trials at once, from the estimate's timings (none: spec epochs)."""
     from automl_nb.spec import get_parameter
     from automl_nb.spec.limits import DEFAULT_TIMEOUT_MINUTES
-    from automl_nb.sweep.automode_plan import epoch_cap, planned_epochs
-    from automl_nb.sweep.estimate import estimate_sweep, estimate_wanted
+    from automl_nb.sweep.automode_plan import epoch_cap, planned_concurrency, planned_epochs, with_threads
+    from automl_nb.sweep.estimate import estimate_sweep, estimate_wanted, trial_layout
 
+    concurrency = job.limits.max_concurrent_trials
     fixed = {get_parameter(key).maps_to or key for key in job.training_parameters}
     if "number_of_epochs" in fixed or job.limits.timeout_minutes >= DEFAULT_TIMEOUT_MINUTES or not estimate_wanted():
-        return {}
+        return {}, concurrency
     estimate = estimate_sweep(job, device=device, check_data=False)
-    epochs: dict[str, int] = {}
+    seconds: dict[str, float] = {}  # in portfolio order: the first model is AutoMode's first trial
     for configuration in estimate.configurations:
-        model, seconds = configuration.parameters["model_name"], configuration.epoch_seconds
-        if seconds is not None and model not in epochs:
-            epochs[model] = planned_epochs(seconds, budget_seconds=budget_seconds,
-                                           concurrency=job.limits.max_concurrent_trials,
-                                           max_trials=job.limits.max_trials,
-                                           most=epoch_cap(job.task, model, job.training_parameters))
-    return epochs
+        model = configuration.parameters["model_name"]
+        if configuration.epoch_seconds is not None and model not in seconds:
+            seconds[model] = configuration.epoch_seconds
+    if can_focus and device == "cpu" and seconds:
+        focused = planned_concurrency(next(iter(seconds.values())), budget_seconds=budget_seconds,
+                                      concurrency=concurrency)
+        threads, more = trial_layout(concurrency, device).threads, trial_layout(focused, device).threads
+        seconds = {model: with_threads(value, threads, more) for model, value in seconds.items()}
+        concurrency = focused
+    epochs = {model: planned_epochs(value, budget_seconds=budget_seconds, concurrency=concurrency,
+                                    max_trials=job.limits.max_trials,
+                                    most=epoch_cap(job.task, model, job.training_parameters))
+              for model, value in seconds.items()}
+    return epochs, concurrency
 
 
 def make_driver(job, store: RunStore, executor: Executor, *, time_budget_seconds: float | None = None,
@@ -121,8 +133,13 @@ def make_driver(job, store: RunStore, executor: Executor, *, time_budget_seconds
         used = store.run_info().get("elapsed_seconds", 0.0)
         time_budget_seconds = job.limits.timeout_minutes * 60 - used
     planning = time.monotonic()
-    plan = automode_plan(job, store, device, time_budget_seconds) if job.run_mode == "automode" else None
+    plan = None
+    if job.run_mode == "automode":
+        plan = automode_plan(job, store, device, time_budget_seconds, can_focus=executor.can_focus)
     time_budget_seconds -= time.monotonic() - planning  # the timing behind the plan is part of the budget
+    concurrency = plan.get("concurrency", job.limits.max_concurrent_trials) if plan else job.limits.max_concurrent_trials
+    if concurrency < job.limits.max_concurrent_trials:
+        executor.focus(concurrency)
     sampler = make_sampler(job, device, plan)
     capacity = sampler.capacity if sampler.capacity is not None else job.limits.max_trials
     policy = make_policy(job.sweep.early_termination) if job.sweep is not None else None
@@ -132,7 +149,7 @@ def make_driver(job, store: RunStore, executor: Executor, *, time_budget_seconds
                     primary_metric=job.primary_metric, run_mode=job.run_mode,
                     early_termination=repr(policy) if policy else None)
     return SweepDriver(job, store, executor, sampler, max_trials=min(job.limits.max_trials, capacity), policy=policy,
-                       time_budget_seconds=time_budget_seconds, listeners=listeners)
+                       time_budget_seconds=time_budget_seconds, listeners=listeners, max_concurrent=concurrency)
 
 
 def _automode_policy(job, plan: dict):

@@ -11,17 +11,17 @@ from automl_nb.data.synthetic import make_dataset
 from automl_nb.spec import DETECTION, MULTICLASS, MULTILABEL, SEGMENTATION, load_job, resolve_parameters
 from automl_nb.sweep.automode import automode_portfolio
 from automl_nb.sweep.automode_plan import (
-    MAX_EPOCHS_FROM_SCRATCH, MIN_CROP, SMALL_SIDE, TRIALS_PER_SLOT, data_profile, epoch_cap, fitted_batch, fitted_sizes,
-    planned_epochs,
+    MAX_EPOCHS_FROM_SCRATCH, MIN_CROP, SMALL_SIDE, TRIALS_PER_SLOT, USEFUL_EPOCHS, data_profile, epoch_cap, fitted_batch,
+    fitted_sizes, planned_concurrency, planned_epochs, with_threads,
 )
 from automl_nb.sweep.executor import InProcessExecutor
 from automl_nb.sweep.store import RunStore
-from automl_nb.testing import ScriptedTrial
+from automl_nb.testing import ScriptedTrial, ThreadCountCurve
 
 
-@pytest.mark.parametrize("side, crop", [(8, MIN_CROP), (32, MIN_CROP), (64, 64), (70, 96), (100, 128), (SMALL_SIDE, None),
+@pytest.mark.parametrize("side, crop", [(8, MIN_CROP), (32, MIN_CROP), (64, 128), (70, 160), (100, 224), (SMALL_SIDE, None),
                                         (500, None)])
-def test_small_images_get_crops_of_their_own_size(side, crop):
+def test_small_images_get_crops_of_twice_their_side_within_the_default(side, crop):
     sizes = fitted_sizes(MULTICLASS, "resnet18", side)
     if crop is None:
         assert sizes == {}
@@ -61,6 +61,48 @@ def test_epochs_fill_the_budget_within_their_cap():
     assert planned_epochs(1e4, **plan) == 1
     assert epoch_cap(MULTICLASS, "resnet18", {}) == 15  # pretrained: the spec's epochs
     assert epoch_cap(MULTICLASS, "resnet18", {"use_pretrained_model": False}) == MAX_EPOCHS_FROM_SCRATCH
+
+
+def test_a_budget_too_short_for_useful_trials_in_every_slot_runs_one_trial_at_a_time():
+    # 0.8 x 600 s holds 10 epochs of 48 s (USEFUL_EPOCHS): each slot keeps its trials; one more second, it does not.
+    assert planned_concurrency(48.0, budget_seconds=600, concurrency=2) == 2
+    assert planned_concurrency(49.0, budget_seconds=600, concurrency=2) == 1
+    assert planned_concurrency(1e4, budget_seconds=600, concurrency=1) == 1
+    assert USEFUL_EPOCHS == 10
+    # More threads make an epoch faster, but not in proportion; fewer are never assumed faster.
+    assert 10.0 < with_threads(20.0, 1, 2) < 20.0 and with_threads(20.0, 2, 2) == with_threads(20.0, 2, 1) == 20.0
+
+
+class _Estimate:  # what the plan reads of estimate_sweep: each configuration's model and epoch seconds
+    def __init__(self, seconds):
+        self.configurations = [type("Configuration", (), {"parameters": {"model_name": model}, "epoch_seconds": value})
+                               for model, value in seconds.items()]
+
+
+@pytest.mark.slow
+def test_a_focused_automode_sweep_gives_its_one_trial_at_a_time_all_the_cores(shapes, tmp_path, monkeypatch):
+    """On a real LocalCluster of 2 workers: the plan (from timings of 60 s an epoch, too long for 2 slots
+    in 5 minutes) runs one trial at a time, and each trial sets the threads of both workers' cores."""
+    from automl_nb.sweep import estimate
+    from automl_nb.sweep.automode_plan import BUDGET_SHARE
+
+    monkeypatch.setattr(estimate, "estimate_sweep", lambda job, **_: _Estimate({"resnet18": 60.0, "mobilenetv2": 50.0}))
+    monkeypatch.setattr("automl_nb.cluster.usable_cpus", lambda: 2)  # as on 2 cores, whatever this test process is pinned to
+    monkeypatch.delenv("AUTOML_NB_NO_ESTIMATE", raising=False)
+    job = load_job("task: image_classification\ntarget_column_name: label\n"
+                   f"training_data: {{path: {shapes}, type: mltable}}\n"
+                   "limits: {max_trials: 2, max_concurrent_trials: 2, timeout_minutes: 5}\n"
+                   "training_parameters: {use_pretrained_model: false}\n")
+    run = job.submit(tmp_path / "run", trial_function=ScriptedTrial(ThreadCountCurve(seconds=0.5)))
+    assert run.wait(120) == "Completed"
+    plan = RunStore(run.folder).run_info()["automode_plan"]
+    assert plan["concurrency"] == 1
+    # Each epoch timed at one thread of two runs ~1.6x faster on both: more epochs than the timing alone allows.
+    assert plan["epochs"]["resnet18"] > BUDGET_SHARE * 300 / 60.0
+    trials = sorted(run.trials(), key=lambda t: t.index)
+    assert [t.best_metric for t in trials] == [2 / 100] * 2  # each trial's torch threads: both cores
+    records = [json.loads((run.folder / "trials" / str(t.index) / "trial.json").read_text()) for t in trials]
+    assert records[0]["ended"] <= records[1]["started"]  # one at a time
 
 
 def test_the_profile_reads_sizes_from_the_labels_or_else_the_headers(tmp_path):
@@ -108,7 +150,8 @@ def test_an_automode_sweep_keeps_its_plan_and_gets_median_stopping(shapes, tmp_p
     run = automode_job(shapes).submit(tmp_path / "run", trial_function=ScriptedTrial([0.5, 0.6, 0.7]))
     assert run.wait(120) == "Completed"
     info = RunStore(run.folder).run_info()
-    assert info["automode_plan"] == {"n_images": 30, "side": 32, "object_side": None, "epochs": {}}  # no budget set: no epochs planned
+    # No budget set: no epochs planned, and the job's trials at once.
+    assert info["automode_plan"] == {"n_images": 30, "side": 32, "object_side": None, "epochs": {}, "concurrency": 1}
     trials = run.trials()
     assert len(trials) == 6 and {t.parameters.get("training_crop_size") for t in trials} == {64}
     assert info["ended_because"] is None
