@@ -21,11 +21,21 @@ from automl_nb.errors import AutoMLError
 from automl_nb.ui_events import kernel_shell
 from automl_nb.widgets.figures import curves_png
 from automl_nb.widgets.html import (
-    BEST_BACKGROUND, ROW_WIDTH, epochs_text, header_cells, row_cells, static_dashboard, summary_text,
+    DASHBOARD_CSS, caption_text, cell_columns, cells_width, column_label, epochs_text, row_cells, static_dashboard,
+    summary_text,
 )
+from automl_nb.widgets.leaderboard import DEFAULT_SORT, arrange, parameter_columns, starting
 from automl_nb.widgets.snapshot import RunSnapshot, SnapshotReader, TrialRow
 
 _BAR_STYLES = {"Completed": "success", "Failed": "danger", "Canceled": "warning", "Running": "info", "Queued": ""}
+BAR_WIDTH, EPOCHS_WIDTH, STOP_WIDTH = 90, 44, 72
+_STARTING = "Starting workers: each trial gets its row here when it starts."
+
+
+def _wrapping_row(children, width: str | None = None) -> widgets.HBox:
+    """An HBox whose children go on the next line when the panel is too narrow (never cut off)."""
+    return widgets.HBox(children, layout=widgets.Layout(flex_flow="row wrap", align_items="center", width=width,
+                                                        max_width="100%"))
 
 
 class _TrialRowView:
@@ -33,19 +43,21 @@ class _TrialRowView:
 
     def __init__(self, trial_id: str, on_stop) -> None:
         self.trial_id = trial_id
-        self.cells = widgets.HTML(layout=widgets.Layout(width=f"{ROW_WIDTH}px"))
-        self.bar = widgets.IntProgress(min=0, max=1, value=0, layout=widgets.Layout(width="90px"))
-        self.epochs = widgets.HTML(layout=widgets.Layout(width="44px"))
+        self.cells = widgets.HTML(layout=widgets.Layout(max_width="100%"))
+        self.bar = widgets.IntProgress(min=0, max=1, value=0, layout=widgets.Layout(width=f"{BAR_WIDTH}px"))
+        self.epochs = widgets.HTML(layout=widgets.Layout(width=f"{EPOCHS_WIDTH}px"))
         self.stop = widgets.Button(description="Stop", icon="stop", tooltip=f"stop trial {trial_id}",
-                                   layout=widgets.Layout(width="72px"))
+                                   layout=widgets.Layout(width=f"{STOP_WIDTH}px"))
         self.stop.on_click(lambda _: on_stop(trial_id))
-        self.box = widgets.HBox([self.cells, self.bar, self.epochs, self.stop],
-                                layout=widgets.Layout(align_items="center"))
+        self.controls = widgets.HBox([self.bar, self.epochs, self.stop], layout=widgets.Layout(align_items="center"))
+        self.box = _wrapping_row([self.cells, self.controls])
         self.box.add_class("automl-row")
         self.box.add_class(f"automl-trial-{trial_id}")
 
-    def update(self, row: TrialRow, best: bool, controllable: bool, stopping: bool) -> None:
-        self.cells.value = row_cells(row, best)
+    def update(self, row: TrialRow, best: bool, swept: tuple, controllable: bool, stopping: bool,
+               ended: bool) -> None:
+        self.cells.value = row_cells(row, best, swept)
+        self.cells.layout.width = f"{cells_width(swept)}px"
         with self.bar.hold_sync():
             self.bar.max = max(1, row.total_epochs or row.epochs or 1)
             self.bar.value = min(row.epochs, self.bar.max)
@@ -54,24 +66,33 @@ class _TrialRowView:
         with self.stop.hold_sync():
             self.stop.disabled = not (controllable and row.active) or stopping
             self.stop.description = "Stopping" if stopping and row.active else "Stop"
-        self.cells.style.background = BEST_BACKGROUND if best else None
-        if best:  # the class lets a page (and the browser test) find the best row
+        self.stop.layout.display = "none" if ended else None  # a finished sweep has nothing to stop
+        if best:  # the class draws the row highlighted, and lets a page (and the browser test) find it
             self.box.add_class("automl-best")
         else:
             self.box.remove_class("automl-best")
 
     def widgets(self) -> list:
-        return [self.cells, self.bar, self.epochs, self.stop, self.box]
+        return [self.cells, self.bar, self.epochs, self.stop, self.controls, self.box]
 
 
 class SweepDashboard(widgets.VBox):
     """A live dashboard of a sweep, from its Run or any run folder.
 
-    Shows a summary line and a progress bar over the job's trials, the leaderboard (status,
-    sampled params, primary metric, an epoch progress bar per trial, the best row
-    highlighted), the learning curves of all trials (primary metric, validation and training
-    loss; early-terminated trials dashed and cut with a cross), and Stop buttons for each
-    trial and for the job, enabled while this kernel drives the sweep.
+    Shows a summary line (with the time the job has left, about) and a progress bar over the
+    job's trials; the leaderboard: a column per swept hyperparameter (those every trial shares
+    in a caption above it), primary metric, status (a failure's reason on its row), time and
+    time left, an epoch progress bar and a Stop button per trial, and a swatch in the colour of
+    the trial's curves; the learning curves of all trials (primary metric, validation and
+    training loss; early-terminated trials dashed and cut with a cross); and Stop buttons for
+    each trial and for the job, enabled while this kernel drives the sweep and gone once it
+    has ended.
+
+    Rows keep their places while the sweep runs (trial order, or the order of the column last
+    clicked; new trials at the end) and the best one is marked, so the Stop button under the
+    cursor stays with its trial; a click on a column header sorts by it (again: the other
+    way), and the rows are sorted afresh when the sweep ends. Colours follow JupyterLab's
+    theme (light or dark), and rows wrap in a narrow window.
 
     Args:
         run: a :class:`~automl_nb.sweep.Run`, or a run folder to re-attach to (e.g. after a
@@ -98,6 +119,11 @@ class SweepDashboard(widgets.VBox):
         self.snapshot: RunSnapshot | None = None
         self._reader = SnapshotReader(self.run)
         self._rows: dict[str, _TrialRowView] = {}
+        self.sort_key, self.sort_descending = DEFAULT_SORT
+        self._order: list[str] = []
+        self._swept: tuple | None = None
+        self._sort_buttons: dict[str, widgets.Button] = {}
+        self._header_labels: dict[str, str] = {}
         self._curves_key: tuple | None = None
         self._curves_png: bytes | None = None
         self._lock = threading.RLock()  # one refresh at a time: the updater, a cell, a post-cell hook
@@ -108,21 +134,25 @@ class SweepDashboard(widgets.VBox):
         self._display = None
         self._shell = None
 
+        self.style_sheet = widgets.HTML(DASHBOARD_CSS, layout=widgets.Layout(display="none"))
         self.summary = widgets.HTML()
         self.summary.add_class("automl-summary")
         self.progress = widgets.IntProgress(min=0, max=1, value=0, description="trials",
-                                            layout=widgets.Layout(width="420px"))
+                                            layout=widgets.Layout(width="420px", max_width="100%"))
         self.stop_job = widgets.Button(description="Stop job", icon="stop", button_style="danger",
                                        tooltip="cancel the sweep: running trials stop (resume() continues them)")
         self.stop_job.on_click(self._on_stop_job)
-        self.header = widgets.HTML(header_cells(self._reader.job.primary_metric),
-                                   layout=widgets.Layout(width=f"{ROW_WIDTH}px"))
-        self.table = widgets.VBox([self.header])
+        self.caption = widgets.HTML()
+        self.caption.add_class("automl-caption")
+        self.header = _wrapping_row([])
+        self.header.add_class("automl-header")
+        self.table = widgets.VBox([self.header], layout=widgets.Layout(max_width="100%"))
         self.table.add_class("automl-leaderboard")
         self.curves = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.messages = widgets.Output()
-        super().__init__([self.summary, widgets.HBox([self.progress, self.stop_job]), self.table, self.curves,
-                          self.messages])
+        self._job_row = _wrapping_row([self.progress, self.stop_job])
+        super().__init__([self.style_sheet, self.summary, self._job_row, self.caption, self.table, self.curves,
+                          self.messages], layout=widgets.Layout(max_width="100%"))
         self.add_class("automl-dashboard")
         self.run.subscribe(self._on_event)
         self.refresh()
@@ -137,9 +167,15 @@ class SweepDashboard(widgets.VBox):
             self.snapshot = snapshot
             return snapshot
 
-    def _apply(self, snapshot: RunSnapshot) -> None:
+    def _apply(self, snapshot: RunSnapshot, resort: bool = False) -> None:
         controllable = self.run.running and snapshot.active
+        ended = not snapshot.active and not self.run.running
         self.summary.value = f"<b>{_escape(summary_text(snapshot))}</b>"
+        columns = parameter_columns(snapshot.rows, snapshot.swept)
+        self.caption.value = _escape(_STARTING if starting(snapshot) else caption_text(columns.constant))
+        if columns.swept != self._swept:
+            self._swept = columns.swept
+            self._build_header(snapshot.primary_metric)
         with self.progress.hold_sync():
             self.progress.max = max(1, snapshot.max_trials)
             self.progress.value = min(snapshot.ended_trials, self.progress.max)
@@ -147,13 +183,17 @@ class SweepDashboard(widgets.VBox):
         with self.stop_job.hold_sync():
             self.stop_job.disabled = not controllable or self.run.cancel_requested
             self.stop_job.description = "Stopping" if controllable and self.run.cancel_requested else "Stop job"
+        self.stop_job.layout.display = "none" if ended else None
         best = snapshot.best.trial_id if snapshot.best else None
         for row in snapshot.rows:
             view = self._rows.get(row.trial_id)
             if view is None:
                 view = self._rows[row.trial_id] = _TrialRowView(row.trial_id, self._on_stop_trial)
-            view.update(row, row.trial_id == best, controllable, self.run.stop_requested(row.trial_id))
-        children = (self.header,) + tuple(self._rows[row.trial_id].box for row in snapshot.rows)
+            view.update(row, row.trial_id == best, self._swept, controllable, self.run.stop_requested(row.trial_id),
+                        ended)
+        # While the sweep runs rows keep their places; sorted afresh on a click and once it has ended.
+        self._order = arrange(self._order, snapshot.rows, self.sort_key, self.sort_descending, resort or ended)
+        children = (self.header,) + tuple(self._rows[trial_id].box for trial_id in self._order)
         if children != self.table.children:
             self.table.children = children
         key = tuple((row.trial_id, len(row.curve), row.status, row.trial_id == best) for row in snapshot.rows)
@@ -161,6 +201,60 @@ class SweepDashboard(widgets.VBox):
             self._curves_png = curves_png(snapshot)
             self.curves.value = self._curves_png
             self._curves_key = key
+
+    # -- sorting ---------------------------------------------------------------------------
+    def sort_by(self, column: str, descending: bool | None = None) -> None:
+        """Sort the rows by a column now (what a click on its header does); the rows then keep
+        that order while the sweep runs, new trials added at the end.
+
+        Args:
+            column: ``trial``, a swept hyperparameter's name, ``metric``, ``status``, ``time``,
+                ``left`` or ``epochs``.
+            descending: the direction; None: ascending, or the other way when the rows are
+                already sorted by ``column`` (the metric: best first).
+
+        Raises:
+            ValueError: ``column`` is not one of the leaderboard's columns.
+        """
+        allowed = list(self._sort_buttons)
+        if column not in allowed:
+            raise ValueError(f"column {column!r} is not on the leaderboard; sort by one of {allowed}")
+        if descending is None:
+            descending = not self.sort_descending if column == self.sort_key else column == "metric"
+        with self._lock:
+            self.sort_key, self.sort_descending = column, bool(descending)
+            self._label_sort_buttons()
+            if self.snapshot is not None:
+                self._apply(self.snapshot, resort=True)
+
+    def _build_header(self, primary_metric: str) -> None:
+        """One button per column (a click sorts by it), as wide as the column's cells."""
+        for button in self._sort_buttons.values():
+            button.close()
+        columns = cell_columns(self._swept) + [("epochs", BAR_WIDTH + EPOCHS_WIDTH + 4)]
+        self._sort_buttons = {}
+        for key, width in columns:
+            button = widgets.Button(tooltip=f"sort by {column_label(key, primary_metric)}",
+                                    layout=widgets.Layout(width=f"{width}px", height="24px"))
+            button.add_class("automl-sort")
+            button.add_class(f"automl-sort-{key}")
+            button.on_click(lambda _, key=key: self.sort_by(key))
+            self._sort_buttons[key] = button
+        self._header_labels = {key: column_label(key, primary_metric) for key, _ in columns}
+        self._label_sort_buttons()
+        for old in self.header.children[:1]:  # the previous columns' row
+            old.close()
+        cells = [self._sort_buttons[key] for key, _ in columns[:-1]]
+        self.header.children = (_wrapping_row(cells, f"{cells_width(self._swept)}px"), self._sort_buttons["epochs"])
+
+    def _label_sort_buttons(self) -> None:
+        for key, button in self._sort_buttons.items():
+            arrow = (" ▼" if self.sort_descending else " ▲") if key == self.sort_key else ""
+            button.description = self._header_labels[key] + arrow
+            if key == self.sort_key:
+                button.add_class("automl-sorted")
+            else:
+                button.remove_class("automl-sorted")
 
     # -- live updates ----------------------------------------------------------------------
     def _on_event(self, event: dict) -> None:
@@ -253,7 +347,7 @@ class SweepDashboard(widgets.VBox):
     def static_html(self) -> str:
         """The dashboard as it is now, as static HTML (summary, leaderboard, learning curves)."""
         with self._lock:
-            return static_dashboard(self.snapshot, self._curves_png)
+            return static_dashboard(self.snapshot, self._curves_png, self._order)
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -275,7 +369,10 @@ class SweepDashboard(widgets.VBox):
         for view in getattr(self, "_rows", {}).values():
             for widget in view.widgets():
                 widget.close()
-        for name in ("summary", "progress", "stop_job", "header", "table", "curves", "messages"):
+        for button in getattr(self, "_sort_buttons", {}).values():
+            button.close()
+        for name in ("style_sheet", "summary", "progress", "stop_job", "_job_row", "caption", "header", "table",
+                     "curves", "messages"):
             widget = getattr(self, name, None)
             if widget is not None:
                 widget.close()

@@ -6,8 +6,10 @@ cell: pyplot's global state is not thread-safe, a ``Figure`` with its own Agg ca
 
 from __future__ import annotations
 
+import functools
 import io
 import math
+import zlib
 from typing import Callable
 
 from automl_nb.widgets.snapshot import RunSnapshot, TrialRow
@@ -15,6 +17,24 @@ from automl_nb.widgets.snapshot import RunSnapshot, TrialRow
 # Line style by how a trial ended; an early-terminated trial is also cut with a cross.
 _STYLES = {"Completed": "-", "Running": "-", "Queued": "-", "Canceled": "--", "Failed": ":"}
 _CUT_MARKER = dict(marker="X", markersize=9, markeredgecolor="black", markeredgewidth=0.6, linestyle="none")
+
+
+@functools.lru_cache(maxsize=None)
+def _palette() -> tuple[str, ...]:
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    palette = colormaps["tab10"]
+    return tuple(to_hex(palette(i)) for i in range(palette.N))
+
+
+def trial_colour(trial_id: str) -> str:
+    """The colour of a trial (``#rrggbb``): its curves in the figures and its swatch on the
+    leaderboard, so a row and its curve are told apart the same way. By trial number, so a
+    trial keeps its colour while others start (the palette repeats every 10 trials)."""
+    palette = _palette()
+    index = int(trial_id) if trial_id.isdigit() else zlib.crc32(trial_id.encode())
+    return palette[index % len(palette)]
 
 
 def new_figure(width: float, height: float, columns: int = 1, rows: int = 1):
@@ -36,10 +56,15 @@ def to_png(fig, dpi: int = 80) -> bytes:
 
 
 def curves_png(snapshot: RunSnapshot, dpi: int = 80) -> bytes:
+    """:func:`curves_figure` as PNG bytes."""
+    return to_png(curves_figure(snapshot), dpi)
+
+
+def curves_figure(snapshot: RunSnapshot):
     """Learning curves of every trial: the primary metric, validation loss and training loss per epoch.
 
-    The best trial is drawn bold; an early-terminated trial is dashed and ends in a cross where
-    the policy cut it; a failed one is dotted.
+    Each trial has its :func:`trial_colour`; the best trial is drawn bold; an early-terminated
+    trial is dashed and ends in a cross where the policy cut it; a failed one is dotted.
     """
     fig, (metric_axis, valid_axis, train_axis) = new_figure(12, 3.3, columns=3)
     best = snapshot.best.trial_id if snapshot.best else None
@@ -51,9 +76,8 @@ def curves_png(snapshot: RunSnapshot, dpi: int = 80) -> bytes:
     for trial in sorted(snapshot.rows, key=lambda row: _index(row.trial_id)):
         if not trial.curve:
             continue
-        color = None
         for axis, _, value in panels:
-            color = _draw_trial(axis, trial, value, bold=trial.trial_id == best, color=color)
+            _draw_trial(axis, trial, value, bold=trial.trial_id == best, color=trial_colour(trial.trial_id))
     from matplotlib.ticker import MaxNLocator, NullFormatter
 
     for axis, title, _ in panels:
@@ -68,10 +92,10 @@ def curves_png(snapshot: RunSnapshot, dpi: int = 80) -> bytes:
     else:
         metric_axis.text(0.5, 0.5, "no evaluation yet", ha="center", va="center", transform=metric_axis.transAxes,
                          color="grey")
-    return to_png(fig, dpi)
+    return fig
 
 
-def _draw_trial(axis, trial: TrialRow, value: Callable[[dict], float], bold: bool, color):
+def _draw_trial(axis, trial: TrialRow, value: Callable[[dict], float], bold: bool, color: str) -> None:
     epochs = [row["epoch"] for row in trial.curve]
     values = [value(row) for row in trial.curve]
     style = _STYLES.get(trial.status, "-")
@@ -81,7 +105,6 @@ def _draw_trial(axis, trial: TrialRow, value: Callable[[dict], float], bold: boo
                       color=color, label=f"{trial.trial_id}: {trial.model}" + (" (cut)" if trial.early_terminated else ""))
     if trial.early_terminated and epochs:
         axis.plot(epochs[-1:], values[-1:], color=line.get_color(), **_CUT_MARKER)
-    return line.get_color()
 
 
 def _positive_values(axis) -> bool:

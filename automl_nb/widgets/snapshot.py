@@ -67,6 +67,10 @@ class RunSnapshot:
         rows: the trials, best primary metric first (the leaderboard's order).
         elapsed_s: seconds the sweep has run, over all its sessions.
         taken: when the snapshot was taken (``time.time()``).
+        swept: the names the job's search space can vary (the leaderboard's columns from the
+            start; see :func:`automl_nb.widgets.leaderboard.declared_swept`).
+        max_concurrent_trials: trials at once (for the job's time left).
+        timeout_s: the job's whole budget in seconds (its ``timeout_minutes``), if known.
     """
 
     folder: str
@@ -77,6 +81,9 @@ class RunSnapshot:
     rows: tuple[TrialRow, ...]
     elapsed_s: float | None
     taken: float
+    swept: tuple[str, ...] = ()
+    max_concurrent_trials: int = 1
+    timeout_s: float | None = None
 
     @property
     def active(self) -> bool:
@@ -102,7 +109,10 @@ class SnapshotReader:
 
     def __init__(self, run) -> None:
         self.run = run
+        from automl_nb.widgets.leaderboard import declared_swept
+
         self.job = run.store.load_job()
+        self._swept = declared_swept(self.job.search_space)
         self._total_epochs: dict[str, int | None] = {}
 
     def take(self) -> RunSnapshot:
@@ -131,7 +141,9 @@ class SnapshotReader:
             elapsed = (elapsed or 0.0) + time.time() - info["started"]
         return RunSnapshot(folder=str(run.folder), task=job.task, primary_metric=job.primary_metric, status=status,
                            max_trials=int(info.get("max_trials", job.limits.max_trials)), rows=tuple(rows),
-                           elapsed_s=elapsed, taken=time.time())
+                           elapsed_s=elapsed, taken=time.time(), swept=self._swept,
+                           max_concurrent_trials=int(job.limits.max_concurrent_trials),
+                           timeout_s=float(job.limits.timeout_minutes) * 60)
 
     def _epochs_of(self, record) -> int | None:
         key = f"{record.trial_id}:{record.oom_retries}"

@@ -72,6 +72,23 @@ def test_dashboard_follows_a_sweep_stops_a_trial_and_reattaches(shapes, tmp_path
     assert dashboard.curves.value[:4] == b"\x89PNG"
     assert "Canceled (by user)" in dashboard._rows["1"].cells.value
     assert dashboard.static_html().count('class="automl-row"') == 3
+    # Finished: no Stop buttons; the swept rate has a column, the one model is in the caption.
+    assert dashboard.stop_job.layout.display == "none"
+    assert all(view.stop.layout.display == "none" for view in dashboard._rows.values())
+    assert "learning_rate" in dashboard._sort_buttons and "model_name" not in dashboard._sort_buttons
+    assert dashboard.caption.value == "same in every trial: model resnet18"
+    assert dashboard._order == ["0", "1", "2"]  # trial order unless a column is clicked
+    metric_of = {row.trial_id: row.metric for row in final.rows}
+    dashboard._sort_buttons["metric"].click()  # best first...
+    assert [metric_of[t] for t in dashboard._order] == sorted(metric_of.values(), reverse=True)
+    assert "▼" in dashboard._sort_buttons["metric"].description
+    dashboard._sort_buttons["metric"].click()  # ...then the other way
+    assert [metric_of[t] for t in dashboard._order] == sorted(metric_of.values())
+    listed = re.findall(r'<tr class="automl-row"[^>]*><td[^>]*>.*?</td><td style="padding:2px 8px">(\w+)',
+                        dashboard.static_html())
+    assert listed == dashboard._order  # the saved notebook lists them as shown
+    with pytest.raises(ValueError, match="'optimizer' is not on the leaderboard"):
+        dashboard.sort_by("optimizer")
 
     again = SweepDashboard(str(run.folder))  # e.g. after a kernel restart
     assert [row.trial_id for row in again.snapshot.rows] == [row.trial_id for row in final.rows]
@@ -101,7 +118,8 @@ def test_a_failed_trial_shows_why_on_its_row_in_one_line(shapes, tmp_path):
     snapshot = dashboard.refresh()
     (failed,) = [row for row in snapshot.rows if row.status == "Failed"]
     cells = dashboard._rows[failed.trial_id].cells.value
-    shown = re.search(r'<span style="color:#b3261e">(.*?)</span>', cells).group(1)
+    shown = re.search(r'<span class="automl-status" style="color:var\(--jp-error-color1, #b3261e\)">(.*?)</span>',
+                      cells).group(1)
     assert shown.startswith("Failed: RuntimeError: CUDA out of memory. Tried to allocate")
     assert shown.endswith("…") and "is free" not in shown  # cut to one line...
     assert f"RuntimeError: {reason}" in cells  # ...the whole error in its tooltip
@@ -184,3 +202,130 @@ def test_in_a_kernel_updates_flow_while_a_cell_runs_and_clicks_work_while_waitin
     finally:
         client.stop_channels()
         kernel.shutdown_kernel(now=True)
+
+
+# -- the leaderboard's logic, on hand-made snapshots (no sweep) ---------------------------------
+
+def trial_row(trial_id, metric=None, status="Completed", epochs=4, total=4, duration=40.0, model="resnet18",
+              curve=(), **params):
+    from automl_nb.widgets.snapshot import TrialRow
+
+    return TrialRow(trial_id=trial_id, model=model, params=params, metric=metric, status=status, epochs=epochs,
+                    total_epochs=total, stopped_by=None, notes="", duration_s=duration, curve=curve)
+
+
+def snapshot_of(rows, status="Running", max_trials=None, concurrent=1, timeout_s=None, elapsed=100.0, swept=()):
+    from automl_nb.widgets.snapshot import RunSnapshot
+
+    return RunSnapshot(folder="runs/x", task="image_classification", primary_metric="accuracy", status=status,
+                       max_trials=max_trials or len(rows), rows=tuple(rows), elapsed_s=elapsed, taken=0.0,
+                       swept=swept, max_concurrent_trials=concurrent, timeout_s=timeout_s)
+
+
+def test_a_column_per_swept_hyperparameter_and_the_shared_ones_in_a_caption():
+    from automl_nb.widgets.html import caption_text, row_cells
+    from automl_nb.widgets.leaderboard import parameter_columns
+
+    rows = [trial_row(str(i), learning_rate=0.009101, optimizer=name)
+            for i, name in enumerate(["sgd", "adam", "adamw"])]
+    columns = parameter_columns(rows)
+    assert columns.swept == ("optimizer",)
+    assert columns.constant == {"model_name": "resnet18", "learning_rate": 0.009101}
+    assert caption_text(columns.constant) == "same in every trial: model resnet18, learning_rate 0.009101"
+    cells = row_cells(rows[1], False, columns.swept)
+    assert ">adam</span>" in cells and "learning_rate" not in cells and "resnet18" not in cells
+    # What the search space sweeps is a column from the first trial on, before values differ.
+    assert parameter_columns(rows[:1], ("learning_rate",)).swept == ("learning_rate",)
+    # A model that differs is a column too, first.
+    mixed = rows[:2] + [trial_row("2", model="mobilenetv2", learning_rate=0.009101, optimizer="sgd")]
+    assert parameter_columns(mixed).swept == ("model_name", "optimizer")
+
+
+def test_what_a_search_space_sweeps():
+    from automl_nb.spec.distributions import Choice, Uniform
+    from automl_nb.widgets.leaderboard import declared_swept
+
+    space = [{"model_name": Choice(["resnet18"]), "learning_rate": Uniform(0.001, 0.01), "optimizer": Choice(["sgd"])},
+             {"model_name": Choice(["resnet18"]), "learning_rate": 0.01, "optimizer": Choice(["adam"]),
+              "weight_decay": Choice([0.0001])}]
+    assert declared_swept(space) == ("learning_rate", "optimizer", "weight_decay")  # weight_decay: absent in one
+    assert declared_swept(space[:1]) == ("learning_rate",)
+    assert declared_swept([]) == ()
+
+
+def test_sorting_by_any_column_missing_values_last():
+    from automl_nb.widgets.leaderboard import sort_rows
+
+    rows = [trial_row("0", 0.5, optimizer="sgd"), trial_row("1", None, status="Failed", optimizer="adam"),
+            trial_row("2", 0.7, optimizer="adam"), trial_row("10", 0.5, optimizer="sgd")]
+    ids = lambda rows: [row.trial_id for row in rows]  # noqa: E731
+    assert ids(sort_rows(rows, "trial")) == ["0", "1", "2", "10"]  # by number, not text
+    assert ids(sort_rows(rows, "metric", descending=True)) == ["2", "0", "10", "1"]  # ties in trial order
+    assert ids(sort_rows(rows, "metric")) == ["0", "10", "2", "1"]  # no metric: last either way
+    assert ids(sort_rows(rows, "optimizer")) == ["1", "2", "0", "10"]
+    assert ids(sort_rows(rows, "status")) == ["0", "2", "10", "1"]
+    with pytest.raises(ValueError, match="'momentum' is not a leaderboard column"):
+        sort_rows(rows, "momentum")
+
+
+def test_rows_stay_put_while_running_and_are_sorted_on_a_click_or_at_the_end():
+    from automl_nb.widgets.leaderboard import arrange
+
+    first = [trial_row("0", 0.2, "Running"), trial_row("1", 0.4, "Running")]
+    order = arrange([], first, "metric", True, resort=False)
+    assert order == ["1", "0"]
+    # Trial 0 overtakes trial 1 and trial 2 starts: nothing moves under the cursor, 2 comes last.
+    later = [trial_row("0", 0.9, "Running"), trial_row("1", 0.4, "Running"), trial_row("2", 0.95, "Running")]
+    assert arrange(order, later, "metric", True, resort=False) == ["1", "0", "2"]
+    assert arrange(order, later, "metric", True, resort=True) == ["2", "0", "1"]  # a click, or the sweep ended
+
+
+def test_time_left_per_trial_and_for_the_job():
+    from automl_nb.widgets.html import summary_text
+    from automl_nb.widgets.leaderboard import job_eta, trial_eta
+
+    running = trial_row("1", 0.4, "Running", epochs=2, total=10, duration=20.0)  # 10 s an epoch, 8 to go
+    assert trial_eta(running) == pytest.approx(80.0)
+    assert trial_eta(trial_row("0", 0.5)) is None  # ended
+    assert trial_eta(trial_row("2", None, "Running", epochs=0, duration=3.0)) is None  # no epoch yet
+    rows = [trial_row("0", 0.5, epochs=10, total=10, duration=100.0), running]
+    # 10 s an epoch; 8 epochs of trial 1 and 2 trials not started of 10 epochs: 280 s of work on 2 workers.
+    snapshot = snapshot_of(rows, max_trials=4, concurrent=2)
+    assert job_eta(snapshot) == pytest.approx(140.0)
+    assert job_eta(snapshot_of(rows, max_trials=2, concurrent=2)) == pytest.approx(80.0)  # the longest running
+    assert job_eta(snapshot_of(rows, max_trials=4, concurrent=2, timeout_s=130.0)) == pytest.approx(30.0)
+    assert job_eta(snapshot_of(rows, status="Completed")) is None
+    assert summary_text(snapshot).endswith("1:40 elapsed, about 2:20 left")
+
+
+def test_starting_workers_before_the_first_report():
+    from automl_nb.widgets.html import summary_text
+    from automl_nb.widgets.leaderboard import starting
+
+    assert starting(snapshot_of([], status="Starting", max_trials=3))
+    queued = [trial_row("0", None, "Running", epochs=0, duration=1.0), trial_row("1", None, "Queued", epochs=0)]
+    assert starting(snapshot_of(queued, max_trials=3)) and "starting workers" in summary_text(snapshot_of(queued))
+    reported = [trial_row("0", 0.3, "Running", epochs=1)] + queued[1:]
+    assert not starting(snapshot_of(reported, max_trials=3))
+    assert not starting(snapshot_of(queued, status="Canceled"))
+
+
+def test_a_rows_swatch_is_its_curves_colour_and_colours_follow_the_theme():
+    from automl_nb.widgets.figures import curves_figure, trial_colour
+    from automl_nb.widgets.html import BEST_MARKER, leaderboard_table, row_cells
+
+    curve = ({"epoch": 1, "accuracy": 0.3, "train_loss": 0.9, "validation_loss": 0.8},)
+    rows = [trial_row("0", 0.3, curve=curve), trial_row("1", None, status="Failed"), trial_row("2", 0.6, curve=curve)]
+    colours = {trial_colour(row.trial_id) for row in rows}
+    assert len(colours) == 3
+    figure = curves_figure(snapshot_of(rows, status="Completed"))
+    for axis in figure.axes:
+        drawn = {line.get_label().split(":")[0]: line.get_color() for line in axis.get_lines()}
+        # Trial 1 has no curve: trial 2 keeps its own colour all the same.
+        assert drawn == {"0": trial_colour("0"), "2": trial_colour("2")}
+    best = row_cells(rows[2], True, ())
+    assert f"background:{trial_colour('2')}" in best and BEST_MARKER in best
+    assert "var(--jp-layout-color2" in best and "#e3f4ea" not in best  # readable in the dark theme
+    table = leaderboard_table(snapshot_of(rows, status="Completed"))
+    assert all(f"background:{trial_colour(row.trial_id)}" in table for row in rows)
+    assert "var(--jp-error-color1" in table
