@@ -1,5 +1,6 @@
 """The automl-nb command and the README's examples, run for real."""
 
+import csv
 import re
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def test_convert_folder_writes_jsonl(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_demo_runs_an_automode_sweep_and_writes_its_results(tmp_path, monkeypatch):
+def test_demo_runs_an_automode_sweep_and_writes_its_results(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "DEMO_IMAGES", 40)
     monkeypatch.setattr(cli, "DEMO_TRIALS", 2)
     monkeypatch.setattr(cli, "DEMO_PARAMETERS", {**cli.DEMO_PARAMETERS, "number_of_epochs": 2})
@@ -108,6 +109,10 @@ def test_demo_runs_an_automode_sweep_and_writes_its_results(tmp_path, monkeypatc
     assert len(rows) == 3 and rows[0].startswith("trial,model,params,accuracy,status")
     models = {row.split(",")[1] for row in rows[1:]}
     assert len(models) == 2  # AutoMode's two baselines are different models
+    # It says what the best trial learned, from that trial's own evaluation.
+    best = max(float(row["accuracy"]) for row in csv.DictReader(rows))
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"validation accuracy {best:.2f} (chance 0.33)" in summary and "circle" in summary
 
 
 @pytest.mark.slow

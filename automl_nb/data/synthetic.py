@@ -2,10 +2,12 @@
 
 Every task gets a realistic layout: one dominant shape per image (multiclass), one shape per
 label of a random non-empty label set (multilabel), or 1-4 shapes of random classes with
-partial overlap and varied sizes (detection, instance segmentation). Each class has its own
-hue (jittered) and shape, so a tiny CNN learns it in a few epochs at 32-64 px, while the
-background (gradient, stripes, noise) keeps it from being trivial. Backgrounds are kept low
-in colour saturation, so any strongly coloured pixel belongs to a shape.
+partial overlap and varied sizes (detection, instance segmentation). By default each class has
+its own hue (jittered) and shape, so a tiny CNN learns it in a few epochs at 32-64 px (from the
+colour alone, mostly: what tests want); with ``colour_by_class=False`` every shape takes a random
+hue and only its shape tells its class (what a demo of learning should show). The background
+(gradient, stripes, noise) keeps either from being trivial. Backgrounds are kept low in colour
+saturation, so any strongly coloured pixel belongs to a shape.
 
 Boxes come from each shape's rasterised pixels (united with its polygon), so they enclose
 the drawn shape exactly; polygons are the drawn outline (a circle is a 32-point polygon) in
@@ -40,6 +42,7 @@ def make_dataset(
     out_dir: str | os.PathLike,
     seed: int = 0,
     classes: Sequence[str] = ("circle", "square", "triangle"),
+    colour_by_class: bool = True,
 ) -> Path:
     """Write a toy image dataset for ``task`` as an MLTable folder.
 
@@ -55,6 +58,8 @@ def make_dataset(
         seed: random seed.
         classes: class names. A name from :data:`SHAPES` draws that shape; other names
             take the shapes in order. Multiclass needs at least two.
+        colour_by_class: each class its own hue (True), or every shape a random hue, so
+            that colour says nothing of the class (False).
 
     Returns:
         Path of the JSONL file.
@@ -71,7 +76,7 @@ def make_dataset(
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     shapes = _shapes_for(classes)
-    hues = {name: i / len(classes) for i, name in enumerate(classes)}
+    hues = {name: i / len(classes) for i, name in enumerate(classes)} if colour_by_class else None
 
     labels = [classes[i % len(classes)] for i in range(n)]
     rng.shuffle(labels)
@@ -148,10 +153,13 @@ def _draw_objects(
     wanted: list[str],
     task: str,
     shapes: dict[str, str],
-    hues: dict[str, float],
+    hues: dict[str, float] | None,
     rng: np.random.Generator,
 ) -> list[ObjectLabel]:
-    """Draw the wanted classes into ``pixels`` (in place); return the objects actually placed."""
+    """Draw the wanted classes into ``pixels`` (in place); return the objects actually placed.
+
+    ``hues`` gives each class its hue; None draws each shape in a random one.
+    """
     size = pixels.shape[0]
     if task == MULTICLASS:
         radius_range, max_overlap = (0.22, 0.38), 0.0
@@ -170,7 +178,7 @@ def _draw_objects(
         mask = Image.new("L", (size, size), 0)
         ImageDraw.Draw(mask).polygon(outline, fill=1)
         inside = np.asarray(mask, dtype=bool)
-        pixels[inside] = _colour(hues[name], rng)
+        pixels[inside] = _colour(hues[name] if hues is not None else rng.uniform(0.0, 1.0), rng)
         objects.append(object_label(name, inside, outline, size))
     return objects
 
