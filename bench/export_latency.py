@@ -1,4 +1,4 @@
-"""ONNX Runtime against PyTorch eager at batch 1 on CPU: resnet18, mobilenetv2, fasterrcnn_resnet18_fpn.
+"""ONNX Runtime against PyTorch eager at batch 1 on CPU: resnet18, mobilenetv2, fasterrcnn_resnet18_fpn, yolov5 small.
 
 Random weights (no download); each model is exported with the TorchScript path and timed in the
 same process, so the ratio compares like with like. Goal (issue 16): ONNX Runtime at least 1.5x
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from automl_nb.export.graphs import ClassifierGraph, DetectorGraph
+from automl_nb.export.graphs import ClassifierGraph, DetectorGraph, YoloGraph
 from automl_nb.export.layout import dynamic_axes, input_names, output_names
 from automl_nb.export.onnx_file import write_onnx
 from automl_nb.infer.onnx_model import require
@@ -49,6 +49,11 @@ def _models():
     detector = detector_from_params(params, 3, pretrained=False).eval()
     yield "fasterrcnn_resnet18_fpn", "image_object_detection", DetectorGraph(detector, False), \
         torch.rand(1, 3, 480, 640)
+    from automl_nb.models.yolo import MAX_DETECTIONS, YoloV5
+
+    yolo = YoloV5(num_classes=80, model_size="small", image_size=640).eval()  # a letterboxed 640 x 640 input
+    yield "yolov5 small", "image_object_detection", YoloGraph(yolo, 0.1, 0.5, MAX_DETECTIONS), \
+        torch.rand(1, 3, 640, 640)
 
 
 def main() -> None:

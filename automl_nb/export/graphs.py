@@ -52,3 +52,38 @@ class DetectorGraph(nn.Module):
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         output = self.model([image[0]])[0]
         return tuple(output[key] for key in self.keys)
+
+
+class YoloGraph(nn.Module):
+    """``[1, 3, S, S]`` letterboxed pixels in [0, 1] -> boxes (XYXY, canvas pixels), labels 1..C, scores.
+
+    Decoding, the score threshold, class-aware NMS and the detection cap are inside the graph,
+    as :func:`~automl_nb.models.yolo.decode.non_max_suppression` does them; the letterbox and
+    mapping boxes back to the image's pixels are the caller's (:class:`~automl_nb.infer.onnx_model.OnnxModel`),
+    as in Azure's YOLOv5 export. One difference: eager code keeps the best
+    :data:`~automl_nb.models.yolo.decode.MAX_CANDIDATES` (box, class) pairs before NMS when more
+    pass the threshold (an untrained model at a low threshold); the graph passes them all, since
+    a data-dependent cap does not trace and sorting first changes how NMS breaks exact ties.
+    """
+
+    def __init__(self, model: nn.Module, score_threshold: float, iou_threshold: float, max_detections: int) -> None:
+        super().__init__()
+        self.model = model
+        self.score_threshold, self.iou_threshold = float(score_threshold), float(iou_threshold)
+        self.max_detections = int(max_detections)
+        self.keys = ("boxes", "labels", "scores")
+
+    def forward(self, canvas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        from torchvision.ops import batched_nms
+
+        from automl_nb.models.yolo.decode import decode_outputs, xywh_to_xyxy
+
+        head = self.model.head
+        rows = decode_outputs(self.model.raw_outputs(canvas), head.anchors, head.stride)[0]
+        rows = rows[rows[:, 4] > self.score_threshold]  # score <= objectness: a cheap first cut
+        scores = rows[:, 4:5] if head.num_classes == 1 else rows[:, 5:] * rows[:, 4:5]
+        pairs = torch.nonzero(scores > self.score_threshold)  # (box, class) candidates
+        box_index, labels = pairs[:, 0], pairs[:, 1]
+        scores, boxes = scores[box_index, labels], xywh_to_xyxy(rows[box_index, :4])
+        keep = batched_nms(boxes, scores, labels, self.iou_threshold)[:self.max_detections]
+        return boxes[keep], labels[keep] + 1, scores[keep]

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 from automl_nb.infer.onnx_model import (LABELS_FILE, MODEL_FILE, PARITY_FILE, PREPROCESSING_FILE,  # noqa: F401
                                         SETTINGS_FILE)
 from automl_nb.spec.inference import PREDICTION_KEYS, TILING_KEYS
-from automl_nb.spec.tasks import MULTILABEL, SEGMENTATION, is_classification
+from automl_nb.spec.tasks import DETECTION, MULTILABEL, SEGMENTATION, is_classification
 
 # torch.onnx's two paths; auto tries dynamo, then TorchScript.
 EXPORTERS = ("auto", "dynamo", "torchscript")
@@ -48,7 +48,8 @@ def preprocessing(task: str, settings: Mapping[str, Any], mean: Sequence[float],
         normalisation_in_graph: ``enable_onnx_normalization`` (classifiers; a detector always
             normalises inside its graph).
     """
-    fixed = [key for key in settings if key not in PREDICTION_KEYS[task] + TILING_KEYS]
+    # tile_grid_size too is applied around the graph (the predictor runs the graph per tile)
+    fixed = [key for key in settings if key not in PREDICTION_KEYS[task] + TILING_KEYS + ("tile_grid_size",)]
     if is_classification(task):
         crop = settings["validation_crop_size"]
         fixed.append("validation_crop_size")  # the input's height and width
@@ -64,3 +65,21 @@ def preprocessing(task: str, settings: Mapping[str, Any], mean: Sequence[float],
     return {"task": task, "input_names": input_names(task), "output_names": output_names(task),
             "normalisation_in_graph": bool(normalisation_in_graph) or not is_classification(task),
             "fixed_in_graph": fixed, **steps}
+
+
+def yolo_preprocessing(settings: Mapping[str, Any], size: int, fill: float, max_detections: int) -> dict[str, Any]:
+    """``preprocessing.json`` of a YOLOv5 graph: the caller letterboxes, the graph does NMS.
+
+    Args:
+        settings: the resolved inference settings (our names).
+        size: the trained letterbox size (``image_size`` rounded up to a multiple of 32); the
+            graph's height and width are free, so ``image_size`` may change at inference.
+        fill: the grey of the padding, in [0, 1].
+        max_detections: the graph's cap on boxes per image (YOLOv5's ``max_det``).
+    """
+    steps = preprocessing(DETECTION, settings, (), (), False)
+    fixed = [key for key in steps["fixed_in_graph"] if key != "image_size"]
+    return {**steps, "fixed_in_graph": fixed, "input_shape": [1, 3, "height", "width"],
+            "letterbox": {"size": size, "fill": fill, "resize": "bilinear, antialiased", "align": "centre"},
+            "max_detections": max_detections,
+            "output": "boxes XYXY in letterbox pixels, labels 1..C, scores; NMS done"}

@@ -41,7 +41,10 @@ def check_parity(graph: nn.Module, onnx_model: OnnxModel, adapter, normalised_in
         ``onnxruntime`` values and their difference in points, ``latency_ms`` of both at batch 1 and
         8, the number of ``images`` and the tolerances.
     """
-    compare = _classification if is_classification(adapter.task) else _detection
+    from automl_nb.export.graphs import YoloGraph
+
+    compare = (_classification if is_classification(adapter.task) else
+               _yolo if isinstance(graph, YoloGraph) else _detection)
     report = compare(graph, onnx_model, adapter, normalised_in_graph, mean, std)
     metric = adapter.primary_metric
     points = abs(report["pytorch"][metric] - report["onnxruntime"][metric]) * 100
@@ -100,6 +103,31 @@ def _detection(graph, onnx_model, adapter, *_) -> dict:
     example = next(iter(loader))[0][0][None]
     return {"images": len(eager.outputs), "max_abs_diff": diff, "pytorch": eager_scores,
             "onnxruntime": runtime_scores, "example": example}
+
+
+@torch.inference_mode()
+def _yolo(graph, onnx_model, adapter, *_) -> dict:
+    """YOLOv5: both graphs on the adapter's letterboxed images, boxes mapped back and scored as in training."""
+    from automl_nb.metrics.detection import ImageDetections, ImageTargets, validation_metrics
+
+    loader = torch.utils.data.DataLoader(adapter.valid_dataset, batch_size=1, collate_fn=adapter.collate)
+    found = {"pytorch": [], "onnxruntime": []}
+    truths, diff, example = [], 0.0, None
+    for canvas, (target,) in loader:
+        example = canvas if example is None else example
+        runtime = [torch.from_numpy(array) for array in onnx_model.run(canvas.numpy())]
+        outputs = {"pytorch": graph(canvas), "onnxruntime": runtime}
+        for name, (boxes, labels, scores) in outputs.items():
+            boxes = target["letterbox"].to_image(boxes.float())
+            kept = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+            found[name].append(ImageDetections(boxes=boxes[kept].numpy(), scores=scores[kept].float().numpy(),
+                                               labels=(labels[kept] - 1).numpy()))  # the adapter's 0-based labels
+        diff = max(diff, _score_difference(*({"scores": scores} for _, _, scores in outputs.values())))
+        height, width = target["orig_size"]
+        truths.append(ImageTargets(boxes=target["orig_boxes"].numpy(), labels=target["labels"].numpy(),
+                                   is_crowd=target["is_crowd"].numpy(), width=width, height=height))
+    scores = {name: validation_metrics(found[name], truths, len(adapter.classes), adapter.params) for name in found}
+    return {"images": len(truths), "max_abs_diff": diff, **scores, "example": example}
 
 
 def _score_difference(a: dict, b: dict) -> float:

@@ -59,7 +59,8 @@ def export_trial(trial_dir: str | os.PathLike, output: str | os.PathLike | None 
         trial_dir: the trial folder.
         output: the ``.onnx`` file (default: ``<trial_dir>/onnx/model.onnx``); its folder gets
             ``settings.json``, ``labels.json``, ``preprocessing.json`` and ``parity.json``.
-        exporter: ``auto`` (dynamo, else TorchScript), ``dynamo`` or ``torchscript``.
+        exporter: ``auto`` (dynamo, else TorchScript; TorchScript for YOLOv5, whose NMS of a
+            data-dependent number of boxes dynamo cannot export), ``dynamo`` or ``torchscript``.
         parity: run the parity check on the trial's validation images.
         **timing: ``latency_batches`` (default 1 and 8) and ``repeats`` (default 3) of the latency
             measurement (:func:`~automl_nb.export.parity.check_parity`).
@@ -92,14 +93,25 @@ def export_trial(trial_dir: str | os.PathLike, output: str | os.PathLike | None 
     predictor = Predictor.from_trial(trial_dir)  # TrialError for a folder without a trained model
     task, settings = predictor.task, dict(predictor.settings)
     params = _params(trial_dir)
-    if params.get("model_name") == "yolov5" or (not is_classification(task) and not hasattr(predictor.model, "transform")):
+    yolo = params.get("model_name") == "yolov5"
+    if not yolo and not is_classification(task) and not hasattr(predictor.model, "transform"):
         raise AutoMLError(f"{trial_dir}: ONNX export of {params.get('model_name') or 'this detector'} is not supported "
-                          "yet; allowed: classifiers and the Faster R-CNN, Mask R-CNN and RetinaNet detectors")
+                          "yet; allowed: classifiers and the Faster R-CNN, Mask R-CNN, RetinaNet and YOLOv5 detectors")
     in_graph = bool(params.get("enable_onnx_normalization")) and is_classification(task)
+    steps = layout.preprocessing(task, settings, IMAGENET_MEAN, IMAGENET_STD, in_graph)
     if is_classification(task):
         graph = ClassifierGraph(predictor.model, task, IMAGENET_MEAN, IMAGENET_STD, normalise=in_graph)
         crop = settings["validation_crop_size"]
         example = torch.rand(2, 3, crop, crop)  # batch 2: the dynamo exporter fixes an axis seen as 1
+    elif yolo:  # the caller letterboxes (as for Azure's YOLOv5 export); decoding and NMS are in the graph
+        from automl_nb.data.yolo_transforms import FILL
+        from automl_nb.export.graphs import YoloGraph
+        from automl_nb.models.yolo import MAX_DETECTIONS
+
+        model = predictor.model
+        graph = YoloGraph(model, settings["box_score_threshold"], model.nms_iou_threshold, MAX_DETECTIONS)
+        example = torch.rand(1, 3, model.image_size, model.image_size)
+        steps = layout.yolo_preprocessing(settings, model.image_size, FILL, MAX_DETECTIONS)
     else:
         graph = DetectorGraph(predictor.model, segmentation=task == SEGMENTATION)
         example = torch.rand(1, 3, 64, 80)
@@ -108,12 +120,11 @@ def export_trial(trial_dir: str | os.PathLike, output: str | os.PathLike | None 
         raise AutoMLError(f"--output {str(path)!r}: not an .onnx file name; allowed: a path ending in .onnx")
     used = write_onnx(graph.eval(), example, path, input_names=layout.input_names(task),
                       output_names=layout.output_names(task), dynamic_axes=layout.dynamic_axes(task),
-                      exporter=exporter)
+                      exporter="torchscript" if yolo and exporter == "auto" else exporter)
     model_params = {**params, **settings}
     atomic_write_json(path.with_name(layout.SETTINGS_FILE), settings_json(task, model_params, predictor.labels))
     atomic_write_json(path.with_name(layout.LABELS_FILE), predictor.labels)
-    atomic_write_json(path.with_name(layout.PREPROCESSING_FILE),
-                      {**layout.preprocessing(task, settings, IMAGENET_MEAN, IMAGENET_STD, in_graph), "exporter": used})
+    atomic_write_json(path.with_name(layout.PREPROCESSING_FILE), {**steps, "exporter": used})
     report = None
     if parity:
         from automl_nb.export.parity import check_parity

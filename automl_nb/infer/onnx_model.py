@@ -95,10 +95,19 @@ class OnnxModel:
         return self.run(np.stack([self.classification_input(image) for image in images]))[0]
 
     # -- detection -------------------------------------------------------------------------
-    def detect(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
-        """The detections of one ``[3, H, W]`` image in [0, 1], in its pixels: boxes, labels, scores (masks)."""
-        outputs = self.run(pixels[None])
-        return dict(zip(self.preprocessing["output_names"], outputs))
+    def detect(self, pixels: np.ndarray, image_size: int | None = None) -> dict[str, np.ndarray]:
+        """The detections of one ``[3, H, W]`` image in [0, 1], in its pixels: boxes, labels, scores (masks).
+
+        A YOLOv5 graph takes a letterboxed square (``preprocessing["letterbox"]``): the image is
+        letterboxed to ``image_size`` (default: the trained one; rounded up to a multiple of 32)
+        and the boxes mapped back here, as the PyTorch model does.
+        """
+        names = self.preprocessing["output_names"]
+        steps = self.preprocessing.get("letterbox")
+        if not steps:
+            return dict(zip(names, self.run(pixels[None])))
+        canvas, geometry = letterbox(pixels, network_size(image_size or steps["size"]), steps["fill"])
+        return geometry.to_image(dict(zip(names, self.run(canvas[None]))))
 
     def detection_input(self, image: Image.Image) -> np.ndarray:
         """``[3, H, W]`` float32 in [0, 1] of an RGB image."""
@@ -123,3 +132,49 @@ def _center_crop(image: Image.Image, size: int) -> Image.Image:
     width, height = image.size
     top, left = int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
     return image.crop((left, top, left + size, top + size))
+
+
+# -- YOLOv5's letterbox in numpy (automl_nb.data.yolo_transforms.letterbox without torch) --------
+YOLO_STRIDE = 32  # a letterbox side is a multiple of the largest stride
+
+
+def network_size(image_size: int) -> int:
+    """``image_size`` rounded up to a multiple of 32, at least 32 (YOLOv5's ``network_size``)."""
+    return max(YOLO_STRIDE, -(-int(image_size) // YOLO_STRIDE) * YOLO_STRIDE)
+
+
+class LetterboxGeometry:
+    """Where an image sits on its letterbox canvas, and the way back (per-axis scale, padding)."""
+
+    def __init__(self, width: int, height: int, size: int) -> None:
+        ratio = min(size / width, size / height)
+        self.new_width, self.new_height = max(1, round(width * ratio)), max(1, round(height * ratio))
+        self.scale = np.array([self.new_width / width, self.new_height / height] * 2, np.float32)
+        self.pad = np.array([(size - self.new_width) // 2, (size - self.new_height) // 2] * 2, np.float32)
+        self.width, self.height = width, height
+
+    def to_image(self, detections: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Boxes from canvas pixels to image pixels, clipped; boxes left empty (on the padding) dropped."""
+        boxes = (detections["boxes"].astype(np.float32) - self.pad) / self.scale
+        boxes = np.clip(boxes, 0, np.array([self.width, self.height] * 2, np.float32))
+        kept = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        return {**{key: value[kept] for key, value in detections.items()}, "boxes": boxes[kept]}
+
+
+def letterbox(pixels: np.ndarray, size: int, fill: float) -> tuple[np.ndarray, LetterboxGeometry]:
+    """``[3, H, W]`` float32 pixels resized to fit ``size x size`` (aspect kept), centred on ``fill``.
+
+    The resize is PIL's bilinear on float ("F") images, the antialiased kernel torch's
+    ``resize(antialias=True)`` was ported from: the two agree to about 1e-6.
+    """
+    height, width = pixels.shape[-2:]
+    geometry = LetterboxGeometry(width, height, size)
+    new_width, new_height = geometry.new_width, geometry.new_height
+    if (new_height, new_width) != (height, width):
+        pixels = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32))
+                                      .resize((new_width, new_height), Image.BILINEAR)) for channel in pixels])
+        pixels = np.clip(pixels, 0, 1)
+    canvas = np.full((pixels.shape[0], size, size), fill, np.float32)
+    left, top = int(geometry.pad[0]), int(geometry.pad[1])
+    canvas[:, top:top + new_height, left:left + new_width] = pixels
+    return canvas, geometry

@@ -2,7 +2,8 @@
 and Predictor.from_onnx against from_trial.
 
 Classifiers come from a real one-epoch run (mobilenetv2, 16 images of 32 px); detectors are random-weight
-models written as the trainer writes a trial folder, with a score threshold of 0 so they output boxes.
+models written as the trainer writes a trial folder, with a score threshold of 0 so they output boxes
+(YOLOv5: batch-norm statistics of random batches and a head without priors, so its scores vary).
 The TorchScript exporter is used except in the slow dynamo test: it exports in about a second.
 """
 
@@ -78,6 +79,16 @@ def _random_trial(root, task, model_name, **given):
     folder.write_description(Trial(trial_id="0", task=task, parameters=params, training_data=str(data.parent),
                                    output_dir=str(folder.path)), params)
     return folder.path, data.parent
+
+
+def _op_types(graph):
+    """The operators of an ONNX graph and of its subgraphs (an If's branches)."""
+    found = set()
+    for node in graph.node:
+        found.add(node.op_type)
+        for attribute in node.attribute:
+            found |= _op_types(attribute.g) if attribute.HasField("g") else set()
+    return found
 
 
 def _assert_export(result, task):
@@ -180,7 +191,11 @@ def test_faster_rcnn_exports_with_nms_inside_and_agrees_with_from_trial(tmp_path
     eager = Predictor.from_trial(trial).predict(images)
     exported = Predictor.from_onnx(result.path).predict(images)
     assert all(len(e["boxes"]) == 5 for e in exported)  # the cap applied inside the graph
-    for a, b in zip(eager, exported):
+    tiled = {"tile_grid_size": "2x1", "tile_predictions_nms_threshold": 0.5}  # whole image and tiles, merged
+    eager_tiled = Predictor.from_trial(trial, **tiled).predict(images)
+    exported_tiled = Predictor.from_onnx(result.path, **tiled).predict(images)
+    assert [e["boxes"] for e in eager_tiled] != [e["boxes"] for e in eager]
+    for a, b in zip(eager + eager_tiled, exported + exported_tiled):
         assert [x["label"] for x in a["boxes"]] == [x["label"] for x in b["boxes"]]
         np.testing.assert_allclose([x["score"] for x in a["boxes"]], [x["score"] for x in b["boxes"]], atol=1e-4)
         np.testing.assert_allclose([list(x["box"].values()) for x in a["boxes"]],
@@ -263,3 +278,119 @@ Predictor.from_onnx({str(result.path)!r})
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "pip install 'automl_nb[export]'" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def yolo_export(tmp_path_factory):
+    """A random-weight yolov5 small trial (64 px) and its export; yields (trial folder, ExportResult)."""
+    root = tmp_path_factory.mktemp("yolo_export")
+    trial, _ = _random_trial(root, DETECTION, "yolov5", model_size="small", image_size=64, box_score_threshold=0.6)
+    # A fresh yolov5 scores every box about alike, whatever the image (its batch-norm statistics are
+    # the initial ones): set them from a few batches, and drop the head's priors, so scores vary.
+    from automl_nb.models.yolo import yolo_from_params
+
+    folder = TrialFolder(trial)
+    state = folder.load_checkpoint(BEST_CHECKPOINT)
+    model = yolo_from_params(state["params"], 3)
+    model.load_state_dict(state["model"])
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, torch.nn.BatchNorm2d):
+                layer.reset_running_stats()
+                layer.momentum = None  # a plain average of the batches
+        for _ in range(3):
+            model.train()(torch.rand(4, 3, 64, 64))
+        for conv in model.head.m:
+            conv.weight *= 3
+            conv.bias.zero_()
+    folder.save_checkpoint(BEST_CHECKPOINT, {**state, "model": model.state_dict()})
+    return trial, export_trial(trial, **FAST)
+
+
+def _noise_images(*shapes):
+    """RGB noise images of these (height, width): no flat areas, so no two boxes score exactly alike."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in shapes]
+
+
+def test_yolov5_exports_with_nms_inside_and_agrees_with_from_trial(yolo_export):
+    trial, result = yolo_export
+    report = _assert_export(result, DETECTION)
+    assert report["images"] == 2
+    session = __import__("onnxruntime").InferenceSession(str(result.path))
+    assert [i.shape for i in session.get_inputs()] == [[1, 3, "height", "width"]]
+    assert [o.name for o in session.get_outputs()] == ["boxes", "labels", "scores"]
+    assert "NonMaxSuppression" in _op_types(onnx.load(str(result.path)).graph)  # NMS inside the graph
+    steps = json.loads(result.path.with_name("preprocessing.json").read_text())
+    assert steps["letterbox"]["size"] == 64 and "nms_iou_threshold" in steps["fixed_in_graph"]
+    images = _noise_images((25, 40), (33, 70))  # letterboxed with padding, below and above 64 px
+    for settings in ({"image_size": 64}, {"image_size": 96}, {"tile_grid_size": "2x1"}):
+        eager = Predictor.from_trial(trial, **settings).predict(images)
+        exported = Predictor.from_onnx(result.path, **settings).predict(images)
+        for a, b in zip(eager, exported):
+            assert a["boxes"] and len(a["boxes"]) == len(b["boxes"])
+            # Boxes of (nearly) equal scores may come in either order: match each to its nearest.
+            rows = [np.array([[x["label"] == name for name in ("circle", "square", "triangle")] + [x["score"]]
+                              + list(x["box"].values()) for x in p["boxes"]], dtype=float) for p in (a, b)]
+            nearest = np.abs(rows[0][:, None] - rows[1][None]).max(axis=2).min(axis=0)
+            assert nearest.max() < 1e-3
+    with pytest.raises(SpecError, match="nms_iou_threshold: 0.3 cannot apply to an ONNX model"):
+        Predictor.from_onnx(result.path, nms_iou_threshold=0.3)
+
+
+def test_yolov5_onnx_predicts_without_torch_and_auto_uses_torchscript(yolo_export, tmp_path):
+    trial, result = yolo_export
+    _noise_images((33, 70))[0].save(tmp_path / "wide.png")
+    script = f"""
+import sys
+sys.modules['torch'] = sys.modules['torchvision'] = None  # importing either fails
+from automl_nb.infer import Predictor
+print(len(Predictor.from_onnx({str(result.path)!r}).predict([{str(tmp_path / 'wide.png')!r}])[0]['boxes']))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == len(Predictor.from_trial(trial).predict(tmp_path / "wide.png")[0]["boxes"]) > 0
+    # dynamo cannot export NMS over a data-dependent number of boxes: auto goes straight to TorchScript
+    assert export_trial(trial, tmp_path / "auto.onnx", parity=False).exporter == "torchscript"
+
+
+def test_numpy_letterbox_matches_the_training_letterbox():
+    from automl_nb.data.yolo_transforms import FILL
+    from automl_nb.data.yolo_transforms import letterbox as torch_letterbox
+    from automl_nb.infer.onnx_model import letterbox, network_size
+
+    rng = np.random.default_rng(0)
+    dropped = 0
+    for height, width, size in ((40, 40, 64), (25, 40, 64), (33, 70, 96), (200, 90, 64), (64, 64, 64)):
+        pixels = rng.random((3, height, width), dtype=np.float32)
+        canvas, geometry = letterbox(pixels, size, FILL)
+        expected, expected_geometry = torch_letterbox(torch.from_numpy(pixels), size)
+        assert canvas.shape == (3, size, size) and np.abs(canvas - expected.numpy()).max() < 1e-5
+        corners = rng.uniform(0, size, (8, 2))
+        boxes = np.concatenate([corners, corners + rng.uniform(1, size / 2, (8, 2))], axis=1).astype(np.float32)
+        boxes = np.concatenate([boxes, [[0, 0, size / 4, 1]]]).astype(np.float32)  # on the top padding, if any
+        mapped = geometry.to_image({"boxes": boxes, "scores": np.arange(9)})
+        back = expected_geometry.to_image(torch.from_numpy(boxes))
+        kept = ((back[:, 2] > back[:, 0]) & (back[:, 3] > back[:, 1])).numpy()
+        np.testing.assert_allclose(mapped["boxes"], back[kept].numpy(), atol=1e-4)
+        assert mapped["scores"].tolist() == np.arange(9)[kept].tolist()
+        dropped += int((~kept).sum())
+    assert dropped >= 1
+    assert (network_size(100), network_size(10), network_size(64)) == (128, 32, 64)
+
+
+def test_numpy_class_aware_nms_keeps_what_torchvision_keeps():
+    from torchvision.ops import batched_nms
+
+    from automl_nb.infer.onnx_predictor import class_aware_nms
+
+    rng = np.random.default_rng(1)
+    corners = rng.uniform(0, 50, (200, 2))
+    boxes = np.concatenate([corners, corners + rng.uniform(2, 30, (200, 2))], axis=1).astype(np.float32)
+    scores, labels = rng.random(200).astype(np.float32), rng.integers(0, 3, 200)
+    for threshold in (0.0, 0.25, 0.6):
+        expected = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(labels), threshold)
+        kept = class_aware_nms(boxes, scores, labels, threshold)
+        assert kept.tolist() == expected.tolist() and 3 <= len(kept) < 200

@@ -161,6 +161,7 @@ def test_freeze_table_names_real_parameters():
 # ----- pretrained weights ------------------------------------------------------------------
 def test_missing_pretrained_weights_fail_fast_with_advice(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
+    monkeypatch.setenv("AUTOML_NB_YOLOV5_WEIGHTS_URL", "http://127.0.0.1:9/v7.0")  # no release host
     with pytest.raises(TrialError, match=r"use_pretrained_model: false.*yolov5s\.pt"):
         build_model("yolov5", num_classes=2, pretrained=True, model_size="small")
 

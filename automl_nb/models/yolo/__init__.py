@@ -5,7 +5,8 @@
 - :mod:`.loss`: objectness/class BCE, CIoU box loss, anchor matching;
 - :mod:`.decode`: raw outputs to boxes, NMS; :mod:`.predict`: images in, detections in
   their pixels out (letterbox and back);
-- :mod:`.weights`: pretrained YOLOv5 v6/v7 checkpoints from a local file.
+- :mod:`.weights`: pretrained YOLOv5 v6/v7 checkpoints from a local file; :mod:`.download`:
+  the v7.0 release files into the torch hub cache.
 
 Importing this package registers ``yolov5`` in :mod:`automl_nb.models.registry`.
 """

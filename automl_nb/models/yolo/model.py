@@ -204,12 +204,14 @@ def build_yolov5(*, num_classes: int, pretrained: bool, model_size: str | None =
     Args:
         num_classes: object classes.
         pretrained: load a YOLOv5 v6/v7 checkpoint from ``weights_path`` or the local cache
-            (:func:`~automl_nb.models.yolo.weights.cached_weights_path`); never downloads.
+            (:func:`~automl_nb.models.yolo.weights.cached_weights_path`), downloading the v7.0
+            release file there first when it is missing and the host answers (:mod:`.download`).
         model_size, image_size, box_score_threshold, nms_iou_threshold: see :class:`YoloV5`.
         weights_path: a local checkpoint to load when ``pretrained``.
 
     Raises:
-        TrialError: ``pretrained`` and no checkpoint file, or not one of this size.
+        TrialError: ``pretrained`` and no checkpoint file (nor a reachable host), a failed download
+            or sha256 check, or a file not of this size.
         ValueError: bad ``model_size`` or ``num_classes``.
 
     Example:
@@ -225,9 +227,13 @@ def build_yolov5(*, num_classes: int, pretrained: bool, model_size: str | None =
                    box_score_threshold=option("box_score_threshold", box_score_threshold),
                    nms_iou_threshold=option("nms_iou_threshold", nms_iou_threshold))
     if pretrained:
+        from automl_nb.models.yolo.download import fetch_release_file
         from automl_nb.models.yolo.weights import cached_weights_path, load_pretrained
 
-        load_pretrained(model, weights_path or cached_weights_path(model.model_size))
+        path = weights_path or cached_weights_path(model.model_size)
+        if weights_path is None:
+            fetch_release_file(path)  # into the hub cache when missing and the release host answers
+        load_pretrained(model, path)
     return model
 
 

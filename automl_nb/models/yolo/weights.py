@@ -1,8 +1,10 @@
-"""Pretrained YOLOv5 weights from a local file; nothing is ever downloaded.
+"""Pretrained YOLOv5 weights from a local file (downloaded there first by :mod:`.download`).
 
 Where: ``<torch hub dir>/checkpoints/yolov5s.pt`` (``m``, ``l``, ``x`` for the other sizes;
 the hub dir is ``$TORCH_HOME/hub``, by default ``~/.cache/torch/hub``), the names of the
-YOLOv5 v7.0 release files, or any path given as ``weights_path``.
+YOLOv5 v7.0 release files, which are downloaded there when missing and the release host
+answers (:func:`~automl_nb.models.yolo.download.fetch_release_file`); or any path given as
+``weights_path`` (never downloaded).
 
 What: a YOLOv5 **v6.0 - v7.0** detection checkpoint of the same ``model_size`` (the 6x6 stem
 and SPPF layout; v5.0 and older, with Focus and SPP, do not fit), in any of these forms:
@@ -150,11 +152,13 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike) -> list[str]:
     """
     path, size = Path(path), getattr(model, "model_size", "?")
     if not path.is_file():
+        from automl_nb.models.yolo.download import release_url
+
         raise TrialError(
-            f"pretrained weights for 'yolov5' ({size}) are not in the local cache ({path}); automl_nb never "
-            f"downloads them. Either set `use_pretrained_model: false` in training_parameters to train from "
-            f"random weights, or place a YOLOv5 v6.0-v7.0 checkpoint of that size (e.g. "
-            f"{YOLOV5_FILES.get(size, 'yolov5s.pt')} from {RELEASES}) at that path.")
+            f"pretrained weights for 'yolov5' ({size}) are not in the local cache ({path}) and "
+            f"{release_url(path.name)} cannot be reached. Either set `use_pretrained_model: false` in "
+            f"training_parameters to train from random weights, or place a YOLOv5 v6.0-v7.0 checkpoint of that "
+            f"size (e.g. {YOLOV5_FILES.get(size, 'yolov5s.pt')} from {RELEASES}) at that path.")
     tensors = read_checkpoint(path)
     own = model.state_dict()
     fitting = {name: tensor.to(own[name].dtype) for name, tensor in tensors.items()
