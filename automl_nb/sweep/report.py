@@ -32,10 +32,13 @@ def leaderboard(records: Sequence[TrialRecord], primary_metric: str):
 
 
 def write_summary(run) -> None:
-    """Write ``leaderboard.csv`` and ``learning_curves.png`` into the run folder."""
+    """Write ``leaderboard.csv`` and ``learning_curves.png`` into the run folder, unless they
+    are newer than every trial's record and metrics (e.g. a resume that ran nothing)."""
     from automl_nb._atomic import atomic_write_text
     from automl_nb.plots import plot_sweep_curves
 
+    if _summary_is_current(run.folder):
+        return
     records = run.trials()
     metric = run.store.load_job().primary_metric
     atomic_write_text(run.folder / "leaderboard.csv", leaderboard(records, metric).to_csv(index=False))
@@ -44,3 +47,25 @@ def write_summary(run) -> None:
         plot_sweep_curves(curves, records, metric, run.folder / "learning_curves.png",
                           title=f"{len(records)} trials, best {metric} "
                                 f"{max((r.best_metric for r in records if r.best_metric is not None), default=0):.3f}")
+
+
+def _summary_is_current(folder) -> bool:
+    """``leaderboard.csv`` (and ``learning_curves.png``, once there are curves) were written
+    after the last change to any ``trial.json`` or ``metrics.jsonl``: nothing to redraw."""
+    table, curves = folder / "leaderboard.csv", folder / "learning_curves.png"
+    if not table.exists():
+        return False
+    written = table.stat().st_mtime_ns
+    newest, any_curve = 0, False
+    for trial in (folder / "trials").glob("*"):
+        for name in ("trial.json", "metrics.jsonl"):
+            try:
+                newest = max(newest, (trial / name).stat().st_mtime_ns)
+            except OSError:  # not there (yet), or not a trial folder
+                continue
+            any_curve = any_curve or name == "metrics.jsonl"
+    if any_curve:
+        if not curves.exists():
+            return False
+        written = min(written, curves.stat().st_mtime_ns)
+    return written > newest

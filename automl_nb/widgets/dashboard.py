@@ -9,6 +9,7 @@ or during ``run.wait()`` (see :mod:`automl_nb.ui_events`).
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -24,12 +25,16 @@ from automl_nb.widgets.html import (
     DASHBOARD_CSS, caption_text, cell_columns, cells_width, column_label, epochs_text, row_cells, static_dashboard,
     summary_text,
 )
-from automl_nb.widgets.leaderboard import DEFAULT_SORT, arrange, parameter_columns, starting
+from automl_nb.widgets.leaderboard import DEFAULT_SORT, arrange, parameter_columns, starting, visible
 from automl_nb.widgets.snapshot import RunSnapshot, SnapshotReader, TrialRow
 
 _BAR_STYLES = {"Completed": "success", "Failed": "danger", "Canceled": "warning", "Running": "info", "Queued": ""}
 BAR_WIDTH, EPOCHS_WIDTH, STOP_WIDTH = 90, 44, 72
 _STARTING = "Starting workers: each trial gets its row here when it starts."
+# The updater's share of the time: after a refresh that took t seconds it waits at least
+# t * _IDLE_FACTOR, and so between two drawings of the curves, so that the rows and the curves
+# each cost a sweep driven in this process (same GIL) about 5% at most.
+_IDLE_FACTOR = 19
 
 
 def _wrapping_row(children, width: str | None = None) -> widgets.HBox:
@@ -53,9 +58,14 @@ class _TrialRowView:
         self.box = _wrapping_row([self.cells, self.controls])
         self.box.add_class("automl-row")
         self.box.add_class(f"automl-trial-{trial_id}")
+        self._shown: tuple | None = None
 
     def update(self, row: TrialRow, best: bool, swept: tuple, controllable: bool, stopping: bool,
                ended: bool) -> None:
+        state = (row, best, swept, controllable, stopping, ended)
+        if state == self._shown:  # nothing to send: an ended trial's row stays as it is
+            return
+        self._shown = state
         self.cells.value = row_cells(row, best, swept)
         self.cells.layout.width = f"{cells_width(swept)}px"
         with self.bar.hold_sync():
@@ -71,6 +81,10 @@ class _TrialRowView:
             self.box.add_class("automl-best")
         else:
             self.box.remove_class("automl-best")
+
+    def forget(self) -> None:
+        """Redraw the row on its next update even if its trial has not changed."""
+        self._shown = None
 
     def widgets(self) -> list:
         return [self.cells, self.bar, self.epochs, self.stop, self.controls, self.box]
@@ -94,13 +108,22 @@ class SweepDashboard(widgets.VBox):
     way), and the rows are sorted afresh when the sweep ends. Colours follow JupyterLab's
     theme (light or dark), and rows wrap in a narrow window.
 
+    A big sweep stays light: each refresh reads only the files that changed, past
+    ``page_size`` trials the leaderboard shows a page (the best ones and the running ones;
+    "Show more" for more), and the curves of only the best trials are drawn in colour, the
+    others faint, at most every ``curves_interval`` seconds.
+
     Args:
         run: a :class:`~automl_nb.sweep.Run`, or a run folder to re-attach to (e.g. after a
             kernel restart, or a run started by ``automl-nb run``).
         poll_seconds: how often the folder is re-read without an event (a run driven
             elsewhere).
-        min_interval: the least time between two redraws (a redraw reads the folder and
-            draws the curves).
+        min_interval: the least time between two redraws (a redraw reads what changed in the
+            folder); a slow redraw waits longer, so the panel takes at most ~5% of the time.
+        page_size: rows shown besides the running trials (the best ones, or the first in the
+            order of the column clicked); "Show more" adds as many again.
+        curves_interval: the least seconds between two drawings of the learning curves while
+            the sweep runs (they are drawn only when a trial reported, started or ended).
 
     Raises:
         AutoMLError: ``run`` is not a run folder.
@@ -111,11 +134,19 @@ class SweepDashboard(widgets.VBox):
         >>> SweepDashboard("runs/image_classification-2")   # a finished run, later
     """
 
-    def __init__(self, run: Any, *, poll_seconds: float = 2.0, min_interval: float = 1.0) -> None:
+    def __init__(self, run: Any, *, poll_seconds: float = 2.0, min_interval: float = 1.0, page_size: int = 50,
+                 curves_interval: float = 5.0) -> None:
         from automl_nb.sweep import Run, load_run
 
+        if page_size < 1:
+            raise ValueError(f"page_size: {page_size} must be at least 1")
         self.run = run if isinstance(run, Run) else load_run(os.fspath(run))
         self.poll_seconds, self.min_interval = poll_seconds, min_interval
+        self.page_size, self.curves_interval = page_size, curves_interval
+        self._limit = page_size
+        self._user_sorted = False
+        self._curves_drawn = 0.0  # time.monotonic() of the last drawing, and how long it took
+        self._curves_seconds = 0.0
         self.snapshot: RunSnapshot | None = None
         self._reader = SnapshotReader(self.run)
         self._rows: dict[str, _TrialRowView] = {}
@@ -129,6 +160,7 @@ class SweepDashboard(widgets.VBox):
         self._lock = threading.RLock()  # one refresh at a time: the updater, a cell, a post-cell hook
         self._updater_lock = threading.Lock()  # never held long: the driver's thread takes it for each event
         self._wake = threading.Event()
+        self._closing = threading.Event()  # ends the updater's pause between refreshes at once
         self._closed = False
         self._updater: threading.Thread | None = None
         self._display = None
@@ -148,15 +180,25 @@ class SweepDashboard(widgets.VBox):
         self.header.add_class("automl-header")
         self.table = widgets.VBox([self.header], layout=widgets.Layout(max_width="100%"))
         self.table.add_class("automl-leaderboard")
+        self.page_note = widgets.HTML()
+        self.page_note.add_class("automl-page-note")
+        self.show_more = widgets.Button(description="Show more", icon="angle-down",
+                                        tooltip=f"show {page_size} more rows of the leaderboard")
+        self.show_more.on_click(self._on_show_more)
+        self._page_row = _wrapping_row([self.page_note, self.show_more])
+        self._page_row.layout.display = "none"
         self.curves = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.messages = widgets.Output()
         self._job_row = _wrapping_row([self.progress, self.stop_job])
-        super().__init__([self.style_sheet, self.summary, self._job_row, self.caption, self.table, self.curves,
-                          self.messages], layout=widgets.Layout(max_width="100%"))
+        super().__init__([self.style_sheet, self.summary, self._job_row, self.caption, self.table, self._page_row,
+                          self.curves, self.messages], layout=widgets.Layout(max_width="100%"))
         self.add_class("automl-dashboard")
         self.run.subscribe(self._on_event)
         self.refresh()
         self._ensure_updater()
+        # A script that ends right after run.wait() must not exit while the updater draws
+        # (the process aborted): stop it and let its last refresh finish first.
+        atexit.register(self._stop_updates)
 
     # -- reading the folder ----------------------------------------------------------------
     def refresh(self) -> RunSnapshot:
@@ -185,22 +227,55 @@ class SweepDashboard(widgets.VBox):
             self.stop_job.description = "Stopping" if controllable and self.run.cancel_requested else "Stop job"
         self.stop_job.layout.display = "none" if ended else None
         best = snapshot.best.trial_id if snapshot.best else None
-        for row in snapshot.rows:
-            view = self._rows.get(row.trial_id)
-            if view is None:
-                view = self._rows[row.trial_id] = _TrialRowView(row.trial_id, self._on_stop_trial)
-            view.update(row, row.trial_id == best, self._swept, controllable, self.run.stop_requested(row.trial_id),
-                        ended)
         # While the sweep runs rows keep their places; sorted afresh on a click and once it has ended.
         self._order = arrange(self._order, snapshot.rows, self.sort_key, self.sort_descending, resort or ended)
-        children = (self.header,) + tuple(self._rows[trial_id].box for trial_id in self._order)
+        shown = visible(self._order, snapshot.rows, self._limit, best_first=not self._user_sorted)
+        by_id = {row.trial_id: row for row in snapshot.rows}
+        for trial_id in set(self._rows) - set(shown):  # off the page: its widgets go (made again if it comes back)
+            for widget in self._rows.pop(trial_id).widgets():
+                widget.close()
+        for trial_id in shown:
+            view = self._rows.get(trial_id)
+            if view is None:
+                view = self._rows[trial_id] = _TrialRowView(trial_id, self._on_stop_trial)
+            view.update(by_id[trial_id], trial_id == best, self._swept, controllable,
+                        self.run.stop_requested(trial_id), ended)
+        children = (self.header,) + tuple(self._rows[trial_id].box for trial_id in shown)
         if children != self.table.children:
             self.table.children = children
+        self._show_page_note(len(shown), len(self._order))
+        self._draw_curves(snapshot, best, ended)
+
+    def _show_page_note(self, shown: int, total: int) -> None:
+        if shown >= total:
+            self._page_row.layout.display = "none"
+            return
+        which = "the first in this order" if self._user_sorted else "the best"
+        self.page_note.value = _escape(f"{shown} of {total} trials shown: {which} and the running ones")
+        self._page_row.layout.display = None
+
+    def _on_show_more(self, _button=None) -> None:
+        """Show another page of rows."""
+        with self._lock:
+            self._limit += self.page_size
+            if self.snapshot is not None:
+                self._apply(self.snapshot)
+
+    def _draw_curves(self, snapshot: RunSnapshot, best: str | None, ended: bool) -> None:
+        """Draw the learning curves when a trial reported, started or ended since the last
+        drawing, and while the sweep runs at most every ``curves_interval`` seconds (or 19
+        times as long as a drawing takes: under 5% of the time)."""
         key = tuple((row.trial_id, len(row.curve), row.status, row.trial_id == best) for row in snapshot.rows)
-        if key != self._curves_key:
-            self._curves_png = curves_png(snapshot)
-            self.curves.value = self._curves_png
-            self._curves_key = key
+        if key == self._curves_key:
+            return
+        wait = max(self.curves_interval, _IDLE_FACTOR * self._curves_seconds)
+        if not ended and self._curves_key is not None and time.monotonic() - self._curves_drawn < wait:
+            return  # a later refresh draws it (the updater's last one always does)
+        started = time.monotonic()
+        self._curves_png = curves_png(snapshot)
+        self.curves.value = self._curves_png
+        self._curves_key = key
+        self._curves_drawn, self._curves_seconds = time.monotonic(), time.monotonic() - started
 
     # -- sorting ---------------------------------------------------------------------------
     def sort_by(self, column: str, descending: bool | None = None) -> None:
@@ -223,6 +298,7 @@ class SweepDashboard(widgets.VBox):
             descending = not self.sort_descending if column == self.sort_key else column == "metric"
         with self._lock:
             self.sort_key, self.sort_descending = column, bool(descending)
+            self._user_sorted = True
             self._label_sort_buttons()
             if self.snapshot is not None:
                 self._apply(self.snapshot, resort=True)
@@ -285,12 +361,26 @@ class SweepDashboard(widgets.VBox):
             self._wake.clear()
             if self._closed:
                 return
+            started, drawn = time.monotonic(), self._curves_drawn
             try:
                 self.refresh()
             except Exception:  # a broken redraw must not end live updates; say why in the panel
                 self.messages.append_stderr(traceback.format_exc())
-            time.sleep(self.min_interval)
+            # The sweep runs in this process too: what a refresh takes, it loses; so the pause
+            # after it is 19 times as long. The curves keep their own pace (_draw_curves), so a
+            # drawing does not hold back the rows.
+            cost = time.monotonic() - started - (self._curves_seconds if self._curves_drawn != drawn else 0.0)
+            self._pause(max(self.min_interval, _IDLE_FACTOR * cost))
         self._final_refresh()
+
+    def _pause(self, seconds: float) -> None:
+        """Wait between refreshes; cut short by close() and by the end of a sweep driven here
+        (its last state shows at once)."""
+        deadline = time.monotonic() + seconds
+        driven = self.run.running
+        while not self._closing.wait(min(0.25, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline or (driven and not self.run.running):
+                return
 
     def _final_refresh(self) -> None:
         if not self._closed:
@@ -309,6 +399,7 @@ class SweepDashboard(widgets.VBox):
         view = self._rows.get(trial_id)
         if view is not None:
             view.stop.disabled, view.stop.description = True, "Stopping"
+            view.forget()  # the next refresh sets the button from the run again (had the stop failed)
 
     def _on_stop_job(self, _button=None) -> None:
         self.run.cancel()
@@ -355,12 +446,23 @@ class SweepDashboard(widgets.VBox):
         bundle["text/plain"] = summary_text(self.snapshot)
         return bundle
 
+    def _stop_updates(self, timeout: float = 10.0) -> None:
+        """At exit: end live updates and wait for the updater's refresh in progress."""
+        self._closed = True
+        for event in (getattr(self, "_wake", None), getattr(self, "_closing", None)):
+            if event is not None:
+                event.set()
+        updater = getattr(self, "_updater", None)
+        if updater is not None and updater is not threading.current_thread():
+            updater.join(timeout)
+
     def close(self) -> None:
         """Stop live updates and close every widget of the dashboard."""
         self._closed = True
-        wake = getattr(self, "_wake", None)
-        if wake is not None:
-            wake.set()
+        for event in (getattr(self, "_wake", None), getattr(self, "_closing", None)):
+            if event is not None:
+                event.set()
+        atexit.unregister(self._stop_updates)
         if getattr(self, "_shell", None) is not None:
             try:
                 self._shell.events.unregister("post_run_cell", self._after_cell)
@@ -372,7 +474,7 @@ class SweepDashboard(widgets.VBox):
         for button in getattr(self, "_sort_buttons", {}).values():
             button.close()
         for name in ("style_sheet", "summary", "progress", "stop_job", "_job_row", "caption", "header", "table",
-                     "curves", "messages"):
+                     "page_note", "show_more", "_page_row", "curves", "messages"):
             widget = getattr(self, name, None)
             if widget is not None:
                 widget.close()

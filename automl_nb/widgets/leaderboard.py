@@ -148,6 +148,28 @@ def arrange(previous: Sequence[str], rows: Sequence[TrialRow], key: str, descend
     return kept + [row.trial_id for row in sort_rows(new, "trial")]
 
 
+def visible(order: Sequence[str], rows: Sequence[TrialRow], limit: int, best_first: bool) -> list[str]:
+    """The rows a page of the leaderboard shows (trial ids, in ``order``): all of them up to
+    ``limit``; past it the running ones and ``limit`` more, so a 1,000-trial sweep does not
+    make a widget row per trial.
+
+    Args:
+        order: every trial id, in the order on screen (see :func:`arrange`).
+        rows: the trials.
+        limit: how many rows besides the running ones.
+        best_first: take the ``limit`` best by the metric (the order is the default trial
+            order); otherwise the first ``limit`` of ``order`` (the user sorted by a column).
+    """
+    if len(order) <= limit:
+        return list(order)
+    if best_first:
+        chosen = {row.trial_id for row in sort_rows(rows, "metric", descending=True)[:limit]}
+    else:
+        chosen = set(order[:limit])
+    chosen |= {row.trial_id for row in rows if row.active}
+    return [trial_id for trial_id in order if trial_id in chosen]
+
+
 def trial_eta(row: TrialRow) -> float | None:
     """Seconds a running trial still needs, at its pace so far (None before its first epoch)."""
     if row.status != "Running" or not row.epochs or not row.total_epochs or row.duration_s is None:

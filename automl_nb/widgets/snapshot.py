@@ -1,15 +1,18 @@
 """What a sweep looks like at one moment, read from its run folder: plain frozen records.
 
 The dashboard, its static HTML form and the ``%automl`` magics all draw from a
-:class:`RunSnapshot`; the run folder stays the one truth (nothing here is kept in memory
-between snapshots except the job, which does not change).
+:class:`RunSnapshot`; the run folder stays the one truth. A :class:`SnapshotReader` keeps what
+it read and reads again only the files that changed since, so a refresh costs what changed,
+not the size of the run.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 ACTIVE_STATUSES = ("Starting", "Running")
@@ -101,10 +104,18 @@ class RunSnapshot:
 
 
 class SnapshotReader:
-    """Takes snapshots of one run; remembers the job and each trial's epoch count.
+    """Takes snapshots of one run, reading only what changed since the last one.
+
+    It remembers the job, and for each trial its record (``trial.json``, read again only when
+    its size or modification time changed), the rows of its ``metrics.jsonl`` (only lines
+    appended since are read; the file is read whole again when it was rewritten) and its
+    epoch count. So a refresh of a 1,000-trial run after one report reads two small files.
 
     Args:
         run: the :class:`~automl_nb.sweep.Run`.
+
+    Attributes:
+        last_read: the trial files the last :meth:`take` opened (what changed).
     """
 
     def __init__(self, run) -> None:
@@ -114,28 +125,32 @@ class SnapshotReader:
         self.job = run.store.load_job()
         self._swept = declared_swept(self.job.search_space)
         self._total_epochs: dict[str, int | None] = {}
+        self._records: dict[str, tuple[tuple, Any]] = {}  # trial id -> (stat of trial.json, TrialRecord)
+        self._curves: dict[str, _Curve] = {}
+        self._rows: dict[str, tuple[tuple, TrialRow]] = {}  # an ended trial's row, until its files change
+        self.last_read: list[Path] = []
 
     def take(self) -> RunSnapshot:
         """Read the run folder now."""
-        from automl_nb.sweep.failures import failure_reason
-
         run, job = self.run, self.job
         status = run.status
         info = run.store.run_info()
-        records = run.trials()
-        table = run.leaderboard()  # the leaderboard's order and columns are the sweep layer's
-        by_id = {record.trial_id: record for record in records}
+        self.last_read = []
+        records = self._read_records()
         rows = []
-        for entry in table.to_dict("records"):
-            record = by_id[entry["trial"]]
-            metric = entry[job.primary_metric]
-            rows.append(TrialRow(
-                trial_id=record.trial_id, model=str(entry["model"] or ""), params=dict(entry["params"]),
-                metric=None if metric is None or (isinstance(metric, float) and math.isnan(metric)) else float(metric),
-                status=record.status, epochs=int(record.epochs), total_epochs=self._epochs_of(record),
-                stopped_by=record.stopped_by, notes=str(entry["notes"] or ""), duration_s=record.duration,
-                curve=tuple(run.metrics(record.trial_id)),
-                failure=failure_reason(record) if record.status == "Failed" else ""))
+        for record in records:
+            curve = self._curve(record.trial_id)
+            key = (self._records[record.trial_id][0], len(curve.rows))
+            cached = self._rows.get(record.trial_id)
+            if cached is not None and cached[0] == key:
+                rows.append(cached[1])
+                continue
+            row = self._row(record, curve)
+            if not row.active:  # a running trial's time changes every time: only an ended one's row is kept
+                self._rows[record.trial_id] = (key, row)
+            rows.append(row)
+        # The leaderboard's order (as automl_nb.sweep.report.leaderboard): best metric first, none last.
+        rows.sort(key=lambda row: (row.metric is None, -(row.metric or 0.0)))
         elapsed = info.get("elapsed_seconds")
         if status in ACTIVE_STATUSES and info.get("started"):
             elapsed = (elapsed or 0.0) + time.time() - info["started"]
@@ -145,11 +160,93 @@ class SnapshotReader:
                            max_concurrent_trials=int(job.limits.max_concurrent_trials),
                            timeout_s=float(job.limits.timeout_minutes) * 60)
 
+    def _read_records(self) -> list:
+        """Every trial record in sampler order; a ``trial.json`` is read only when it changed."""
+        from automl_nb._atomic import read_json
+        from automl_nb.errors import RunFolderError
+        from automl_nb.sweep.store import TrialRecord
+
+        trials = Path(self.run.folder) / "trials"
+        seen = set()
+        for path in trials.glob("*/trial.json"):
+            trial_id = path.parent.name
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # being replaced right now: the last one read stands
+                continue
+            key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            seen.add(trial_id)
+            if trial_id in self._records and self._records[trial_id][0] == key:
+                continue
+            self.last_read.append(path)
+            data = read_json(path)  # RunFolderError when damaged, as Run.trials() says
+            try:
+                self._records[trial_id] = (key, TrialRecord.from_dict(data))
+            except (TypeError, AttributeError) as error:  # not a record: a field missing, or not an object
+                raise RunFolderError(f"{path}: damaged trial record ({error})") from None
+        for gone in set(self._records) - seen:
+            del self._records[gone]
+        return sorted((record for _, record in self._records.values()), key=lambda record: record.index)
+
+    def _curve(self, trial_id: str) -> "_Curve":
+        curve = self._curves.setdefault(trial_id, _Curve(self.run.store.trial_folder(trial_id) / "metrics.jsonl"))
+        if curve.update():
+            self.last_read.append(curve.path)
+        return curve
+
+    def _row(self, record, curve: "_Curve") -> TrialRow:
+        from automl_nb.sweep.failures import failure_reason
+
+        metric = record.best_metric
+        return TrialRow(
+            trial_id=record.trial_id, model=str(record.parameters.get("model_name", "") or ""),
+            params={key: value for key, value in record.sampled.items() if key != "model_name"},
+            metric=None if metric is None or (isinstance(metric, float) and math.isnan(metric)) else float(metric),
+            status=record.status, epochs=int(record.epochs), total_epochs=self._epochs_of(record),
+            stopped_by=record.stopped_by, notes="; ".join(record.notes + ([record.error] if record.error else [])),
+            duration_s=record.duration, curve=tuple(curve.rows),
+            failure=failure_reason(record) if record.status == "Failed" else "")
+
     def _epochs_of(self, record) -> int | None:
         key = f"{record.trial_id}:{record.oom_retries}"
         if key not in self._total_epochs:
             self._total_epochs[key] = _number_of_epochs(self.job.task, record.parameters)
         return self._total_epochs[key]
+
+
+class _Curve:
+    """The rows of one ``metrics.jsonl``, read on: only the bytes appended since the last read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[dict] = []
+        self._file: tuple | None = None  # (inode, bytes of whole lines read)
+
+    def update(self) -> bool:
+        """Read what is new; True when the file was opened."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:  # not written yet, or removed by a trial that starts over
+            changed = bool(self.rows)
+            self.rows, self._file = [], None
+            return changed
+        inode, offset = self._file or (None, 0)
+        if inode == stat.st_ino and stat.st_size == offset:
+            return False
+        if inode != stat.st_ino or stat.st_size < offset:  # rewritten (a resumed trial truncates it): from the start
+            self.rows, offset = [], 0
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+        whole = data.rfind(b"\n") + 1  # a last line without its newline is being appended: read it next time
+        for line in data[:whole].decode("utf-8", errors="replace").splitlines():
+            if line.strip():
+                try:
+                    self.rows.append(json.loads(line))
+                except ValueError:  # a damaged line: the run's own readers say so; the dashboard skips it
+                    continue
+        self._file = (stat.st_ino, offset + whole)
+        return True
 
 
 def _number_of_epochs(task: str, parameters: dict[str, Any]) -> int | None:
