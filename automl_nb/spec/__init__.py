@@ -40,7 +40,7 @@ from automl_nb.spec.search_space_classes import (
     SearchSpace,
 )
 from automl_nb.spec.sweep_settings import (
-    POLICIES, SAMPLING_ALGORITHMS, BanditPolicy, MedianStoppingPolicy, Sweep,
+    POLICIES, SAMPLING_ALGORITHMS, AshaPolicy, BanditPolicy, HyperbandPolicy, MedianStoppingPolicy, Sweep,
     TruncationSelectionPolicy, policy_from_dict,
 )
 from automl_nb.spec.table import FREEZE_LAYER_ORDER, PARAMETERS
@@ -67,7 +67,8 @@ __all__ = [
     # search space and sweep
     "parse_search_space", "check_search_space", "check_grid", "Sweep", "SAMPLING_ALGORITHMS", "SearchSpace",
     "ImageClassificationSearchSpace", "ImageObjectDetectionSearchSpace", "ImageInstanceSegmentationSearchSpace",
-    "BanditPolicy", "MedianStoppingPolicy", "TruncationSelectionPolicy", "POLICIES", "policy_from_dict",
+    "BanditPolicy", "MedianStoppingPolicy", "TruncationSelectionPolicy", "AshaPolicy", "HyperbandPolicy", "POLICIES",
+    "policy_from_dict",
     # jobs
     "Input", "INPUT_TYPES", "Output", "OUTPUT_TYPES", "DEFAULT_TARGET_COLUMN_NAME", "Limits", "ImageJob",
     "NODE_COUNT_PER_TRIAL", "check_properties", "node_count_per_trial",

@@ -3,6 +3,8 @@
 The policies here are plain validated records (what the user asked for); the code that applies
 them to trial histories lives in the sweep layer. Defaults: ``evaluation_interval`` 1 and
 ``delay_evaluation`` 0 (Azure's documented behaviour: act at every report from the start).
+``asha`` and ``hyperband`` are our own (beyond Azure): they act at their rungs instead, at
+``min_resource * reduction_factor**k`` reports, so they take no interval or delay.
 """
 
 from __future__ import annotations
@@ -137,9 +139,97 @@ class TruncationSelectionPolicy(_Policy):
             fail("exclude_finished_jobs", f"{show(self.exclude_finished_jobs)} is not a bool; allowed: true or false")
 
 
-EarlyTerminationPolicy = Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy]
+# What asha and hyperband say to Azure's keys, which they do not take (their rungs are when they act).
+_RUNG_HINT = ("its rungs, at min_resource * reduction_factor**k reports, are when it acts; "
+              "min_resource is the grace period")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AshaPolicy(_Policy):
+    """Asynchronous successive halving: at each rung a trial continues only if in the top 1/eta so far.
+
+    Rungs are at reports ``min_resource * reduction_factor**k`` (k = 0, 1, ...) below
+    ``max_resource``; see ``automl_nb.sweep.policies.Asha`` for the rule and docs/sweeps.md.
+
+    Attributes:
+        reduction_factor: eta, int >= 2 (default 3): about 1 in eta trials goes on at each rung.
+        min_resource: the grace period, reports before the first rung, int >= 1 (default 1).
+        max_resource: int > min_resource, or None (default): the job's ``number_of_epochs``.
+
+    Example:
+        >>> AshaPolicy(reduction_factor="2").to_dict()
+        {'type': 'asha', 'reduction_factor': 2, 'min_resource': 1}
+    """
+
+    reduction_factor: int = 3
+    min_resource: int = 1
+    max_resource: int | None = None
+    type: ClassVar[str] = "asha"
+    not_taken: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {"evaluation_interval": _RUNG_HINT, "delay_evaluation": _RUNG_HINT,
+         "grace_period": "Ray Tune's grace_period is min_resource here"})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reduction_factor", _int_at_least("reduction_factor", self.reduction_factor, 2))
+        object.__setattr__(self, "min_resource", _int_at_least("min_resource", self.min_resource, 1))
+        if self.max_resource is not None:
+            maximum = _int_at_least("max_resource", self.max_resource, 1)
+            if maximum <= self.min_resource:
+                fail("max_resource", f"{show(self.max_resource)} is out of range; allowed: int > min_resource "
+                     f"({self.min_resource}), or none for the job's number_of_epochs (no rung would be below it)")
+            object.__setattr__(self, "max_resource", maximum)
+
+
+def bracket_count(min_resource: int, max_resource: int, reduction_factor: int) -> int:
+    """How many hyperband brackets fit: grace periods ``min_resource * eta**s`` up to ``max_resource``.
+
+    Example:
+        >>> bracket_count(1, 9, 3), bracket_count(1, 8, 3), bracket_count(2, 100, 4)
+        (3, 2, 3)
+    """
+    count, grace = 1, min_resource * reduction_factor
+    while grace <= max_resource:  # integers: no log rounding surprises at exact powers
+        count, grace = count + 1, grace * reduction_factor
+    return count
+
+
+@dataclass(frozen=True, kw_only=True)
+class HyperbandPolicy(AshaPolicy):
+    """Hyperband as asynchronous brackets: ASHA brackets whose grace periods grow by ``reduction_factor``.
+
+    Bracket ``s`` (0-based) has its first rung at ``min_resource * reduction_factor**s``; trials
+    join the brackets in turn. See ``automl_nb.sweep.policies.Hyperband``.
+
+    Attributes:
+        brackets: int >= 1, or None (default): as many as fit below ``max_resource``
+            (``floor(log_eta(max_resource / min_resource)) + 1``).
+
+    Example:
+        >>> HyperbandPolicy(max_resource=27).to_dict()
+        {'type': 'hyperband', 'reduction_factor': 3, 'min_resource': 1, 'max_resource': 27}
+    """
+
+    brackets: int | None = None
+    type: ClassVar[str] = "hyperband"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.brackets is None:
+            return
+        count = _int_at_least("brackets", self.brackets, 1)
+        if self.max_resource is not None:
+            fit = bracket_count(self.min_resource, self.max_resource, self.reduction_factor)
+            if count > fit:
+                fail("brackets", f"{show(self.brackets)} is out of range; allowed: int in [1, {fit}] (grace periods "
+                     f"{self.min_resource} * {self.reduction_factor}**s up to max_resource {self.max_resource})")
+        object.__setattr__(self, "brackets", count)
+
+
+EarlyTerminationPolicy = Union[BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, AshaPolicy,
+                               HyperbandPolicy]
 POLICIES: Mapping[str, type] = MappingProxyType({
-    cls.type: cls for cls in (BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy)
+    cls.type: cls for cls in (BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, AshaPolicy,
+                              HyperbandPolicy)
 })
 
 
@@ -152,8 +242,7 @@ def policy_from_dict(data: Mapping[str, Any]) -> EarlyTerminationPolicy:
         SpecError: unknown type or field, missing or invalid field.
     """
     if not isinstance(data, Mapping):
-        fail("early_termination", f"{show(data)} is not a mapping; allowed: {{type: bandit | median_stopping | "
-             "truncation_selection, ...}")
+        fail("early_termination", f"{show(data)} is not a mapping; allowed: {{type: {' | '.join(POLICIES)}, ...}}")
     if "type" not in data:
         fail("early_termination", f"type is missing; allowed: one of {', '.join(POLICIES)}")
     name = snake_case(str(data["type"]))
@@ -164,6 +253,8 @@ def policy_from_dict(data: Mapping[str, Any]) -> EarlyTerminationPolicy:
     cls = POLICIES[name]
     names = [item.name for item in fields(cls)]
     for key in data:
+        if key in getattr(cls, "not_taken", {}):
+            fail(key, f"{show(data[key])}: not a field of {name} ({cls.not_taken[key]}); allowed: {', '.join(names)}")
         if key != "type" and key not in names:
             unknown_key(key, f"field of {name}", names, data[key])
     if cls is TruncationSelectionPolicy and "truncation_percentage" not in data:

@@ -14,10 +14,13 @@ and the ``store``; ``worker`` is the Dask task; ``run`` is the user's handle.
 from automl_nb.spec.distributions import (
     Choice, LogNormal, LogUniform, Normal, QLogNormal, QLogUniform, QNormal, QUniform, Randint, Uniform,
 )
-from automl_nb.spec.sweep_settings import BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy
+from automl_nb.spec.sweep_settings import (
+    AshaPolicy, BanditPolicy, HyperbandPolicy, MedianStoppingPolicy, TruncationSelectionPolicy,
+)
 from automl_nb.sweep.run import Run, load_run, submit
 
 __all__ = [
     "Choice", "Randint", "Uniform", "LogUniform", "QUniform", "QLogUniform", "Normal", "LogNormal", "QNormal",
-    "QLogNormal", "BanditPolicy", "MedianStoppingPolicy", "TruncationSelectionPolicy", "Run", "submit", "load_run",
+    "QLogNormal", "BanditPolicy", "MedianStoppingPolicy", "TruncationSelectionPolicy", "AshaPolicy", "HyperbandPolicy",
+    "Run", "submit", "load_run",
 ]

@@ -73,6 +73,7 @@ class SweepDriver:
         self.last_heartbeat = 0.0
         self.metric = job.primary_metric
         self.ended_because: str | None = None  # why an AutoMode sweep ended before max_trials
+        self.policy_state: dict | None = None  # a stateful policy's state (ASHA's rungs) as last written
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> str:
@@ -132,6 +133,9 @@ class SweepDriver:
     # -- resume ----------------------------------------------------------------------------
     def _restore(self) -> None:
         """Take up the trials of earlier sessions: finished ones stay, the others run again."""
+        if hasattr(self.policy, "restore"):  # ASHA's rung results, from run.json (None on a fresh run)
+            self.policy_state = self.store.run_info().get("policy_state")
+            self.policy.restore(self.policy_state, epochs=self._epochs())
         for record in self.store.trials():
             self.records[record.trial_id] = record
             self.next_index = max(self.next_index, record.index + 1)
@@ -255,11 +259,29 @@ class SweepDriver:
         if self.policy is None:
             return False
         curves = {tid: [curve[e] for e in sorted(curve)] for tid, curve in self.curves.items()}
-        if not self.policy.should_stop(record.trial_id, curves, self.finished):
+        stop = self.policy.should_stop(record.trial_id, curves, self.finished)
+        self._save_policy_state()
+        if not stop:
             return False
         record.stopped_by = STOPPED_BY_POLICY
         self.stop_reasons[record.trial_id] = self.policy.describe(record.trial_id, curves, self.finished)
         return True
+
+    def _save_policy_state(self) -> None:
+        """Write a stateful policy's state to run.json when it changed, before its verdict is sent."""
+        if not hasattr(self.policy, "state"):
+            return
+        state = self.policy.state()
+        if state != self.policy_state:
+            self.store.write_run(policy_state=state)
+            self.policy_state = state
+
+    def _epochs(self) -> int | None:
+        """The job's number_of_epochs (a policy's default max_resource); None when it cannot be resolved."""
+        try:
+            return int(self.job.trial_parameters({})["number_of_epochs"])
+        except (SpecError, KeyError, TypeError, ValueError):
+            return None
 
     # -- trials that ended -----------------------------------------------------------------
     def _collect_done(self) -> None:

@@ -6,6 +6,8 @@ A policy is a small object with no I/O. The sweep driver calls
 ``curves[t][k - 1]``, metrics are maximised) and ``finished`` holds the ids of the trials that
 ended (completed, failed or stopped). ``describe`` gives the one-line reason shown on the
 leaderboard. Without a policy (``make_policy(None)`` is None) every trial runs to the end.
+A policy with memory (ASHA's rungs) also has ``state()`` and ``restore(state, epochs=)``: the
+driver keeps that state in ``run.json``, so a resumed sweep judges as the first session did.
 
 The rules are Azure ML's documented ones (SPEC section 5), with one report as one interval: a
 policy acts at report ``k`` only when ``k % evaluation_interval == 0`` and
@@ -23,16 +25,42 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import AbstractSet, Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from automl_nb.errors import SpecError
 from automl_nb.spec.sweep_settings import (
-    BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, as_policy,
+    AshaPolicy, BanditPolicy, HyperbandPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, as_policy,
+    bracket_count,
 )
 
 Curves = Mapping[str, Sequence[float]]
 _NOTHING: AbstractSet[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A policy's decision on a trial's latest report, with the numbers it compared.
+
+    Every rule here has the same shape: the trial stops when ``value < threshold``.
+
+    Attributes:
+        stop: whether the trial stops now.
+        reason: the one line for the leaderboard, e.g. ``bandit: 0.600 < 0.800/(1+0.2)=0.667 at report 1``.
+        rule: the policy (``hyperband bracket 1`` for a bracket), or "" when it did not judge.
+        report: the report judged (for ASHA the rung; the trial's latest report otherwise).
+        value: the trial's value compared (median_stopping: its best so far); None when not judged
+            or not a number.
+        threshold: the value below which it stops (bandit's best/(1+f) or best-a, the median,
+            truncation's cut, ASHA's rung cut-off); None when not judged or nothing to compare.
+    """
+
+    stop: bool
+    reason: str
+    rule: str = ""
+    report: int = 0
+    value: float | None = None
+    threshold: float | None = None
 
 
 @runtime_checkable
@@ -45,17 +73,21 @@ class EarlyTermination(Protocol):
     def describe(self, trial_id: str, curves: Curves, finished: AbstractSet[str] = _NOTHING) -> str:
         """Return a short human reason for the decision, for the leaderboard."""
 
+    def verdict(self, trial_id: str, curves: Curves, finished: AbstractSet[str] = _NOTHING) -> Verdict:
+        """Return the decision with its reason and the numbers compared (see :class:`Verdict`)."""
+
 
 def make_policy(settings: Any) -> EarlyTermination | None:
     """Build the policy that a spec record asks for.
 
     Args:
-        settings: a :class:`~automl_nb.spec.BanditPolicy`, :class:`~automl_nb.spec.MedianStoppingPolicy`
-            or :class:`~automl_nb.spec.TruncationSelectionPolicy`, its YAML mapping, or None.
+        settings: a policy record of ``automl_nb.spec.sweep_settings`` (``BanditPolicy``,
+            ``MedianStoppingPolicy``, ``TruncationSelectionPolicy``, ``AshaPolicy``,
+            ``HyperbandPolicy``), its YAML mapping, or None.
 
     Returns:
-        The matching :class:`Bandit`, :class:`MedianStopping` or :class:`TruncationSelection`;
-        None when ``settings`` is None (no early termination).
+        The matching :class:`Bandit`, :class:`MedianStopping`, :class:`TruncationSelection`,
+        :class:`Asha` or :class:`Hyperband`; None when ``settings`` is None (no early termination).
 
     Raises:
         SpecError: ``settings`` is not a policy record or a valid policy mapping.
@@ -67,7 +99,8 @@ def make_policy(settings: Any) -> EarlyTermination | None:
     settings = as_policy(settings)
     if settings is None:
         return None
-    common = {"evaluation_interval": settings.evaluation_interval, "delay_evaluation": settings.delay_evaluation}
+    common = {"evaluation_interval": getattr(settings, "evaluation_interval", None),
+              "delay_evaluation": getattr(settings, "delay_evaluation", None)}
     if isinstance(settings, BanditPolicy):
         return Bandit(slack_factor=settings.slack_factor, slack_amount=settings.slack_amount, **common)
     if isinstance(settings, MedianStoppingPolicy):
@@ -75,6 +108,12 @@ def make_policy(settings: Any) -> EarlyTermination | None:
     if isinstance(settings, TruncationSelectionPolicy):
         return TruncationSelection(truncation_percentage=settings.truncation_percentage,
                                    exclude_finished_jobs=settings.exclude_finished_jobs, **common)
+    halving = {"reduction_factor": settings.reduction_factor, "min_resource": settings.min_resource,
+               "max_resource": settings.max_resource} if isinstance(settings, AshaPolicy) else {}
+    if isinstance(settings, HyperbandPolicy):
+        return Hyperband(brackets=settings.brackets, **halving)
+    if isinstance(settings, AshaPolicy):
+        return Asha(**halving)
     raise SpecError(f"early_termination: {settings!r} is not an early-termination policy")
 
 
@@ -89,10 +128,16 @@ def _show(value: float) -> str:
     return f"{float(value):.3f}"
 
 
+def _number(value: float) -> float | None:
+    """A compared number as a Verdict holds it: None for a non-finite one."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 class _Scheduled:
     """Shared part of the policies: when they act, and the should_stop/describe pair.
 
-    Subclasses implement ``_decide(trial_id, k, curves, finished) -> (stop, reason)``, called
+    Subclasses implement ``_decide(trial_id, k, curves, finished) -> Verdict``, called
     only at evaluation points with ``k`` the trial's number of reports.
     """
 
@@ -120,20 +165,21 @@ class _Scheduled:
             curves: every trial's primary-metric values so far, one per report.
             finished: ids of trials that ended (completed, failed or stopped).
         """
-        return self._verdict(trial_id, curves, finished)[0]
+        return self.verdict(trial_id, curves, finished).stop
 
     def describe(self, trial_id: str, curves: Curves, finished: AbstractSet[str] = _NOTHING) -> str:
         """Return the reason for the decision at the trial's latest report, e.g. for the leaderboard."""
-        return self._verdict(trial_id, curves, finished)[1]
+        return self.verdict(trial_id, curves, finished).reason
 
-    def _verdict(self, trial_id: str, curves: Curves, finished: AbstractSet[str]) -> tuple[bool, str]:
+    def verdict(self, trial_id: str, curves: Curves, finished: AbstractSet[str] = _NOTHING) -> Verdict:
+        """Return the decision at the trial's latest report with the numbers compared (see :class:`Verdict`)."""
         k = len(curves.get(trial_id, ()))
         if not self.evaluates_at(k):
-            return False, (f"{self.name}: no evaluation at report {k} (evaluation_interval "
-                           f"{self.evaluation_interval}, delay_evaluation {self.delay_evaluation})")
+            return Verdict(False, f"{self.name}: no evaluation at report {k} (evaluation_interval "
+                                  f"{self.evaluation_interval}, delay_evaluation {self.delay_evaluation})", report=k)
         return self._decide(trial_id, k, curves, finished)
 
-    def _decide(self, trial_id: str, k: int, curves: Curves, finished: AbstractSet[str]) -> tuple[bool, str]:
+    def _decide(self, trial_id: str, k: int, curves: Curves, finished: AbstractSet[str]) -> Verdict:
         raise NotImplementedError
 
     def _arguments(self) -> dict[str, Any]:
@@ -182,7 +228,7 @@ class Bandit(_Scheduled):
             return best / (1 + self.slack_factor)
         return best - self.slack_amount
 
-    def _decide(self, trial_id: str, k: int, curves: Curves, finished: AbstractSet[str]) -> tuple[bool, str]:
+    def _decide(self, trial_id: str, k: int, curves: Curves, finished: AbstractSet[str]) -> Verdict:
         value = curves[trial_id][k - 1]
         best = max((curve[k - 1] for curve in curves.values() if len(curve) >= k), key=_score)
         threshold = self.threshold(_score(best))
@@ -191,7 +237,8 @@ class Bandit(_Scheduled):
             rule = f"{_show(best)}/(1+{self.slack_factor:g})={_show(threshold)}"
         else:
             rule = f"{_show(best)}-{self.slack_amount:g}={_show(threshold)}"
-        return stop, f"bandit: {_show(value)} {'<' if stop else '>='} {rule} at report {k}"
+        return Verdict(stop, f"bandit: {_show(value)} {'<' if stop else '>='} {rule} at report {k}", self.name, k,
+                       _number(value), _number(threshold))
 
     def _arguments(self) -> dict[str, Any]:
         if self.slack_factor is not None:
@@ -225,16 +272,18 @@ class MedianStopping(_Scheduled):
     def __init__(self, *, evaluation_interval: int | None = None, delay_evaluation: int | None = None) -> None:
         super().__init__(evaluation_interval=evaluation_interval, delay_evaluation=delay_evaluation)
 
-    def _decide(self, trial_id: str, k: int, curves: Curves, finished: AbstractSet[str]) -> tuple[bool, str]:
+    def _decide(self, trial_id: str, k: int, curves: Curves, finished: AbstractSet[str]) -> Verdict:
         averages = [sum(_score(v) for v in curve[:k]) / k
                     for other, curve in curves.items() if other != trial_id and len(curve) >= k]
         if not averages:
-            return False, f"median_stopping: no other trial has reached report {k}"
+            return Verdict(False, f"median_stopping: no other trial has reached report {k}", self.name, k,
+                           _number(max(_score(v) for v in curves[trial_id][:k])))
         best = max(_score(v) for v in curves[trial_id][:k])
         median = statistics.median(averages)
         stop = best < median
-        return stop, (f"median_stopping: best {_show(best)} {'<' if stop else '>='} median {_show(median)} "
-                      f"of {len(averages)} running averages at report {k}")
+        return Verdict(stop, f"median_stopping: best {_show(best)} {'<' if stop else '>='} median {_show(median)} "
+                             f"of {len(averages)} running averages at report {k}", self.name, k, _number(best),
+                       _number(median))
 
 
 class TruncationSelection(_Scheduled):
@@ -270,7 +319,7 @@ class TruncationSelection(_Scheduled):
         super().__init__(truncation_percentage=truncation_percentage, exclude_finished_jobs=exclude_finished_jobs,
                          evaluation_interval=evaluation_interval, delay_evaluation=delay_evaluation)
 
-    def _decide(self, trial_id: str, k: int, curves: Curves, finished: AbstractSet[str]) -> tuple[bool, str]:
+    def _decide(self, trial_id: str, k: int, curves: Curves, finished: AbstractSet[str]) -> Verdict:
         value = _score(curves[trial_id][k - 1])
         others = [_score(curve[k - 1]) for other, curve in curves.items()
                   if other != trial_id and len(curve) >= k
@@ -280,9 +329,210 @@ class TruncationSelection(_Scheduled):
         at_or_below = sum(1 for other in others if other <= value)
         stop = at_or_below < cut
         place = "in" if stop else "not in"
-        return stop, (f"truncation_selection: {_show(curves[trial_id][k - 1])} {place} the lowest {cut} of {n} "
-                      f"({self.truncation_percentage}%; {at_or_below} others at or below) at report {k}")
+        # Strictly among the lowest `cut` <=> below the cut-th lowest of the others: the threshold.
+        threshold = sorted(others)[cut - 1] if cut else None
+        return Verdict(stop, f"truncation_selection: {_show(curves[trial_id][k - 1])} {place} the lowest {cut} of {n} "
+                             f"({self.truncation_percentage}%; {at_or_below} others at or below) at report {k}",
+                       self.name, k, _number(value), None if threshold is None else _number(threshold))
 
     def _arguments(self) -> dict[str, Any]:
         return {**super()._arguments(), "truncation_percentage": self.truncation_percentage,
                 "exclude_finished_jobs": self.exclude_finished_jobs}
+
+
+class Asha(_Scheduled):
+    """Asynchronous successive halving (ASHA, Li et al. 2018): at each rung, only the top 1/eta go on.
+
+    Rungs are at reports ``r = min_resource * eta**k`` (k = 0, 1, ...; eta is
+    ``reduction_factor``) below ``max_resource``. When a trial first reaches rung ``r``, its value
+    at report ``r`` is recorded there and compared with the ``n`` values recorded at that rung so
+    far (its own included): with ``top = max(1, n // eta)``, it continues when its value is at
+    least the ``top``-th best (ties continue), else it stops. Nothing waits for a rung to fill:
+    the early arrivals are judged among few (the first always continues), later ones among more.
+    A non-finite value (nan, inf) stops. The verdict is recorded with the value: a trial that
+    reports a rung again (resumed from a checkpoint) gets its first verdict, not a new one.
+
+    Args:
+        reduction_factor: eta, int >= 2 (default 3).
+        min_resource: the first rung (grace period), in reports, int >= 1 (default 1).
+        max_resource: no rung at or above it, int > min_resource; None (default): the
+            ``epochs`` given to :meth:`restore` (the job's number_of_epochs), else no limit.
+
+    Raises:
+        SpecError: a value out of range.
+
+    Example:
+        >>> policy = Asha(reduction_factor=2)
+        >>> [policy.should_stop(t, {"a": [0.8], "b": [0.6], "c": [0.7]}) for t in ("a", "b", "c")]
+        [False, True, True]
+        >>> policy.describe("b", {"b": [0.6]})
+        'asha: 0.600 < 0.800 = cut-off for the top 1 of 2 at rung 1 (1/2 continue) at report 1'
+    """
+
+    name = "asha"
+    record = AshaPolicy
+
+    def __init__(self, *, reduction_factor: int | None = None, min_resource: int | None = None,
+                 max_resource: int | None = None, **more: Any) -> None:
+        super().__init__(reduction_factor=reduction_factor, min_resource=min_resource, max_resource=max_resource,
+                         **more)
+        self.limit = self.max_resource  # the rungs' bound: max_resource, or the epochs given to restore
+        self.rows: list[dict] = []  # every rung result in the order judged: the state kept in run.json
+        self._rungs: dict[tuple[int, int], dict[str, dict]] = {}  # (bracket, rung) -> trial -> its row
+        self._bracket_of: dict[str, int] = {}
+
+    # -- state, kept by the driver in run.json ---------------------------------------------
+    def state(self) -> dict:
+        """The rung results and bracket assignments, as plain JSON (see :meth:`restore`)."""
+        return {"type": self.name, "max_resource": self.limit, "bracket_of": dict(self._bracket_of),
+                "rungs": list(self.rows)}
+
+    def restore(self, state: Mapping[str, Any] | None, *, epochs: int | None = None) -> None:
+        """Take up the state an earlier session saved, or start fresh (called once, before any report).
+
+        Args:
+            state: what :meth:`state` returned, or None for a fresh sweep.
+            epochs: the trials' number_of_epochs: the bound of the rungs when max_resource is not set.
+        """
+        if not state or state.get("type") != self.name:
+            self.limit = self.max_resource or epochs
+            return
+        self.limit = state.get("max_resource")
+        self._bracket_of = {str(trial): int(bracket) for trial, bracket in state.get("bracket_of", {}).items()}
+        self.rows, self._rungs = [], {}
+        for row in state.get("rungs", ()):
+            self._keep(dict(row))
+
+    # -- the rule --------------------------------------------------------------------------
+    def rungs(self, bracket: int = 0, up_to: int | None = None) -> list[int]:
+        """The reports at which ``bracket``'s rungs are, up to report ``up_to`` (needed without a limit)."""
+        if self.limit is None and up_to is None:
+            raise ValueError("rungs: without max_resource the list needs up_to, or it would never end")
+        result, rung = [], self.min_resource * self.reduction_factor ** bracket
+        while (self.limit is None or rung < self.limit) and (up_to is None or rung <= up_to):
+            result.append(rung)
+            rung *= self.reduction_factor
+        return result
+
+    def results(self, bracket: int, rung: int) -> dict[str, float | None]:
+        """The values recorded at a rung so far, by trial (None for a non-finite value)."""
+        return {trial: row["value"] for trial, row in self._rungs.get((bracket, rung), {}).items()}
+
+    def _bracket(self, trial_id: str) -> int:
+        return 0
+
+    def _label(self, bracket: int) -> str:
+        return self.name
+
+    def verdict(self, trial_id: str, curves: Curves, finished: AbstractSet[str] = _NOTHING) -> Verdict:
+        """Return the decision at the trial's latest report: the verdict of each rung it reached, in order.
+
+        A rung reached for the first time is judged now and recorded; one judged before keeps its verdict.
+        """
+        curve = curves.get(trial_id, ())
+        k, bracket = len(curve), self._bracket(trial_id)
+        last = None
+        for rung in self.rungs(bracket, up_to=k):
+            row = self._rungs.get((bracket, rung), {}).get(trial_id) or self._judge(bracket, rung, trial_id,
+                                                                                   curve[rung - 1])
+            if not row["promoted"]:
+                return self._from_row(row)
+            last = row
+        if last is not None and last["rung"] == k:
+            return self._from_row(last)
+        following = self.min_resource * self.reduction_factor ** bracket
+        while following <= k:
+            following *= self.reduction_factor
+        where = ("no rung left below max_resource" if self.limit is not None and following >= self.limit
+                 else f"next rung at report {following}")
+        return Verdict(False, f"{self._label(bracket)}: no rung at report {k} ({where})", report=k)
+
+    def _judge(self, bracket: int, rung: int, trial_id: str, value: float) -> dict:
+        """Record ``value`` at the rung and decide, among the values recorded there so far."""
+        finite = math.isfinite(float(value))
+        values = [_score(row["value"] if row["value"] is not None else math.nan)
+                  for row in self._rungs.get((bracket, rung), {}).values()] + [_score(value)]
+        top = max(1, len(values) // self.reduction_factor)
+        cutoff = sorted(values, reverse=True)[top - 1]
+        row = {"bracket": bracket, "rung": rung, "trial": trial_id, "value": float(value) if finite else None,
+               "cutoff": cutoff if math.isfinite(cutoff) else None, "top": top, "of": len(values),
+               "promoted": finite and _score(value) >= cutoff}
+        self._keep(row)
+        return row
+
+    def _keep(self, row: dict) -> None:
+        self.rows.append(row)
+        self._rungs.setdefault((row["bracket"], row["rung"]), {})[row["trial"]] = row
+
+    def _from_row(self, row: dict) -> Verdict:
+        return Verdict(not row["promoted"], self._reason(row), self._label(row["bracket"]), row["rung"], row["value"],
+                       row["cutoff"])
+
+    def _reason(self, row: dict) -> str:
+        label, rung = self._label(row["bracket"]), row["rung"]
+        if row["value"] is None:
+            return f"{label}: not a number at rung {rung} (non-finite values stop) at report {rung}"
+        cutoff = "-inf" if row["cutoff"] is None else _show(row["cutoff"])
+        sign = ">=" if row["promoted"] else "<"
+        return (f"{label}: {_show(row['value'])} {sign} {cutoff} = cut-off for the top {row['top']} of {row['of']} "
+                f"at rung {rung} (1/{self.reduction_factor} continue) at report {rung}")
+
+    def _arguments(self) -> dict[str, Any]:
+        return {"reduction_factor": self.reduction_factor, "min_resource": self.min_resource,
+                "max_resource": self.max_resource}
+
+
+class Hyperband(Asha):
+    """Hyperband as ASHA brackets: bracket ``s`` has its first rung at ``min_resource * eta**s``.
+
+    Each bracket is an :class:`Asha` of its own (its trials compete only with each other), so
+    bracket 0 stops early and hard, and the last bracket, whose first rung is at or near
+    ``max_resource``, lets its trials run (nearly) to the end. Trials join the brackets in
+    turn, in the order they first report (0, 1, ..., brackets - 1, 0, ...); the assignment is
+    part of the state, so a resumed sweep keeps it.
+
+    Args:
+        brackets: int >= 1; None (default): as many as fit,
+            ``floor(log_eta(max_resource / min_resource)) + 1``.
+        reduction_factor, min_resource, max_resource: as :class:`Asha`.
+
+    Raises:
+        SpecError: a value out of range.
+
+    Example:
+        >>> policy = Hyperband(max_resource=9)  # brackets 0, 1, 2: rungs [1, 3], [3], []
+        >>> [policy.rungs(s) for s in range(policy.bracket_total())]
+        [[1, 3], [3], []]
+    """
+
+    name = "hyperband"
+    record = HyperbandPolicy
+
+    def __init__(self, *, brackets: int | None = None, reduction_factor: int | None = None,
+                 min_resource: int | None = None, max_resource: int | None = None) -> None:
+        super().__init__(reduction_factor=reduction_factor, min_resource=min_resource, max_resource=max_resource,
+                         brackets=brackets)
+
+    def bracket_total(self) -> int:
+        """The number of brackets: ``brackets``, else as many as fit below the rungs' bound.
+
+        Raises:
+            SpecError: neither ``brackets`` nor a bound (max_resource, or the epochs of :meth:`restore`).
+        """
+        if self.brackets is not None:
+            return self.brackets
+        if self.limit is None:
+            raise SpecError("brackets: none given and no max_resource to count them from; allowed: "
+                            "brackets (int >= 1) or max_resource")
+        return bracket_count(self.min_resource, self.limit, self.reduction_factor)
+
+    def _bracket(self, trial_id: str) -> int:
+        if trial_id not in self._bracket_of:
+            self._bracket_of[trial_id] = len(self._bracket_of) % self.bracket_total()
+        return self._bracket_of[trial_id]
+
+    def _label(self, bracket: int) -> str:
+        return f"hyperband bracket {bracket}"
+
+    def _arguments(self) -> dict[str, Any]:
+        return {**super()._arguments(), "brackets": self.brackets}

@@ -6,8 +6,9 @@ from automl_nb.errors import SpecError
 from automl_nb.spec import (
     DETECTION, MULTICLASS, SEGMENTATION, BanditPolicy, Choice, MedianStoppingPolicy, QUniform, Randint,
     Sweep, TruncationSelectionPolicy, Uniform, check_grid, check_search_space, parse_search_space,
-    policy_from_dict,
+    load_job, policy_from_dict,
 )
+from automl_nb.spec.sweep_settings import AshaPolicy, HyperbandPolicy
 
 
 def check(task, space, fixed=None):
@@ -182,6 +183,25 @@ def test_policy_type_spellings(spelling, cls):
 def test_policies_validated(build, pattern):
     with pytest.raises(SpecError, match=pattern):
         build()
+
+
+def test_asha_and_hyperband_defaults_spellings_and_round_trip():
+    assert AshaPolicy().to_dict() == {"type": "asha", "reduction_factor": 3, "min_resource": 1}
+    assert type(policy_from_dict({"type": "ASHA"})) is AshaPolicy
+    hyperband = policy_from_dict({"type": "HyperbandPolicy", "reduction_factor": "2", "max_resource": 16,
+                                  "brackets": 5})
+    assert hyperband == HyperbandPolicy(reduction_factor=2, max_resource=16, brackets=5)  # grace 1, 2, 4, 8, 16
+    assert policy_from_dict(hyperband.to_dict()) == hyperband
+    sweep = Sweep.from_dict({"sampling_algorithm": "random", "early_termination": {"type": "asha", "min_resource": 2}})
+    assert Sweep.from_dict(sweep.to_dict()) == sweep and sweep.early_termination.min_resource == 2
+
+
+def test_a_bad_asha_setting_in_yaml_names_key_value_and_what_is_allowed():
+    text = ("task: image_classification\ntarget_column_name: label\ntraining_data: {path: data, type: mltable}\n"
+            "sweep:\n  sampling_algorithm: random\n  early_termination: {type: hyperband, max_resource: 9, "
+            "brackets: 4}\nsearch_space:\n  - model_name: {type: choice, values: [resnet18]}\n")
+    with pytest.raises(SpecError, match="brackets: 4 is out of range; allowed: int in \\[1, 3\\]"):
+        load_job(text)
 
 
 def test_truncation_boundaries_accepted():

@@ -214,6 +214,23 @@ def test_describe_gives_the_numbers_of_the_rule():
     assert text.startswith("truncation_selection: 0.410 in the lowest 1 of 2") and text.endswith("at report 4")
 
 
+def test_verdict_carries_the_rule_value_threshold_and_report():
+    curves = {"a": [0.5, 0.6, 0.7, 0.8], "b": [0.9, 0.9, 0.9, 0.9], "t": [0.3, 0.35, 0.4, 0.41]}
+    bandit = Bandit(slack_factor=0.2).verdict("t", curves)
+    assert (bandit.stop, bandit.rule, bandit.report, bandit.value) == (True, "bandit", 4, 0.41)
+    assert bandit.threshold == pytest.approx(0.9 / 1.2)
+    assert bandit.reason == "bandit: 0.410 < 0.900/(1+0.2)=0.750 at report 4"
+    median = MedianStopping().verdict("t", curves)  # averages 0.65 and 0.9: median 0.775; best 0.41
+    assert (median.stop, median.value, median.threshold) == (True, 0.41, pytest.approx(0.775))
+    # 3 trials, 40%: cut 1; the threshold is the lowest other value at report 4 (0.8).
+    truncation = TruncationSelection(truncation_percentage=40).verdict("t", curves)
+    assert (truncation.stop, truncation.value, truncation.threshold) == (True, 0.41, 0.8)
+    kept = TruncationSelection(truncation_percentage=40).verdict("a", curves)
+    assert (kept.stop, kept.value, kept.threshold) == (False, 0.8, 0.41)
+    waiting = Bandit(slack_factor=0.2, evaluation_interval=3).verdict("t", curves)
+    assert (waiting.stop, waiting.rule, waiting.value, waiting.threshold) == (False, "", None, None)
+
+
 # -- make_policy and construction -----------------------------------------------------------
 def test_make_policy_maps_each_record():
     bandit = make_policy(BanditPolicy(slack_factor=0.2, evaluation_interval=2, delay_evaluation=6))

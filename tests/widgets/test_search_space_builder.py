@@ -306,7 +306,7 @@ def test_the_public_api_refuses_what_no_field_can_hold():
     with pytest.raises(SpecError, match="model_size: 'small' does not apply to image_classification; it applies to "):
         builder.set("model_size", "small")
     with pytest.raises(SpecError, match="early_termination.type"):
-        builder.set("early_termination", {"type": "hyperband"})
+        builder.set("early_termination", {"type": "pbt"})
     assert builder.errors == []  # nothing half-set
 
 
