@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from automl_nb.infer.onnx_model import (LABELS_FILE, MODEL_FILE, PARITY_FILE, PREPROCESSING_FILE,  # noqa: F401
-                                        SETTINGS_FILE)
+from automl_nb.infer.onnx_model import (EXPORT_FOLDER, LABELS_FILE, MODEL_FILE, PARITY_FILE,  # noqa: F401
+                                        PREPROCESSING_FILE, SETTINGS_FILE)
 from automl_nb.spec.inference import PREDICTION_KEYS, TILING_KEYS
 from automl_nb.spec.tasks import DETECTION, MULTILABEL, SEGMENTATION, is_classification
 
 # torch.onnx's two paths; auto tries dynamo, then TorchScript.
 EXPORTERS = ("auto", "dynamo", "torchscript")
-# The folder of a trial that an export goes to by default.
-EXPORT_FOLDER = "onnx"
 
 
 def input_names(task: str) -> list[str]:

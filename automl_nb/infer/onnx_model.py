@@ -17,13 +17,13 @@ import numpy as np
 from PIL import Image
 
 from automl_nb.errors import AutoMLError
+from automl_nb.train.folder import EXPORT_FOLDER, PARITY_FILE  # noqa: F401 (an export's place in a trial folder)
 
-# The files of an export, beside each other (docs/export.md).
+# The files of an export, beside each other (docs/export.md), by default in <trial folder>/onnx/.
 MODEL_FILE = "model.onnx"
 SETTINGS_FILE = "settings.json"
 LABELS_FILE = "labels.json"
 PREPROCESSING_FILE = "preprocessing.json"
-PARITY_FILE = "parity.json"
 EXTRA = "export"
 
 

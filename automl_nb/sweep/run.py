@@ -67,10 +67,11 @@ class Run:
 
     def leaderboard(self):
         """A pandas DataFrame, best first: trial, model, params, the primary metric, status,
-        epochs, duration and notes (early termination, retries)."""
+        epochs, duration and notes (early termination, retries); for trials exported to ONNX
+        (``export()``), their parity check (see :func:`automl_nb.sweep.report.leaderboard`)."""
         from automl_nb.sweep.report import leaderboard
 
-        return leaderboard(self.trials(), self.store.load_job().primary_metric)
+        return leaderboard(self.trials(), self.store.load_job().primary_metric, self.store.trial_folder)
 
     @property
     def best_trial(self):

@@ -12,6 +12,7 @@ predictor, the widgets, the magics, the sweep's store) goes through it. Layout::
     model_best.pt            weights at the best primary metric
     last.pt                  everything needed to resume from the last evaluation (while unfinished)
     checkpoint_epoch_<n>.pt  weights at epoch n (with checkpoint_frequency)
+    onnx/                    an ONNX export (automl-nb export): model.onnx, its files and parity.json
 
 torch is imported only by the methods that save or load a checkpoint, so the sweep's side (a
 notebook kernel) can read a trial folder without loading it.
@@ -42,6 +43,9 @@ STATUS = "status.json"
 EVALUATION = "evaluation.json"
 BEST_CHECKPOINT = "model_best.pt"
 LAST_CHECKPOINT = "last.pt"
+# automl_nb.export writes here by default; parity.json is its check against PyTorch.
+EXPORT_FOLDER = "onnx"
+PARITY_FILE = "parity.json"
 # The fields of a Trial that params.json records (``parameters`` holds the resolved ones).
 _TRIAL_FIELDS = ("trial_id", "task", "parameters", "training_data", "validation_data", "validation_data_size",
                  "target_column_name")
@@ -74,6 +78,12 @@ class TrialFolder:
     def read_json(self, name: str) -> Any:
         """A JSON file of this folder (RunFolderError, naming it, when it is damaged)."""
         return read_json(self.path / name)
+
+    def export_parity(self) -> dict | None:
+        """The parity report of the trial's ONNX export at its default place (``onnx/parity.json``);
+        None when it was not exported there."""
+        name = f"{EXPORT_FOLDER}/{PARITY_FILE}"
+        return self.read_json(name) if self.has(name) else None
 
     # -- params.json: the trial and its parameters -------------------------------------------
     def write_description(self, trial: "Trial", parameters: Mapping[str, Any]) -> None:

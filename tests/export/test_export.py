@@ -118,6 +118,15 @@ def test_cli_exports_the_best_trial_with_checker_and_parity(run_folder, capsys, 
     assert json.loads(path.with_name("labels.json").read_text()) == ["circle", "square", "triangle"]
     settings = json.loads(path.with_name("settings.json").read_text())
     assert settings["valid_crop_size"] == 32 and settings["task"] == MULTICLASS
+    # The leaderboard shows the exported trial's parity; a run without exports has no such columns.
+    run = load_run(run_folder)
+    table = run.leaderboard()
+    assert table.loc[0, "onnx_parity"] == "passed" and table.loc[0, "onnx_speedup_batch1"] > 0
+    assert table.loc[0, "onnx_max_abs_diff"] == json.loads(path.with_name("parity.json").read_text())["max_abs_diff"]
+    from automl_nb.sweep.report import EXPORT_COLUMNS, leaderboard
+
+    unexported = leaderboard(run.trials(), "accuracy", lambda trial: run_folder / "no-such-trial")
+    assert not set(EXPORT_COLUMNS) & set(unexported.columns)
 
 
 def test_from_onnx_agrees_with_from_trial(run_folder):
