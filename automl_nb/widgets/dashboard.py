@@ -21,6 +21,7 @@ import ipywidgets as widgets
 from automl_nb.errors import AutoMLError
 from automl_nb.ui_events import kernel_shell
 from automl_nb.widgets.figures import curves_png
+from automl_nb.widgets.parallel import parallel_png
 from automl_nb.widgets.html import (
     DASHBOARD_CSS, caption_text, cell_columns, cells_width, column_label, epochs_text, row_cells, static_dashboard,
     summary_text,
@@ -98,7 +99,8 @@ class SweepDashboard(widgets.VBox):
     in a caption above it), primary metric, status (a failure's reason on its row), time and
     time left, an epoch progress bar and a Stop button per trial, and a swatch in the colour of
     the trial's curves; the learning curves of all trials (primary metric, validation and
-    training loss; early-terminated trials dashed and cut with a cross); and Stop buttons for
+    training loss; early-terminated trials dashed and cut with a cross); the trials in parallel
+    coordinates, swept hyperparameters to metric (:mod:`automl_nb.widgets.parallel`); and Stop buttons for
     each trial and for the job, enabled while this kernel drives the sweep and gone once it
     has ended.
 
@@ -188,10 +190,13 @@ class SweepDashboard(widgets.VBox):
         self._page_row = _wrapping_row([self.page_note, self.show_more])
         self._page_row.layout.display = "none"
         self.curves = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        # Hyperparameters to metric, once two trials have a metric and something is swept.
+        self.parallel = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", display="none"))
+        self.parallel.add_class("automl-parallel")
         self.messages = widgets.Output()
         self._job_row = _wrapping_row([self.progress, self.stop_job])
         super().__init__([self.style_sheet, self.summary, self._job_row, self.caption, self.table, self._page_row,
-                          self.curves, self.messages], layout=widgets.Layout(max_width="100%"))
+                          self.curves, self.parallel, self.messages], layout=widgets.Layout(max_width="100%"))
         self.add_class("automl-dashboard")
         self.run.subscribe(self._on_event)
         self.refresh()
@@ -274,6 +279,10 @@ class SweepDashboard(widgets.VBox):
         started = time.monotonic()
         self._curves_png = curves_png(snapshot)
         self.curves.value = self._curves_png
+        parallel = parallel_png(snapshot, self._swept or ())
+        if parallel is not None:
+            self.parallel.value = parallel
+        self.parallel.layout.display = None if parallel is not None else "none"
         self._curves_key = key
         self._curves_drawn, self._curves_seconds = time.monotonic(), time.monotonic() - started
 
@@ -474,7 +483,7 @@ class SweepDashboard(widgets.VBox):
         for button in getattr(self, "_sort_buttons", {}).values():
             button.close()
         for name in ("style_sheet", "summary", "progress", "stop_job", "_job_row", "caption", "header", "table",
-                     "page_note", "show_more", "_page_row", "curves", "messages"):
+                     "page_note", "show_more", "_page_row", "curves", "parallel", "messages"):
             widget = getattr(self, name, None)
             if widget is not None:
                 widget.close()

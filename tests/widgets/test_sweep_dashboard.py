@@ -329,3 +329,24 @@ def test_a_rows_swatch_is_its_curves_colour_and_colours_follow_the_theme():
     table = leaderboard_table(snapshot_of(rows, status="Completed"))
     assert all(f"background:{trial_colour(row.trial_id)}" in table for row in rows)
     assert "var(--jp-error-color1" in table
+
+
+def test_parallel_coordinates_place_each_trial_on_every_swept_axis_and_the_metric():
+    from matplotlib.collections import LineCollection
+
+    from automl_nb.widgets.parallel import parallel_figure
+
+    rows = [trial_row("0", 0.5, learning_rate=0.001, optimizer="adam"),
+            trial_row("1", 0.9, learning_rate=0.01, optimizer="sgd"),
+            trial_row("2", 0.7, learning_rate=0.1, optimizer="adam"),
+            trial_row("3", None, status="Running", learning_rate=0.05, optimizer="sgd")]  # no metric: not drawn
+    fig = parallel_figure(snapshot_of(rows), ("learning_rate", "optimizer"))
+    (lines,) = [c for c in fig.axes[0].collections if isinstance(c, LineCollection)]
+    drawn = [segment[:, 1].round(6).tolist() for segment in lines.get_segments()]
+    # Log-scaled rates (a decade apart: 0, 0.5, 1), sorted choices (adam 0, sgd 1), metric scaled to its range.
+    assert drawn == [[0.0, 0.0, 0.0], [0.5, 1.0, 1.0], [1.0, 0.0, 0.5]]
+    assert list(lines.get_linewidths()) == [1.0, 2.8, 1.0]  # the best trial bold
+    labels = {text.get_text() for text in fig.axes[0].texts}
+    assert {"learning_rate", "optimizer", "accuracy", "adam", "sgd", "0.001", "0.1"} <= labels
+    assert parallel_figure(snapshot_of(rows[:1]), ("learning_rate",)) is None  # one scored trial: nothing to compare
+    assert parallel_figure(snapshot_of(rows), ()) is None
