@@ -94,14 +94,20 @@ def _planned_schedule(job, device: str, budget_seconds: float, can_focus: bool) 
     """Epochs per portfolio model and trials at once, from the estimate's timings (none: spec epochs)."""
     from automl_nb.spec import get_parameter
     from automl_nb.spec.limits import DEFAULT_TIMEOUT_MINUTES
-    from automl_nb.sweep.automode_plan import epoch_cap, planned_concurrency, planned_epochs, with_threads
+    from automl_nb.sweep.automode_plan import (
+        TIMING_MAX_AGE_SECONDS, epoch_cap, planned_concurrency, planned_epochs, with_threads,
+    )
     from automl_nb.sweep.estimate import estimate_sweep, estimate_wanted, trial_layout
 
     concurrency = job.limits.max_concurrent_trials
     fixed = {get_parameter(key).maps_to or key for key in job.training_parameters}
     if "number_of_epochs" in fixed or job.limits.timeout_minutes >= DEFAULT_TIMEOUT_MINUTES or not estimate_wanted():
         return {}, concurrency
-    estimate = estimate_sweep(job, device=device, check_data=False)
+    from automl_nb.train.estimate import TimingCache
+
+    # Timings older than TIMING_MAX_AGE_SECONDS are taken again: they may come from other load.
+    estimate = estimate_sweep(job, device=device, check_data=False,
+                              cache=TimingCache(max_age_seconds=TIMING_MAX_AGE_SECONDS))
     seconds: dict[str, float] = {}  # in portfolio order: the first model is AutoMode's first trial
     for configuration in estimate.configurations:
         model = configuration.parameters["model_name"]

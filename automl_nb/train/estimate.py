@@ -519,10 +519,13 @@ class TimingCache:
 
     Args:
         path: the JSON file (default :func:`default_cache_path`).
+        max_age_seconds: timings measured longer ago than this count as missing (None: any age).
+            A timing does not record how busy the machine was: an old one may come from other load.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, max_age_seconds: float | None = None) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
+        self.max_age_seconds = max_age_seconds
 
     def _read(self) -> dict:
         try:
@@ -536,11 +539,14 @@ class TimingCache:
         return data
 
     def get(self, key: str) -> StepTiming | None:
-        """The cached timing of ``key``, or None."""
+        """The cached timing of ``key``, or None (also when older than ``max_age_seconds``)."""
         entry = self._read()["timings"].get(key)
         try:
-            return StepTiming.from_json(entry["timing"]) if entry else None
-        except (KeyError, TypeError):
+            if not entry or (self.max_age_seconds is not None
+                             and time.time() - float(entry.get("measured", 0)) > self.max_age_seconds):
+                return None
+            return StepTiming.from_json(entry["timing"])
+        except (KeyError, TypeError, ValueError):
             return None
 
     def startup_seconds(self, device: str) -> float | None:

@@ -84,6 +84,17 @@ def test_a_damaged_cache_file_counts_as_empty_and_is_rewritten(request_of_tiny, 
     assert cache.get("k") == timing_of(peak=100, static=40, batch=8) and cache.startup_seconds("cpu") == 4.5
 
 
+def test_a_cache_with_a_max_age_treats_older_timings_as_missing(tmp_path):
+    path = tmp_path / "timings.json"
+    TimingCache(path).put({"old": timing_of(peak=100, static=40, batch=8), "new": timing_of(peak=200, static=40, batch=8)})
+    data = json.loads(path.read_text())
+    data["timings"]["old"]["measured"] -= 7200  # two hours ago
+    path.write_text(json.dumps(data))
+    recent = TimingCache(path, max_age_seconds=3600)
+    assert recent.get("old") is None and recent.get("new") == timing_of(peak=200, static=40, batch=8)
+    assert TimingCache(path).get("old") == timing_of(peak=100, static=40, batch=8)  # no max age: any age
+
+
 def timing_of(peak: int, static: int, batch: int) -> StepTiming:
     return StepTiming(train_step_seconds=0.2, validation_step_seconds=0.1, training_batch_size=batch,
                       validation_batch_size=batch, build_seconds=0.5, checkpoint_seconds=0.1, peak_memory_bytes=peak,
