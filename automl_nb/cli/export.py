@@ -9,7 +9,7 @@ from pathlib import Path
 def add_export_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``export`` command to a CLI's subcommands (its ``handler(args)`` returns the exit code:
     0 exported and parity passed, 1 exported but parity failed)."""
-    from automl_nb.export.layout import EXPORTERS
+    from automl_nb.export import EXPORTERS
 
     export = commands.add_parser("export", help="export a trial's model (the best by default) to ONNX, "
                                                 "with a parity check against PyTorch")

@@ -13,6 +13,17 @@ from __future__ import annotations
 
 from automl_nb.lazy_exports import lazy_exports
 
+# torch.onnx's two paths; auto tries dynamo, then TorchScript. Here, not in a submodule: the CLI's
+# and the magics' parsers list them at import without loading the export code.
+EXPORTERS = ("auto", "dynamo", "torchscript")
+
+
+def check_exporter(exporter: str) -> str:
+    """``exporter`` if it is one of :data:`EXPORTERS` (ValueError naming the allowed ones otherwise)."""
+    if exporter not in EXPORTERS:
+        raise ValueError(f"exporter: {exporter!r} is not allowed; allowed: {', '.join(EXPORTERS)}")
+    return exporter
+
 __all__ = ["ExportResult", "OnnxModel", "check_parity", "export_run", "export_trial"]
 
 _HOMES = {

@@ -14,8 +14,6 @@ from automl_nb.infer.onnx_model import (EXPORT_FOLDER, LABELS_FILE, MODEL_FILE, 
 from automl_nb.spec.inference import PREDICTION_KEYS, TILING_KEYS
 from automl_nb.spec.tasks import DETECTION, MULTILABEL, SEGMENTATION, is_classification
 
-# torch.onnx's two paths; auto tries dynamo, then TorchScript.
-EXPORTERS = ("auto", "dynamo", "torchscript")
 
 
 def input_names(task: str) -> list[str]:

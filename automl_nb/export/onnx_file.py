@@ -14,16 +14,10 @@ import torch
 
 from automl_nb._atomic import atomic_write_bytes
 from automl_nb.errors import AutoMLError
-from automl_nb.export.layout import EXPORTERS
+from automl_nb.export import check_exporter
 from automl_nb.infer.onnx_model import require
 
 OPSET = 18
-
-
-def check_exporter(exporter: str) -> str:
-    if exporter not in EXPORTERS:
-        raise ValueError(f"exporter: {exporter!r} is not allowed; allowed: {', '.join(EXPORTERS)}")
-    return exporter
 
 
 def write_onnx(module: torch.nn.Module, example: torch.Tensor, path: str | os.PathLike, *,

@@ -9,7 +9,7 @@ from typing import Any
 
 from automl_nb._atomic import atomic_write_json
 from automl_nb.errors import AutoMLError, TrialError
-from automl_nb.export import layout
+from automl_nb.export import check_exporter, layout
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,7 @@ def export_trial(trial_dir: str | os.PathLike, output: str | os.PathLike | None 
     from automl_nb.spec.inference import settings_json
     from automl_nb.spec.tasks import SEGMENTATION, is_classification
 
-    if exporter not in layout.EXPORTERS:
-        raise ValueError(f"exporter: {exporter!r} is not allowed; allowed: {', '.join(layout.EXPORTERS)}")
+    check_exporter(exporter)
     trial_dir = Path(trial_dir)
     predictor = Predictor.from_trial(trial_dir)  # TrialError for a folder without a trained model
     task, settings = predictor.task, dict(predictor.settings)

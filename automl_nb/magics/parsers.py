@@ -12,7 +12,7 @@ import shlex
 
 from IPython.core.error import UsageError
 
-from automl_nb.export.layout import EXPORTERS
+from automl_nb.export import EXPORTERS
 from automl_nb.spec.explain import XAI_ALGORITHMS, XAI_PARAMETERS
 
 
