@@ -101,6 +101,11 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def split_threads(cpus: int, trials: int) -> int:
+    """Torch threads for each of ``trials`` CPU trials sharing ``cpus`` cores: an even split, at least 1."""
+    return max(1, cpus // max(trials, 1))
+
+
 def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: int | None = None) -> ClusterHandle:
     """Start a LocalCluster sized for a sweep.
 
@@ -119,7 +124,7 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
     gpus = gpu_count() if gpus is None else gpus
     cpus = cpus or usable_cpus()
     workers = gpus if gpus else max_concurrent_trials
-    threads = max(1, cpus // workers)
+    threads = split_threads(cpus, workers)
     options: dict[str, Any] = {"resources": {GPU: 1}} if gpus else {}
     config = {
         "distributed.scheduler.allowed-failures": ALLOWED_WORKER_DEATHS,

@@ -421,13 +421,13 @@ class TrialLayout:
 
 def trial_layout(max_concurrent_trials: int, device: str | None = None) -> TrialLayout:
     """The :class:`TrialLayout` of ``max_concurrent_trials`` on this machine (``device`` ``cpu`` ignores its GPUs)."""
-    from automl_nb.cluster import gpu_count, usable_cpus
+    from automl_nb.cluster import gpu_count, split_threads, usable_cpus
 
     gpus = 0 if device == "cpu" else gpu_count()
     cpus = usable_cpus()
     workers = gpus or max_concurrent_trials
     concurrent = min(max_concurrent_trials, gpus) if gpus else max_concurrent_trials
-    threads = max(1, cpus // workers)
+    threads = split_threads(cpus, workers)
     if gpus:
         return TrialLayout(device or "cuda", cpus, workers, concurrent, threads, 1, 1.0)
     return TrialLayout("cpu", cpus, workers, concurrent, threads, min(concurrent, max(1, cpus // threads)),

@@ -105,8 +105,10 @@ class DaskExecutor:
         return self.handle.owned and not self.handle.uses_gpus and bool(self.handle.cpus and self.handle.threads_per_trial)
 
     def focus(self, concurrent: int) -> None:
-        if self.can_focus:  # as automl_nb.sweep.estimate.trial_layout splits the cores
-            self.threads_per_trial = max(self.handle.threads_per_trial, self.handle.cpus // max(concurrent, 1))
+        if self.can_focus:  # the cores split as local_cluster and the estimate split them
+            from automl_nb.cluster import split_threads
+
+            self.threads_per_trial = max(self.handle.threads_per_trial, split_threads(self.handle.cpus, concurrent))
 
     def start(self, on_event: EventSink) -> None:
         # Dask calls this on its event loop with (time logged, message).
