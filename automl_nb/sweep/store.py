@@ -155,7 +155,7 @@ class RunStore:
         Raises:
             RunFolderError: a ``trial.json`` is damaged (resuming without it could reuse its trial's folder).
         """
-        records = [_trial_record(path) for path in (self.folder / "trials").glob("*/trial.json")]
+        records = [read_trial_record(path) for path in (self.folder / "trials").glob("*/trial.json")]
         return sorted(records, key=lambda record: record.index)
 
     def metrics(self, trial_id: str) -> list[dict]:
@@ -177,7 +177,8 @@ def _read_record(path: Path) -> dict:
     return data
 
 
-def _trial_record(path: Path) -> TrialRecord:
+def read_trial_record(path: Path) -> TrialRecord:
+    """One ``trial.json`` as a :class:`TrialRecord` (RunFolderError, naming it, when damaged)."""
     data = _read_record(path)
     try:
         return TrialRecord.from_dict(data)

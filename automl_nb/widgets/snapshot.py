@@ -162,9 +162,7 @@ class SnapshotReader:
 
     def _read_records(self) -> list:
         """Every trial record in sampler order; a ``trial.json`` is read only when it changed."""
-        from automl_nb._atomic import read_json
-        from automl_nb.errors import RunFolderError
-        from automl_nb.sweep.store import TrialRecord
+        from automl_nb.sweep.store import read_trial_record
 
         trials = Path(self.run.folder) / "trials"
         seen = set()
@@ -179,11 +177,7 @@ class SnapshotReader:
             if trial_id in self._records and self._records[trial_id][0] == key:
                 continue
             self.last_read.append(path)
-            data = read_json(path)  # RunFolderError when damaged, as Run.trials() says
-            try:
-                self._records[trial_id] = (key, TrialRecord.from_dict(data))
-            except (TypeError, AttributeError) as error:  # not a record: a field missing, or not an object
-                raise RunFolderError(f"{path}: damaged trial record ({error})") from None
+            self._records[trial_id] = (key, read_trial_record(path))  # RunFolderError when damaged, as Run.trials()
         for gone in set(self._records) - seen:
             del self._records[gone]
         return sorted((record for _, record in self._records.values()), key=lambda record: record.index)
