@@ -168,16 +168,18 @@ class BayesianSampler:
         self._sagemaker = list(sagemaker) or [False] * len(self._subspaces)
         self._seed = seed
         self._n_startup_trials = n_startup_trials
-        self._optuna_spaces = [
-            {self._name(chosen, key): _optuna_distribution(value, key)
-             for key, value in subspace.items() if isinstance(value, Distribution)}
-            for chosen, subspace in enumerate(self._subspaces)
-        ]
+        self._optuna_spaces = self._spaces()
         self._first = [self._locate_point(point) for point in first_points]
         self._numbers: dict[int, int] = {}  # sweep index -> Optuna trial number
         self._asked: dict[int, tuple[int, dict[str, Any], dict[str, Any]]] = {}  # index -> (subspace, params, values)
         with _quiet_optuna() as optuna:
             self._study = optuna.create_study(direction="maximize", sampler=self._tpe(0))
+
+    def _spaces(self) -> list[dict[str, Any]]:
+        """Per subspace, the Optuna distribution of each distributed key, by its Optuna name."""
+        return [{self._name(chosen, key): _optuna_distribution(value, key)
+                 for key, value in subspace.items() if isinstance(value, Distribution)}
+                for chosen, subspace in enumerate(self._subspaces)]
 
     def _name(self, chosen: int, key: str) -> str:
         return f"{chosen}.{key}" if len(self._subspaces) > 1 else key
@@ -336,6 +338,43 @@ class BayesianSampler:
                 self._study.tell(number, float(value), skip_if_finished=True)
             else:
                 self._study.tell(number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+
+    def narrow(self, subspaces: Sequence[Mapping[str, Any]], first_index: int, sagemaker: Sequence[bool] = ()) -> None:
+        """Ask from ``subspaces`` (within the job's: same subspaces and keys) from now on, keeping the history.
+
+        Optuna cannot change a categorical's choices within a study, so the study is made again with
+        every earlier trial in it, in order (so trial numbers stay), with its state and value: a
+        choice value still allowed is carried over, one no longer allowed is left out of that trial
+        (TPE still learns from its other values); numbers keep their trial's own range (Optuna
+        allows ranges to differ between trials).
+        """
+        old = self._subspaces
+        self._subspaces = [dict(subspace) for subspace in subspaces]
+        self._sagemaker = list(sagemaker) or [False] * len(self._subspaces)
+        self._optuna_spaces = self._spaces()
+        with _quiet_optuna() as optuna:
+            study = optuna.create_study(direction="maximize", sampler=self._tpe(first_index))
+            for trial in self._study.get_trials(deepcopy=False):
+                carried = {name: self._carried(old, name, value, trial.distributions[name])
+                           for name, value in trial.params.items()}
+                carried = {name: pair for name, pair in carried.items() if pair is not None}
+                study.add_trial(optuna.trial.create_trial(
+                    state=trial.state, value=trial.value, params={name: pair[0] for name, pair in carried.items()},
+                    distributions={name: pair[1] for name, pair in carried.items()}))
+        self._study = study
+
+    def _carried(self, old: list[dict], name: str, param: Any, distribution: Any) -> tuple[Any, Any] | None:
+        """(param, distribution) of an earlier trial in the narrowed study; None when its choice is gone."""
+        if name == SUBSPACE:
+            return param, distribution
+        chosen, key = (int(name.split(".", 1)[0]), name.split(".", 1)[1]) if len(old) > 1 else (0, name)
+        before, now = old[chosen][key], self._subspaces[chosen][key]
+        if not isinstance(before, Choice):
+            return param, distribution
+        value = param if _plain_choices(before.values) else before.values[param]
+        if value not in now.values:
+            return None
+        return _from_value(now, value), self._optuna_spaces[chosen][name]
 
     @property
     def study(self) -> Any:

@@ -1,9 +1,11 @@
 """The sweep driver: sampler -> executor -> policy -> run store, in one loop on one thread.
 
 The loop drains the trials' events (starts and reports, pushed by the executor into a queue),
-collects finished trials, enforces the time budget and cancellation, and fills free slots
-with new trials from the sampler. Every decision is written to the run store first, so a
-driver killed at any point can be resumed from the folder alone.
+collects finished trials, enforces the time budget and cancellation, applies the steering
+requests appended to the run folder's log (``automl_nb.sweep.steering``), and fills free slots:
+first with trials waiting to run (resumed, extended, cloned, requeued), then with new trials from
+the sampler. Every decision is written to the run store first, so a driver killed at any point can
+be resumed from the folder alone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Callable
 
 from automl_nb.errors import AutoMLError, SpecError
 from automl_nb.sweep.executor import Executor, Outcome
+from automl_nb.sweep.steer import SteeringMixin
+from automl_nb.sweep.steering import SteeringLog
 from automl_nb.sweep.store import (
     CANCELED, COMPLETED, FAILED, HEARTBEAT_SECONDS, QUEUED, RUNNING, STOPPED_BY_POLICY, RunStore, TrialRecord,
 )
@@ -34,7 +38,7 @@ MIN_TRIAL_SHARE = 0.5
 USER_STOP_NOTE = "stopped by the user"
 
 
-class SweepDriver:
+class SweepDriver(SteeringMixin):
     """Runs one session of a sweep (a fresh start or a resume) to its end.
 
     Args:
@@ -63,13 +67,21 @@ class SweepDriver:
         self.records: dict[str, TrialRecord] = {}
         self.running: set[str] = set()  # submitted and not yet collected
         self.starts: dict[str, int] = {}  # worker starts since the trial's last submission
-        self.curves: dict[str, dict[int, float]] = {}
+        # Each trial's primary metric per report, in epoch order, kept as reports come (the policy's
+        # ``curves``), and the epochs of those reports: a report never rebuilds another trial's curve.
+        self.curves: dict[str, list[float]] = {}
+        self.curve_epochs: dict[str, list[int]] = {}
         self.stop_reasons: dict[str, str] = {}  # a policy's reason, noted once the trial has stopped
         self.finished: set[str] = set()
-        self.next_index = 0
+        self.next_index = 0  # the next trial's number
+        self.next_sample = 0  # the sampler's next index (steered trials draw nothing)
         self.exhausted = False
         self.started = time.monotonic()
         self.deadline = self.started + time_budget_seconds
+        self.used_before = store.run_info().get("elapsed_seconds", 0.0)  # by earlier sessions
+        self.limits = {**job.limits.to_dict(), "max_concurrent_trials": self.max_concurrent}
+        self.steering = SteeringLog(store.folder)
+        self.outcomes: dict[str, dict] = {}  # steering request id -> what became of it (run.json)
         self.last_heartbeat = 0.0
         self.metric = job.primary_metric
         self.ended_because: str | None = None  # why an AutoMode sweep ended before max_trials
@@ -83,13 +95,14 @@ class SweepDriver:
             self.store.claim()
             self.executor.start(self.events.put)  # events arrive on the executor's threads: queue them for ours
             self._restore()
-            while self.running or self._more_to_run():
+            while self._busy():
                 self._handle_events(wait=0.1)
                 self._collect_done()
                 reason = self._stop_reason()
                 if reason:
                     self._stop_all(reason)
                     break
+                self._steer(self.steering.read_new())
                 self._fill_slots()
                 self._heartbeat()
         finally:
@@ -100,8 +113,21 @@ class SweepDriver:
         self._end(status, reason)
         return status
 
+    def _busy(self) -> bool:
+        """Trials run or wait, or more may be drawn; before saying no, read the steering log once more."""
+        for look in range(2):
+            if self.running or self._more_to_run() or self._waiting():
+                return True
+            if look == 0:
+                self._steer(self.steering.read_new())
+        return False
+
     def _more_to_run(self) -> bool:
-        return not self.exhausted and self.next_index < self.max_trials and self._time_for_a_trial()
+        return not self.exhausted and self.next_sample < self.max_trials and self._time_for_a_trial()
+
+    def _waiting(self) -> list[TrialRecord]:
+        """Trials to run before new samples: unfinished and not running (resumed, extended, cloned, requeued)."""
+        return [r for r in self.records.values() if not r.finished and r.trial_id not in self.running]
 
     def _budget_is_the_end(self) -> bool:
         """An AutoMode sweep that the budget ends completes, once a trial has a metric (the budget is its plan)."""
@@ -132,43 +158,55 @@ class SweepDriver:
 
     # -- resume ----------------------------------------------------------------------------
     def _restore(self) -> None:
-        """Take up the trials of earlier sessions: finished ones stay, the others run again."""
+        """Take up the trials of earlier sessions: finished ones stay, the others run again.
+
+        Then the steering log is replayed: applied limits and narrowed spaces take effect again,
+        requests no session applied yet are applied now.
+        """
+        info = self.store.run_info()
         if hasattr(self.policy, "restore"):  # ASHA's rung results, from run.json (None on a fresh run)
-            self.policy_state = self.store.run_info().get("policy_state")
+            self.policy_state = info.get("policy_state")
             self.policy.restore(self.policy_state, epochs=self._epochs())
         for record in self.store.trials():
             self.records[record.trial_id] = record
             self.next_index = max(self.next_index, record.index + 1)
-            value = record.best_metric if record.status in (COMPLETED, CANCELED) else None
-            self.sampler.restore(record.index, record.sampler_state, value, record.finished)
+            if record.sampler_index is not None:
+                self.next_sample = max(self.next_sample, record.sampler_index + 1)
+                value = record.best_metric if record.status in (COMPLETED, CANCELED) else None
+                self.sampler.restore(record.sampler_index, record.sampler_state, value, record.finished)
             rows = self.store.metrics(record.trial_id)
-            self.curves[record.trial_id] = {row["epoch"]: row[self.metric] for row in rows if self.metric in row}
+            points = sorted((row["epoch"], row[self.metric]) for row in rows if self.metric in row)
+            self.curve_epochs[record.trial_id] = [epoch for epoch, _ in points]
+            self.curves[record.trial_id] = [value for _, value in points]
             if record.finished:
                 self.finished.add(record.trial_id)
-        for record in list(self.records.values()):
-            if not record.finished and len(self.running) < self.max_concurrent:
+        self.outcomes = dict(info.get("steering") or {})
+        self._steer(self.steering.read_new(), replay=True)
+        for record in self._waiting():
+            if record.attempts or record.origin is None:  # a clone that never started is not "restarted"
                 resumable = self.store.has_resume_point(record.trial_id)
                 record.notes.append("resumed from its last checkpoint" if resumable else "restarted")
+            if len(self.running) < self.max_concurrent:
                 self._submit(record, resume=True)
         # Unfinished trials beyond the free slots wait their turn in _fill_slots.
 
     # -- submitting ------------------------------------------------------------------------
     def _fill_slots(self) -> None:
-        waiting = [r for r in self.records.values() if not r.finished and r.trial_id not in self.running]
+        waiting = self._waiting()
         while len(self.running) < self.max_concurrent and waiting:
             self._submit(waiting.pop(0), resume=True)
         while len(self.running) < self.max_concurrent and self._more_to_run():
             self._new_trial()
 
     def _new_trial(self) -> None:
-        index = self.next_index
-        sampled = self.sampler.suggest(index)
+        index, sample = self.next_index, self.next_sample
+        sampled = self.sampler.suggest(sample)
         if sampled is None:
             self.exhausted = True
             return
-        self.next_index += 1
-        record = TrialRecord(trial_id=str(index), index=index, sampled=dict(sampled),
-                             sampler_state=self.sampler.state(index),
+        self.next_index, self.next_sample = index + 1, sample + 1
+        record = TrialRecord(trial_id=str(index), index=index, sample=sample, sampled=dict(sampled),
+                             sampler_state=self.sampler.state(sample),
                              parameters={**self.job.training_parameters, **sampled})
         self.records[record.trial_id] = record
         try:
@@ -225,16 +263,21 @@ class SweepDriver:
 
     def _on_report(self, record: TrialRecord, epoch: int, metrics: dict, logged: float | None = None) -> None:
         value = float(metrics.get(self.metric, math.nan))
-        # A resumed trial reports again from its checkpoint: drop what came after it.
-        curve = {e: v for e, v in self.curves.get(record.trial_id, {}).items() if e < epoch}
-        curve[epoch] = value
-        self.curves[record.trial_id] = curve
+        curve = self.curves.setdefault(record.trial_id, [])
+        epochs = self.curve_epochs.setdefault(record.trial_id, [])
+        while epochs and epochs[-1] >= epoch:  # a resumed trial reports again from its checkpoint
+            epochs.pop()
+            curve.pop()
+        epochs.append(epoch)
+        curve.append(value)
         record.epochs = epoch
-        finite = [v for v in curve.values() if math.isfinite(v)]
-        if finite:
-            record.best_metric = max(finite)
-            record.best_epoch = max((e for e, v in curve.items() if v == record.best_metric))
-        stop = record.stopped_by == STOPPED_BY_POLICY or self._user_stops(record) or self._policy_stops(record)
+        if math.isfinite(value) and (record.best_metric is None or value >= record.best_metric):
+            record.best_metric, record.best_epoch = value, epoch
+        elif len(epochs) > 1 and record.best_epoch is not None and record.best_epoch >= epoch:
+            self._rescore(record)  # the best came after the checkpoint it resumed from
+        # A trial the user extended runs its epochs: early termination already had its say.
+        judged = not record.extended and self._policy_stops(record)
+        stop = record.stopped_by == STOPPED_BY_POLICY or self._user_stops(record) or judged
         self.executor.send_verdict(record.trial_id, epoch, stop)
         self.store.write_trial(record)
         self._notify({"kind": "report", "trial": record.trial_id, "epoch": epoch, "metrics": metrics,
@@ -255,10 +298,16 @@ class SweepDriver:
         self.stop_reasons[record.trial_id] = USER_STOP_NOTE
         return True
 
+    def _rescore(self, record: TrialRecord) -> None:
+        """Best metric and epoch from the trial's curve as it is now."""
+        points = [(v, e) for v, e in zip(self.curves[record.trial_id], self.curve_epochs[record.trial_id])
+                  if math.isfinite(v)]
+        record.best_metric, record.best_epoch = max(points) if points else (None, None)
+
     def _policy_stops(self, record: TrialRecord) -> bool:
         if self.policy is None:
             return False
-        curves = {tid: [curve[e] for e in sorted(curve)] for tid, curve in self.curves.items()}
+        curves = self.curves  # trial id -> metric per report, kept incrementally by _on_report
         stop = self.policy.should_stop(record.trial_id, curves, self.finished)
         self._save_policy_state()
         if not stop:
@@ -327,6 +376,7 @@ class SweepDriver:
         record.notes.append(f"out of memory at batch {batch}: retry {record.oom_retries} with batch "
                             f"{batch // 2} x {accumulate * 2} accumulation")
         self.curves.pop(record.trial_id, None)
+        self.curve_epochs.pop(record.trial_id, None)
         self._submit(record, resume=False)
         return True
 
@@ -337,7 +387,8 @@ class SweepDriver:
         if record.finished:
             self.finished.add(record.trial_id)
             told = record.best_metric if status in (COMPLETED, CANCELED) else None
-            self.sampler.tell(record.index, told)
+            if record.sampler_index is not None:  # a steered trial was not drawn: nothing to tell
+                self.sampler.tell(record.sampler_index, told)
         self.store.write_trial(record)
         self._notify({"kind": "trial_ended", "trial": record.trial_id, "status": status})
 

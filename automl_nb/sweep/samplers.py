@@ -55,6 +55,11 @@ class Sampler(Protocol):
     def tell(self, index: int, value: float | None) -> None:
         """Report the trial's final best primary metric (maximised); None: failed, no metric."""
 
+    def narrow(self, subspaces: list[dict], first_index: int, sagemaker: Sequence[bool] = ()) -> None:
+        """Draw trials ``first_index`` on from ``subspaces`` (checked to lie within the job's space,
+        same subspaces and keys; see ``automl_nb.sweep.steering.check_narrow``). Optional: a
+        sampler without it cannot be narrowed."""
+
 
 def startup_trials(max_trials: int) -> int:
     """Random trials the bayesian sampler runs before TPE models anything: ``min(10, max(3, max_trials // 4))``."""
@@ -184,6 +189,11 @@ class RandomSampler:
     def tell(self, index: int, value: float | None) -> None:
         """Random sampling learns nothing from results."""
 
+    def narrow(self, subspaces: list[dict], first_index: int, sagemaker: Sequence[bool] = ()) -> None:
+        """Draw from ``subspaces`` from now on (draws stay a function of ``(seed, index)``)."""
+        self._subspaces = [dict(subspace) for subspace in subspaces]
+        self._sagemaker = list(sagemaker) or [False] * len(self._subspaces)
+
 
 # ----- grid
 class GridSampler:
@@ -196,6 +206,7 @@ class GridSampler:
             SpecError: a distribution that is not a choice.
         """
         check_grid(list(subspaces))
+        self._task = task
         # One axis per key: (key, canonical values); a fixed value is an axis of one value.
         self._axes: list[list[tuple[str, tuple]]] = []
         for subspace in subspaces:
@@ -205,10 +216,14 @@ class GridSampler:
                 axes.append((key, tuple(get_parameter(key).coerce(item, task) for item in values)))
             self._axes.append(axes)
         self._sizes = [math.prod(len(values) for _, values in axes) for axes in self._axes]
+        self._first = 0  # the sweep index of grid point 0 (moved by narrow)
         self.capacity: int | None = sum(self._sizes)
 
     def _locate(self, index: int) -> tuple[int, int] | None:
         """(subspace, position inside it) of grid point ``index``, None past the end."""
+        index -= self._first
+        if index < 0:  # drawn before a narrow: not a point of this grid
+            return None
         for chosen, size in enumerate(self._sizes):
             if index < size:
                 return chosen, index
@@ -242,6 +257,12 @@ class GridSampler:
 
     def tell(self, index: int, value: float | None) -> None:
         """Grid sampling learns nothing from results."""
+
+    def narrow(self, subspaces: list[dict], first_index: int, sagemaker: Sequence[bool] = ()) -> None:
+        """Enumerate the grid of ``subspaces`` from trial ``first_index`` on (points tried before may come again)."""
+        narrowed = GridSampler(self._task, subspaces)
+        self._axes, self._sizes, self._first = narrowed._axes, narrowed._sizes, first_index
+        self.capacity = first_index + sum(self._sizes)
 
 
 # ----- bayesian (Optuna TPE)
