@@ -2,8 +2,9 @@
 
 By default a ``distributed.LocalCluster`` on this machine: one worker per GPU, each
 advertising a ``GPU`` resource, or on a CPU-only machine one worker per concurrent trial
-with the CPU threads split evenly between them. A scheduler address (``tcp://host:8786``)
-or an existing ``Client`` connects to a cluster the user runs instead.
+with the CPU threads split evenly between them. A scheduler address (``tcp://host:8786``),
+a ``tls://`` address with its TLS files (Dask's ``Security``), or an existing ``Client``
+connects to a cluster the user runs instead (see docs/cluster.md).
 
 Dask's worker threads are not torch's: each worker runs one trial at a time (one Dask
 thread), and the trial sets torch's intra-op threads to ``threads_per_trial``.
@@ -16,8 +17,9 @@ import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
+from automl_nb.errors import AutoMLError
 from automl_nb.spec.limits import Limits
 
 GPU = "GPU"
@@ -163,12 +165,23 @@ def _environment(values: dict[str, str], unset: tuple[str, ...] = ()) -> Iterato
         os.environ.update(saved)
 
 
-def connect(address: str | None = None, client: Any = None, *,
+def connect(address: str | Mapping[str, str] | None = None, client: Any = None, *,
             max_concurrent_trials: int = Limits.max_concurrent_trials) -> ClusterHandle:
     """The cluster a sweep runs on: ``client`` if given, else ``address``, else a new local one.
 
+    Args:
+        address: a scheduler address, or a mapping of ``address`` (``tls://host:port``) and the
+            TLS files ``tls_ca_file``, ``tls_client_cert``, ``tls_client_key`` (as
+            ``ImageJob.cluster_connection()`` gives it): encryption is then required.
+        client: a ``distributed.Client`` of the user's (not closed with the handle).
+        max_concurrent_trials: sizes a local cluster.
+
     Raises:
-        AutoMLError: the scheduler at ``address`` cannot be reached.
+        AutoMLError: the scheduler at ``address`` cannot be reached, or refused our TLS.
+
+    Example:
+        >>> connect({"address": "tls://10.0.0.5:8786", "tls_ca_file": "ca.pem",
+        ...          "tls_client_cert": "client.pem", "tls_client_key": "client.key"})
     """
     if client is not None:
         return ClusterHandle(client, uses_gpus=_has_gpu_workers(client), owns_client=False)
@@ -176,14 +189,38 @@ def connect(address: str | None = None, client: Any = None, *,
         return local_cluster(max_concurrent_trials)
     from distributed import Client
 
-    from automl_nb.errors import AutoMLError
-
+    target, security = _target(address)
     try:
-        remote = Client(address, timeout="10s", set_as_default=False)
+        remote = Client(target, security=security, timeout="10s", set_as_default=False)
     except (OSError, TimeoutError) as error:
-        raise AutoMLError(f"cluster: cannot reach the Dask scheduler at {address!r} ({error}); "
-                          "start it with `dask scheduler` or leave out cluster: for a local one") from None
+        raise AutoMLError(f"cluster: cannot reach the Dask scheduler at {target!r} ({error}); "
+                          f"{_hint(target, security)}") from None
     return ClusterHandle(remote, uses_gpus=_has_gpu_workers(remote))
+
+
+def _target(address: str | Mapping[str, str]) -> tuple[str, Any]:
+    """The address to dial, and the ``Security`` for it (None: Dask's configuration decides)."""
+    if isinstance(address, str):
+        return address, None
+    from distributed.security import Security
+
+    files = {key: value for key, value in address.items() if key != "address"}
+    return address["address"], Security(require_encryption=True, **files)
+
+
+def _hint(address: str, security: Any) -> str:
+    """What to do when the scheduler at ``address`` does not answer."""
+    if security is not None:
+        return ("check that it runs, and that cluster.tls_ca_file signed its certificate and trusts "
+                "cluster.tls_client_cert (Dask's TLS is mutual)")
+    if address.lower().startswith("tcp://"):
+        return ("start it with `dask scheduler`, or leave out cluster: for a local one; a scheduler started with "
+                "TLS refuses tcp://: set cluster: {address: tls://host:port, tls_ca_file, tls_client_cert, "
+                "tls_client_key}")
+    if address.lower().startswith("tls://"):
+        return ("check that it runs; a tls:// address without TLS files takes them from Dask's configuration "
+                "(distributed.comm.tls): set cluster: {address, tls_ca_file, tls_client_cert, tls_client_key}")
+    return "start it with `dask scheduler`, or leave out cluster: for a local one"
 
 
 def _has_gpu_workers(client: Any) -> bool:

@@ -24,7 +24,9 @@ from automl_nb.spec._yaml_dump import flow, to_yaml_text
 from automl_nb.spec.inputs import (
     DEFAULT_TARGET_COLUMN_NAME, DEFAULT_VALIDATION_DATA_SIZE, Input, Output, as_input, as_outputs,
 )
-from automl_nb.spec.job_checks import check_checkpoints, check_kv_store, warn_not_acted_on
+from automl_nb.spec.job_checks import (
+    TLS_FILES, check_checkpoints, check_cluster, check_kv_store, is_scheduler_address, resolve_path, warn_not_acted_on,
+)
 from automl_nb.spec.limits import Limits
 from automl_nb.spec.parameter import MODEL_NAME
 from automl_nb.spec.properties import check_properties
@@ -38,7 +40,6 @@ from automl_nb.spec.tasks import (
 )
 
 LOG_VERBOSITIES = ("not_set", "debug", "info", "warning", "error", "critical")
-SCHEDULER_SCHEMES = ("tcp://", "tls://", "ucx://", "inproc://")
 JOB_TYPE = "automl"
 # Top-level YAML keys, in the order ``dump`` writes them.
 JOB_KEYS = (
@@ -52,11 +53,6 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 class DumpTargetExistsError(SpecError, FileExistsError):
     """``job.dump(dest)`` refuses to overwrite an existing file."""
-
-
-def is_scheduler_address(value: Any) -> bool:
-    """True for a Dask scheduler address such as ``tcp://host:8786``."""
-    return isinstance(value, str) and value.strip().lower().startswith(SCHEDULER_SCHEMES)
 
 
 @contextmanager
@@ -98,7 +94,7 @@ class ImageJob:
                  target_column_name: str = DEFAULT_TARGET_COLUMN_NAME, primary_metric: str | None = None,
                  validation_data_size: float | None = None, name: str | None = None,
                  display_name: str | None = None, description: str | None = None,
-                 experiment_name: str | None = None, cluster: str | None = None,
+                 experiment_name: str | None = None, cluster: str | Mapping[str, str] | None = None,
                  compute: str | None = None, tags: Mapping[str, Any] | None = None,
                  log_verbosity: str | None = None, schema: str | None = None,
                  limits: Limits | Mapping[str, Any] | None = None,
@@ -118,7 +114,7 @@ class ImageJob:
         self.log_verbosity = self._check_log_verbosity(log_verbosity)
         self.primary_metric = normalize_primary_metric(self.task, primary_metric)
         self.tags = self._check_tags(tags)
-        self.cluster = _optional_text("cluster", cluster)
+        self.cluster = check_cluster(cluster, self.base_dir)
         self.compute = _optional_text("compute", compute)
         self._check_compute()
         self.set_data(training_data=training_data, target_column_name=target_column_name,
@@ -216,8 +212,9 @@ class ImageJob:
         return {name: value for name, value in named.items() if value is not None}
 
     def _check_addresses(self) -> None:
-        if self.cluster is not None and is_scheduler_address(self.compute) and self.compute != self.cluster:
-            fail("cluster", f"{show(self.cluster)} differs from compute {show(self.compute)}; give one scheduler address")
+        address = self.scheduler_address()
+        if self.cluster is not None and is_scheduler_address(self.compute) and self.compute != address:
+            fail("cluster", f"{show(address)} differs from compute {show(self.compute)}; give one scheduler address")
 
     # ----- Azure SDK v2 setters
     def set_data(self, *, training_data: Any, target_column_name: str, validation_data: Any = None,
@@ -428,10 +425,24 @@ class ImageJob:
         return self.validation_data_size if self.validation_data_size is not None else DEFAULT_VALIDATION_DATA_SIZE
 
     def scheduler_address(self) -> str | None:
-        """The Dask scheduler to use: ``cluster``, else a scheduler address in ``compute``, else None (local)."""
+        """The Dask scheduler to use: ``cluster`` (its address), else a scheduler address in ``compute``,
+        else None (local)."""
         if self.cluster is not None:
-            return self.cluster
+            return self.cluster["address"] if isinstance(self.cluster, dict) else self.cluster
         return self.compute if is_scheduler_address(self.compute) else None
+
+    def cluster_connection(self) -> str | dict | None:
+        """What :func:`automl_nb.cluster.connect` takes: the scheduler address, or with TLS a mapping
+        of it and its TLS files (absolute paths); None: a local cluster.
+
+        Example:
+            >>> job.cluster_connection()
+            {'address': 'tls://10.0.0.5:8786', 'tls_ca_file': '/home/me/certs/ca.pem', ...}
+        """
+        if not isinstance(self.cluster, dict):
+            return self.scheduler_address()
+        return {key: resolve_path(value, self.base_dir) if key in TLS_FILES else value
+                for key, value in self.cluster.items()}
 
     def resolve_data_path(self, value: Input | str | os.PathLike) -> str:
         """Resolve a data path: URLs and absolute paths as they are, relative ones against base_dir.
@@ -456,7 +467,8 @@ class ImageJob:
         data: dict[str, Any] = {
             "$schema": self.schema, "type": JOB_TYPE, "name": self.name, "display_name": self.display_name,
             "description": self.description, "experiment_name": self.experiment_name, "task": self.task,
-            "log_verbosity": self.log_verbosity, "compute": self.compute, "cluster": self.cluster,
+            "log_verbosity": self.log_verbosity, "compute": self.compute,
+            "cluster": dict(self.cluster) if isinstance(self.cluster, dict) else self.cluster,
             "target_column_name": self.target_column_name, "primary_metric": self.primary_metric,
             "training_data": flow(self.training_data.to_dict()) if self.training_data else None,
             "validation_data": flow(self.validation_data.to_dict()) if self.validation_data else None,
@@ -560,7 +572,8 @@ def _factory(cls: type[ImageJob]) -> Callable[..., ImageJob]:
     def make(*, training_data: Any = None, validation_data: Any = None,
              target_column_name: str = DEFAULT_TARGET_COLUMN_NAME, primary_metric: str | None = None,
              validation_data_size: float | None = None,
-             name: str | None = None, experiment_name: str | None = None, cluster: str | None = None,
+             name: str | None = None, experiment_name: str | None = None,
+             cluster: str | Mapping[str, str] | None = None,
              compute: str | None = None, tags: Mapping[str, Any] | None = None, **kwargs: Any) -> ImageJob:
         return cls(training_data=training_data, validation_data=validation_data,
                    target_column_name=target_column_name, primary_metric=primary_metric,
@@ -577,7 +590,8 @@ def _factory(cls: type[ImageJob]) -> Callable[..., ImageJob]:
         primary_metric: optional; the task has one ({cls.task}: see PRIMARY_METRICS).
         validation_data_size: hold-out fraction without validation_data, in (0, 1); None: 0.2.
         name, experiment_name, tags: job metadata.
-        cluster: a Dask scheduler address (``tcp://host:8786``); None: a local cluster.
+        cluster: a Dask scheduler address (``tcp://host:8786``), or for TLS a mapping
+            ``{{address: tls://host:8786, tls_ca_file, tls_client_cert, tls_client_key}}``; None: a local cluster.
         compute: Azure's compute; a scheduler address is used, anything else ignored with a notice.
         **kwargs: further ImageJob keywords (limits, training_parameters, search_space, sweep...).
 

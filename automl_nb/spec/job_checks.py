@@ -4,6 +4,8 @@
   that every key is checked before work starts); a bare run id or a URL is left to the trial.
 - ``kv_store``: SageMaker's weight-update mode of multi-machine training, refused while each
   trial trains on one machine (SageMaker: "not applicable to single-machine training").
+- ``cluster``: a scheduler address, or a mapping with an address and the TLS files that
+  Dask's ``Security`` takes (:func:`check_cluster`); the files must exist.
 - Warnings for what a job sets that is kept but not acted on yet: the table's ``not_acted_on``
   keys (``distributed``), ``properties.node_count_per_trial``
   above 1, ``test_data`` and ``outputs``.
@@ -16,12 +18,18 @@ import re
 import warnings
 from typing import Any, Iterator, Mapping, Sequence
 
-from automl_nb.spec._checks import fail, show
+from automl_nb.spec._checks import fail, show, unknown_key
 from automl_nb.spec.distributions import Choice, Distribution
 from automl_nb.spec.properties import NODE_COUNT_PER_TRIAL, misspelt_properties, node_count_per_trial
 from automl_nb.spec.table import PARAMETERS
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+SCHEDULER_SCHEMES = ("tcp://", "tls://", "ucx://", "inproc://")
+# The TLS files of a ``cluster:`` mapping, named as ``distributed.security.Security`` names them.
+TLS_FILES = ("tls_ca_file", "tls_client_cert", "tls_client_key")
+CLUSTER_KEYS = ("address", *TLS_FILES)
+_CLUSTER_ALLOWED = ("a Dask scheduler address (tcp://host:8786), or a mapping {address: tls://host:8786, "
+                    "tls_ca_file, tls_client_cert, tls_client_key}")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
@@ -54,6 +62,73 @@ def check_checkpoint_run_id(where: str, value: str) -> None:
         warnings.warn(f"{where}: {show(value)} is not a local trial folder or checkpoint file; a bare Azure run id "
                       "cannot be fetched here, so a trial fails unless it exists in the workers' working directory",
                       UserWarning, stacklevel=4)
+
+
+def is_scheduler_address(value: Any) -> bool:
+    """True for a Dask scheduler address such as ``tcp://host:8786``."""
+    return isinstance(value, str) and value.strip().lower().startswith(SCHEDULER_SCHEMES)
+
+
+def check_cluster(value: Any, base_dir: str | os.PathLike) -> str | dict | None:
+    """Check a job's ``cluster``: None (a local cluster), an address, or an address with TLS files.
+
+    The mapping form names Dask's ``Security`` arguments; its TLS files are looked up against
+    ``base_dir`` (the job file's folder) and must exist. A ``tls://`` mapping needs the CA file and
+    the client certificate (Dask's TLS is mutual); TLS files with an unencrypted address are
+    refused. A plain ``tls://`` address is left to Dask's own TLS configuration.
+
+    Returns:
+        The address (stripped), or the mapping with its keys in :data:`CLUSTER_KEYS` order.
+
+    Raises:
+        SpecError: naming the key, the value and what is allowed.
+
+    Example:
+        >>> check_cluster({"address": "tls://10.0.0.5:8786", "tls_ca_file": "ca.pem",
+        ...                "tls_client_cert": "client.pem", "tls_client_key": "client.key"}, ".")
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not is_scheduler_address(value):
+            fail("cluster", f"{show(value)} is not allowed; allowed: {_CLUSTER_ALLOWED}")
+        return value.strip()
+    if not isinstance(value, Mapping):
+        fail("cluster", f"{show(value)} is not allowed; allowed: {_CLUSTER_ALLOWED}")
+    for key in value:
+        if key not in CLUSTER_KEYS:
+            unknown_key(f"cluster.{key}", "cluster key", CLUSTER_KEYS, value[key])
+    address = value.get("address")
+    if not is_scheduler_address(address):
+        fail("cluster.address", f"{'missing' if address is None else show(address) + ' is not allowed'}; "
+             "allowed: a Dask scheduler address such as tls://host:8786")
+    for key in TLS_FILES:
+        path = value.get(key)
+        if path is None:
+            continue
+        if not isinstance(path, str) or not path.strip():
+            fail(f"cluster.{key}", f"{show(path)} is not allowed; allowed: the path of a PEM file")
+        if not os.path.isfile(resolve_path(path, base_dir)):
+            fail(f"cluster.{key}", f"{show(path)} does not exist (looked for {resolve_path(path, base_dir)}); "
+                 "allowed: the path of a PEM file, relative to the job file's folder or absolute")
+    given = [key for key in TLS_FILES if value.get(key) is not None]
+    if address.strip().lower().startswith("tls://"):
+        missing = [key for key in TLS_FILES[:2] if key not in given]
+        if missing:
+            fail(f"cluster.{missing[0]}", f"missing for the encrypted address {show(address)}; allowed: set "
+                 f"{' and '.join('cluster.' + key for key in missing)} (PEM files; the key too unless the "
+                 "certificate file holds it)")
+    elif given:
+        fail("cluster.address", f"{show(address)} is not encrypted, but cluster.{given[0]} is set; allowed: a "
+             "tls://host:port address with TLS files, or no TLS files")
+    return {key: value[key].strip() if isinstance(value[key], str) else value[key]
+            for key in CLUSTER_KEYS if value.get(key) is not None}
+
+
+def resolve_path(path: str, base_dir: str | os.PathLike) -> str:
+    """``path`` with ``~`` expanded, made absolute against ``base_dir`` when relative."""
+    expanded = os.path.expanduser(path)
+    return expanded if os.path.isabs(expanded) else os.path.join(os.fspath(base_dir), expanded)
 
 
 def fixed_values(key: str, training_parameters: Mapping[str, Any],

@@ -12,6 +12,7 @@ passes the driver's verdict on each report back to the trial, and hands over eac
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import traceback
@@ -20,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
-from automl_nb.sweep.worker import VERDICT_WAIT_SECONDS, Channel, execute_trial, run_sweep_trial
+from automl_nb.sweep.worker import VERDICT_WAIT_SECONDS, Channel, Timing, execute_trial, run_sweep_trial
 
 EventSink = Callable[[dict], None]
 
@@ -76,16 +77,24 @@ class Executor(Protocol):
 class DaskExecutor:
     """Trials as Dask tasks; events as Dask events, verdicts as Dask ``Variable`` s.
 
+    While the driver's loop runs it beats a heartbeat ``Variable`` (from :meth:`collect`, which
+    the loop calls every turn), so a trial can tell a gone driver from a busy one.
+
     Args:
         handle: the cluster (``automl_nb.cluster.ClusterHandle``); closed with the executor.
         trial_function: what a worker runs for each trial (default ``run_trial``).
+        timing: the heartbeat, the verdict wait and the limits after which a trial stops as an
+            orphan (see ``automl_nb.sweep.worker.Timing``; short ones make tests fast).
     """
 
-    def __init__(self, handle, trial_function: Callable | None = None) -> None:
+    def __init__(self, handle, trial_function: Callable | None = None, *, timing: Timing = Timing()) -> None:
         self.handle = handle
         self.trial_function = trial_function
+        self.timing = timing
         self.session = uuid.uuid4().hex[:8]
         self.topic = f"automl_nb-{self.session}"
+        self.heartbeat_name = f"{self.topic}-heartbeat"
+        self.last_beat = -math.inf
         self.futures: dict[str, Any] = {}
         self.subscribed = False
         self.threads_per_trial = handle.threads_per_trial  # torch threads each trial sets (focus() raises it)
@@ -114,9 +123,11 @@ class DaskExecutor:
         # Dask calls this on its event loop with (time logged, message).
         self.client.subscribe_topic(self.topic, lambda event: on_event({**event[1], "logged": event[0]}))
         self.subscribed = True
+        self._beat()
 
     def submit(self, trial_id: str, trial: Any, *, wait_for_verdict: bool) -> None:
-        channel = Channel(self.topic, self._verdict(trial_id).name, wait_for_verdict=wait_for_verdict)
+        channel = Channel(self.topic, self._verdict(trial_id).name, wait_for_verdict=wait_for_verdict,
+                          heartbeat=self.heartbeat_name, timing=self.timing)
         self.send_verdict(trial_id, 0, False)  # set before the task starts: its first read never waits
         self.futures[trial_id] = self.client.submit(
             run_sweep_trial, trial, channel, self.threads_per_trial, self.trial_function,
@@ -127,6 +138,7 @@ class DaskExecutor:
         self._verdict(trial_id).set({"epoch": epoch, "stop": stop})
 
     def collect(self) -> list[Outcome]:
+        self._beat()
         ended = []
         for trial_id, future in list(self.futures.items()):
             if not future.done():
@@ -144,12 +156,23 @@ class DaskExecutor:
         if self.subscribed:
             self.client.unsubscribe_topic(self.topic)
             self.subscribed = False
+            self._variable(self.heartbeat_name).delete()  # a trial still running sees the beats stop
         self.handle.close()
 
+    def _beat(self) -> None:
+        """Set the heartbeat to the time now, every ``timing.heartbeat`` s."""
+        now = time.monotonic()
+        if now - self.last_beat >= self.timing.heartbeat:
+            self.last_beat = now
+            self._variable(self.heartbeat_name).set(time.time())
+
     def _verdict(self, trial_id: str):
+        return self._variable(f"{self.topic}-{trial_id}")
+
+    def _variable(self, name: str):
         from distributed import Variable
 
-        return Variable(f"{self.topic}-{trial_id}", client=self.client)
+        return Variable(name, client=self.client)
 
 
 def _outcome_of(trial_id: str, future) -> Outcome:
