@@ -28,6 +28,15 @@ def _pin_xdist_worker() -> None:
 _pin_xdist_worker()
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Run the slow tests (whole jobs, notebooks, the browser) first, in file order.
+
+    pytest-xdist's work stealing then ends the suite on short tests: in file order a worker
+    could be left finishing a minute-long notebook on its one core while the other sat idle.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def _torch_state(torch) -> dict:
     return {
         "threads": torch.get_num_threads(),

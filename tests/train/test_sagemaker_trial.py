@@ -14,8 +14,8 @@ from automl_nb.train.restore import load_best_model
 from automl_nb.train.setup import check_declared_counts
 
 # resnet-50: a quarter of vgg-16's compute at 300 px (test_detection_models builds both bases).
-SSD_JOB = {"base_network": "resnet-50", "image_shape": 300, "use_pretrained_model": 0, "epochs": 3,
-           "mini_batch_size": 4, "learning_rate": 0.001, "lr_scheduler_step": "2", "lr_scheduler_factor": 0.5,
+SSD_JOB = {"base_network": "resnet-50", "image_shape": 300, "use_pretrained_model": 0, "epochs": 2,
+           "mini_batch_size": 4, "learning_rate": 0.001, "lr_scheduler_step": "1", "lr_scheduler_factor": 0.5,
            "freeze_layer_pattern": r"^backbone\.body\.conv1\.", "num_classes": 3, "num_training_samples": 10,
            "random_seed": 0}
 
@@ -30,9 +30,9 @@ def test_a_sagemaker_job_trains_the_ssd_with_its_schedule_and_frozen_layers(shap
     result = run_trial(Trial("0", DETECTION, SSD_JOB, str(shapes), str(tmp_path)))
     assert result.status == "Completed"
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    # lr_scheduler_step "2": the rate is multiplied by the factor once epoch 2 is done (a row
-    # logs the rate after its epoch's schedule step, the one the next epoch trains with).
-    assert [row["learning_rate"] for row in rows] == pytest.approx([0.001, 0.0005, 0.0005])
+    # lr_scheduler_step "1": the rate is multiplied by the factor once epoch 1 is done, and only
+    # then (a row logs the rate after its epoch's schedule step, the one the next epoch trains with).
+    assert [row["learning_rate"] for row in rows] == pytest.approx([0.0005, 0.0005])
 
     model, record = load_best_model(tmp_path)
     assert type(model).__name__ == "SSD" and model.transform.fixed_size == (300, 300)
