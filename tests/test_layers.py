@@ -29,6 +29,7 @@ LAYERS = [
     {"sweep", "infer"},
     {"export"},  # ONNX export: a trial's model (train, infer) and its run (sweep)
     {"explain"},
+    {"analysis"},  # trials' kept predictions: compared, analysed, audited (reads run folders, runs Predictors)
     {"widgets"},
     {"cli", "magics"},
     {"__init__", "testing"},  # the package's lazy front door and the test helpers see everything
@@ -41,6 +42,10 @@ ALLOWED = {
     ("automl_nb.spec.job", "ImageJob.submit", "automl_nb.sweep"),
     # run.export() is the Run's thin door to ONNX export, imported when called.
     ("automl_nb.sweep.run", "Run.export", "automl_nb.export"),
+    # A trial writes its validation predictions in the file format analysis owns, at its best evaluation.
+    ("automl_nb.train.trainer", "_Training._write_predictions", "automl_nb.analysis.predictions"),
+    # run.predictions(trial) reads that file.
+    ("automl_nb.sweep.run", "Run.predictions", "automl_nb.analysis.predictions"),
 }
 
 

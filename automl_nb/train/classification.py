@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as nnf
 
 from automl_nb.data.datasets import ClassificationDataset
 from automl_nb.data.images import ImageReader, open_image
@@ -97,6 +98,22 @@ class ClassificationAdapter:
         if self.multilabel:
             return multilabel_metrics(targets.numpy(), torch.sigmoid(logits.float()).numpy(), MULTILABEL_THRESHOLD)
         return multiclass_metrics(targets.numpy(), logits.argmax(1).numpy(), len(self.classes))
+
+    def per_image(self, logits: torch.Tensor, targets: torch.Tensor) -> list[dict]:
+        """Each validation image's file, label, probabilities and loss, from its logits (in order).
+
+        The loss is the plain (unweighted) cross-entropy of the image, or its mean binary
+        cross-entropy for multilabel: how surprised the model is by the label on file.
+        """
+        logits = logits.float()
+        if self.multilabel:
+            probs = torch.sigmoid(logits)
+            losses = nnf.binary_cross_entropy_with_logits(logits, targets.float(), reduction="none").mean(1)
+        else:
+            probs = logits.softmax(1)
+            losses = nnf.cross_entropy(logits, targets, reduction="none")
+        return [{"filename": record.image_url, "label": record.label, "probs": p, "loss": loss}
+                for record, p, loss in zip(self.valid_dataset.records, probs.tolist(), losses.tolist())]
 
     def settings(self) -> dict:
         """Inference settings for settings.json (SPEC section 9)."""

@@ -69,8 +69,9 @@ class DetectionAdapter:
     @torch.no_grad()
     def evaluate(self, model: nn.Module, loader, device: torch.device,
                  memory_format: torch.memory_format = torch.contiguous_format,
-                 autocast: Callable[[], ContextManager] = nullcontext) -> tuple[float, dict]:
-        """Validation loss (nan unless ``log_validation_loss``) and mAP over ``loader``."""
+                 autocast: Callable[[], ContextManager] = nullcontext, keep: list | None = None) -> tuple[float, dict]:
+        """Validation loss (nan unless ``log_validation_loss``) and mAP over ``loader``; with
+        ``keep``, each image's detections are appended to it (see :meth:`per_image`)."""
         predictions, targets, total_loss, seen = [], [], 0.0, 0
         for batch in loader:
             images, batch_targets = _to_device(batch, device)
@@ -93,7 +94,17 @@ class DetectionAdapter:
             predictions += [self._detections(output) for output in outputs]
             targets += [self._targets(target, image) for target, image in zip(batch_targets, images)]
         scores = validation_metrics(predictions, targets, len(self.classes), self.params, self.segmentation)
+        if keep is not None:
+            keep.extend(self.per_image(predictions, [(t.width, t.height) for t in targets]))
         return (total_loss / seen if seen else math.nan), scores
+
+    def per_image(self, predictions: Sequence[ImageDetections], sizes: Sequence[tuple[int, int]]) -> list[dict]:
+        """Each validation image's file, objects on file and detections (pixels of a ``width`` x
+        ``height`` image), in order, for :func:`automl_nb.analysis.predictions.prediction_rows`."""
+        points = self.params["max_number_of_polygon_points"] if self.segmentation else None
+        return [{"filename": self.valid_dataset.image_url(i), "objects": self.valid_dataset.samples[i].record.label,
+                 "detections": detections, "width": width, "height": height, "max_polygon_points": points}
+                for i, (detections, (width, height)) in enumerate(zip(predictions, sizes))]
 
     def score(self, outputs, targets) -> dict:
         return {}  # detection metrics need whole predictions; see evaluate()

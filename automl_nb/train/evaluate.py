@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader
 @torch.no_grad()
 def evaluate_model(model: torch.nn.Module, loader: DataLoader, adapter, device: torch.device,
                    memory_format: torch.memory_format = torch.contiguous_format,
-                   autocast: Callable[[], ContextManager] = nullcontext) -> tuple[float, dict]:
+                   autocast: Callable[[], ContextManager] = nullcontext,
+                   keep: list | None = None) -> tuple[float, dict]:
     """Mean loss and ``adapter.score`` of ``model`` (in eval mode) over every batch of ``loader``.
 
     Args:
@@ -22,9 +23,12 @@ def evaluate_model(model: torch.nn.Module, loader: DataLoader, adapter, device: 
         device: where the model is.
         memory_format: layout of the input images (channels_last on CUDA).
         autocast: a factory of the mixed-precision context, as in training.
+        keep: when a list, each image's outputs are appended to it (``loader`` must then be the
+            adapter's validation loader, in order), from the same pass: see the adapters'
+            ``per_image`` and :func:`automl_nb.analysis.predictions.prediction_rows`.
     """
     if hasattr(adapter, "evaluate"):  # detection: predictions and losses come from different modes
-        return adapter.evaluate(model, loader, device, memory_format, autocast)
+        return adapter.evaluate(model, loader, device, memory_format, autocast, keep=keep)
     model.eval()
     total_loss, seen, outputs, targets = 0.0, 0, [], []
     for batch in loader:
@@ -34,4 +38,7 @@ def evaluate_model(model: torch.nn.Module, loader: DataLoader, adapter, device: 
         seen += len(target)
         outputs.append(logits.float().cpu())
         targets.append(target.cpu())
-    return total_loss / max(seen, 1), adapter.score(torch.cat(outputs), torch.cat(targets))
+    outputs, targets = torch.cat(outputs), torch.cat(targets)
+    if keep is not None:
+        keep.extend(adapter.per_image(outputs, targets))
+    return total_loss / max(seen, 1), adapter.score(outputs, targets)

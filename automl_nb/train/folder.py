@@ -9,6 +9,8 @@ predictor, the widgets, the magics, the sweep's store) goes through it. Layout::
     metrics.jsonl            one row per evaluation
     status.json              Running / Completed / Failed / Canceled, best metric, error
     evaluation.json          the scores of the best evaluation
+    predictions.jsonl        the validation predictions of the best evaluation, one row per image
+                             (written and read by :mod:`automl_nb.analysis.predictions`)
     model_best.pt            weights at the best primary metric
     last.pt                  everything needed to resume from the last evaluation (while unfinished)
     checkpoint_epoch_<n>.pt  weights at epoch n (with checkpoint_frequency)

@@ -225,8 +225,9 @@ class _Training:
         return mean_loss, scores, seen / (time.perf_counter() - started)
 
     def _evaluate(self, epoch: int, train_loss: float, train_scores: dict, images_per_second: float) -> dict:
+        per_image: list = []  # each image's outputs, from this same pass, for predictions.jsonl
         valid_loss, scores = evaluate_model(self.model, self.valid_loader, self.adapter, self.device,
-                                            self.memory_format, self._autocast)
+                                            self.memory_format, self._autocast, keep=per_image)
         primary = self.adapter.primary_metric
         row = {"epoch": epoch, "train_loss": train_loss, "validation_loss": valid_loss,
                "learning_rate": self.optimizer.param_groups[0]["lr"],
@@ -241,12 +242,19 @@ class _Training:
             self.best_metric, self.best_epoch = value, epoch
             self.folder.save_checkpoint(BEST_CHECKPOINT, self._model_state(epoch))
             self.folder.write_evaluation({"epoch": epoch, **scores, "labels": self.adapter.classes})
+            self._write_predictions(per_image)
         frequency = self.params["checkpoint_frequency"]
         if frequency and epoch % frequency == 0:
             self.folder.save_checkpoint(epoch_checkpoint(epoch), self._model_state(epoch))
         return row
 
     # -- files --------------------------------------------------------------------------
+    def _write_predictions(self, per_image: list) -> None:
+        # Imported here: the analysis package sits above train (layer test: allowed, this call only).
+        from automl_nb.analysis.predictions import prediction_rows, write_predictions
+
+        write_predictions(self.folder.path, prediction_rows(per_image, self.adapter.classes))
+
     def _model_state(self, epoch: int) -> dict:
         return {"model": self.model.state_dict(), "epoch": epoch, "task": self.trial.task,
                 "params": self.params, "labels": self.adapter.classes, "metric": self.best_metric}

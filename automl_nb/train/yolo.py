@@ -112,8 +112,9 @@ class YoloAdapter:
     @torch.no_grad()
     def evaluate(self, model: YoloV5, loader, device: torch.device,
                  memory_format: torch.memory_format = torch.contiguous_format,
-                 autocast: Callable[[], ContextManager] = nullcontext) -> tuple[float, dict]:
-        """Validation loss (nan unless ``log_validation_loss``) and mAP over ``loader``."""
+                 autocast: Callable[[], ContextManager] = nullcontext, keep: list | None = None) -> tuple[float, dict]:
+        """Validation loss (nan unless ``log_validation_loss``) and mAP over ``loader``; with
+        ``keep``, each image's detections are appended to it (see :meth:`per_image`)."""
         model.eval()
         predictions, truths, total_loss, seen = [], [], 0.0, 0
         for images, targets in loader:
@@ -135,7 +136,18 @@ class YoloAdapter:
                 truths.append(ImageTargets(boxes=target["orig_boxes"].numpy(), labels=target["labels"].numpy(),
                                            is_crowd=target["is_crowd"].numpy(), width=width, height=height))
         scores = validation_metrics(predictions, truths, len(self.classes), self.params)
+        if keep is not None:
+            keep.extend(self.per_image(predictions, [(t.width, t.height) for t in truths]))
         return (total_loss / seen if seen else math.nan), scores
+
+    def per_image(self, predictions: Sequence[ImageDetections], sizes: Sequence[tuple[int, int]]) -> list[dict]:
+        """Each validation image's file, objects on file and detections (pixels of the original
+        ``width`` x ``height`` image), in order, for
+        :func:`automl_nb.analysis.predictions.prediction_rows`."""
+        base = self.valid_dataset.base
+        return [{"filename": base.image_url(i), "objects": base.samples[i].record.label, "detections": detections,
+                 "width": width, "height": height}
+                for i, (detections, (width, height)) in enumerate(zip(predictions, sizes))]
 
     def score(self, outputs, targets) -> dict:
         return {}  # detection metrics need whole predictions; see evaluate()
