@@ -78,7 +78,8 @@ def object_entry(item: Any) -> tuple[str, tuple[float, float, float, float], flo
 
 
 def draw_objects(image: Image.Image, objects: Iterable[Any], labels: Sequence[str], *, truth: bool = False,
-                 fill_polygons: bool = True, text: bool = True) -> Image.Image:
+                 fill_polygons: bool = True, text: bool = True,
+                 colours: Sequence[tuple[int, int, int]] | None = None) -> Image.Image:
     """Draw boxes (and polygons) on a copy of ``image``.
 
     Args:
@@ -88,6 +89,8 @@ def draw_objects(image: Image.Image, objects: Iterable[Any], labels: Sequence[st
         truth: ground truth: dashed white boxes, labels without scores.
         fill_polygons: fill polygons with a translucent colour.
         text: write each box's class (and score); off, colours alone tell the classes (thumbnails).
+        colours: one RGB colour per object, instead of the class colours (or white for ``truth``),
+            e.g. to tell true from false positives.
 
     Returns:
         A new RGB image.
@@ -97,9 +100,9 @@ def draw_objects(image: Image.Image, objects: Iterable[Any], labels: Sequence[st
     draw = ImageDraw.Draw(overlay)
     width, height = base.size
     text_font = font(max(10, min(width, height) // 22))
-    for item in objects:
+    for n, item in enumerate(objects):
         label, (x1, y1, x2, y2), score, polygon = object_entry(item)
-        colour = TRUTH_COLOUR if truth else colour_of(label, labels)
+        colour = colours[n] if colours is not None else TRUTH_COLOUR if truth else colour_of(label, labels)
         box = (x1 * width, y1 * height, x2 * width, y2 * height)
         for ring in polygon or []:
             points = [(ring[k] * width, ring[k + 1] * height) for k in range(0, len(ring) - 1, 2)]
