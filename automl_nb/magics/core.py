@@ -16,7 +16,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from automl_nb.errors import AutoMLError
-from automl_nb.magics.parsers import cell_parser, line_parser, magic_help, parse
+from automl_nb.magics.parsers import cell_parser, key_values, line_parser, magic_help, parse
 
 
 @magics_class
@@ -40,6 +40,8 @@ class AutoMLMagics(Magics):
         try:
             if cell is None:
                 return self._command(line)
+            if line.split()[:1] == ["narrow"]:  # %%automl narrow: the cell is a search space, not a job
+                return self._command(line, cell)
             return self._cell(line, cell)
         except AutoMLError as error:
             raise UsageError(str(error)) from None
@@ -81,10 +83,12 @@ class AutoMLMagics(Magics):
         return SweepDashboard(run).show()
 
     # -- %automl COMMAND -------------------------------------------------------------------
-    def _command(self, line: str):
+    def _command(self, line: str, cell: str | None = None):
         args = parse(self._line_parser, line)
         if args is None:  # -h printed the help
             return None
+        if cell is not None:
+            args.cell = cell
         return getattr(self, f"_do_{args.command}")(args)
 
     def _run(self, reference: str | None):
@@ -145,6 +149,43 @@ class AutoMLMagics(Magics):
             return
         run.stop_trial(args.trial)
         print(f"{run.folder}: trial {args.trial} stops at its next evaluation")
+
+    # -- steering: each is a request the driver applies (docs/steering.md) ----------------
+    def _do_extend(self, args) -> None:
+        run = self._run(args.run)
+        _said(run, run.extend_trial(args.trial, args.epochs), f"extend trial {args.trial} by {args.epochs} epochs")
+
+    def _do_clone(self, args) -> None:
+        run = self._run(args.run)
+        edits = key_values(args.edits, "clone")
+        _said(run, run.clone_trial(args.trial, **edits), f"clone trial {args.trial}")
+
+    def _do_requeue(self, args) -> None:
+        run = self._run(args.run)
+        _said(run, run.requeue(args.trials or None), f"requeue {' '.join(args.trials) or 'every Failed trial'}")
+
+    def _do_limits(self, args) -> None:
+        run = self._run(args.run)
+        from automl_nb.sweep.steering import LIMIT_KEYS
+
+        changes = key_values(args.limits, "limits")
+        unknown = [key for key in changes if key not in LIMIT_KEYS]
+        if unknown:
+            raise UsageError(f"%automl limits: {unknown[0]!r} is not a limit; allowed: {', '.join(LIMIT_KEYS)}")
+        _said(run, run.set_limits(**changes), "limits " + " ".join(args.limits))
+
+    def _do_narrow(self, args) -> None:
+        text = getattr(args, "cell", None)
+        if (text is None) == (args.file is None):
+            raise UsageError("%automl narrow: give the search space as the cell of %%automl narrow, or -f FILE "
+                             "(one of them)")
+        if args.file is not None:
+            path = Path(os.path.expanduser(args.file))
+            if not path.is_file():
+                raise AutoMLError(f"-f {args.file!r}: no such file; allowed: a YAML file holding the search space")
+            text = path.read_text(encoding="utf-8")
+        run = self._run(args.run)
+        _said(run, run.narrow_space(text), "narrow the search space")
 
     def _do_resume(self, args):
         from automl_nb.sweep import load_run
@@ -221,6 +262,16 @@ class AutoMLMagics(Magics):
         if args.out:
             self.shell.user_ns[args.out] = result
 
+    def _do_replay(self, args):
+        """Replay the run under another policy and show the result; ``-o`` binds the ReplayResult."""
+        from automl_nb.sweep.replay import replay_from_text
+
+        _check_variable_name(args.out)
+        result = replay_from_text(self._run(args.run), " ".join(args.policy), max_concurrent=args.concurrent)
+        if args.out:
+            self.shell.user_ns[args.out] = result
+        return result
+
     def _do_check(self, args) -> None:
         """Show the data-health report of a job (a YAML file or a job variable); ``-o`` binds it."""
         from IPython.display import display
@@ -246,6 +297,33 @@ class AutoMLMagics(Magics):
         if args.out:
             self.shell.user_ns[args.out] = health
         display(DataHealthPanel(health))
+
+    def _do_diff(self, args) -> None:
+        """Show where two trials disagree most (PredictionDiff, from the run folder); ``--html`` also
+        saves its static page; ``-o`` binds the gallery."""
+        from IPython.display import display
+
+        from automl_nb.widgets.diff_gallery import PredictionDiff
+
+        _check_variable_name(args.out)
+        gallery = PredictionDiff(self._run(args.run), trials=[args.a, args.b], limit=args.limit)
+        if args.html:
+            print(f"saved {gallery.save_html(os.path.expanduser(args.html))}")
+        if args.out:
+            self.shell.user_ns[args.out] = gallery
+        display(gallery)
+
+    def _do_errors(self, args) -> None:
+        """Show one trial's error analysis (the best trial's by default, from the run folder); ``-o`` binds it."""
+        from IPython.display import display
+
+        from automl_nb.widgets.error_analysis import ErrorAnalysis
+
+        _check_variable_name(args.out)
+        panel = ErrorAnalysis(self._run(args.run), args.trial, limit=args.limit)
+        if args.out:
+            self.shell.user_ns[args.out] = panel
+        display(panel)
 
     def _predictor(self, run, trial_id: str | None, threshold: float | None = None):
         """The trial's Predictor (the best trial's by default), kept while its model file is unchanged."""
@@ -304,6 +382,15 @@ def _trial_of(key: Any) -> str:
     if text.startswith("automl-trial-") and len(parts) >= 5:
         return f"trial {parts[3]}"
     return text
+
+
+def _said(run, request_id: str, what: str) -> None:
+    """Tell when a logged steering request takes effect."""
+    if run.running or run.store.driver_alive():
+        when = "the driver applies it at its next turn"
+    else:
+        when = f"applied when the run resumes (%automl resume {run.folder})"
+    print(f"{run.folder}: {what}: request {request_id} logged; {when}")
 
 
 def _expand(patterns: list[str]) -> list[str]:

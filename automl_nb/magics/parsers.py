@@ -13,6 +13,7 @@ import shlex
 from IPython.core.error import UsageError
 
 from automl_nb.export import EXPORTERS
+from automl_nb.spec import Limits
 from automl_nb.spec.explain import XAI_ALGORITHMS, XAI_PARAMETERS
 
 
@@ -97,8 +98,8 @@ def cell_parser() -> MagicParser:
 
 
 def line_parser() -> MagicParser:
-    """``%automl COMMAND ...``: status, leaderboard, best, stop, resume, dashboard, wait, cluster, show, explain,
-    export, check."""
+    """``%automl COMMAND ...``: status, leaderboard, best, stop, extend, clone, requeue, limits, narrow, resume,
+    dashboard, wait, cluster, show, explain, export, diff, errors, replay, check."""
     parser = MagicParser(prog="%automl", add_help=True, description=(
         "Look at and steer the sweeps of this notebook. Commands act on the last run of the kernel "
         "(the last %%automl, resume or dashboard) unless -r names a Run variable or a run folder."))
@@ -106,8 +107,9 @@ def line_parser() -> MagicParser:
     commands.required = True
     parser.commands = commands.choices
 
-    def command(name: str, help_text: str) -> MagicParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text, add_help=True)
+    def command(name: str, help_text: str, description: str | None = None) -> MagicParser:
+        # argparse %-formats a command's help (its line in the list), not its description.
+        sub = commands.add_parser(name, help=help_text, description=description or help_text, add_help=True)
         sub.add_argument("-r", "--run", metavar="RUN", help="a Run variable or a run folder (default: the last run)")
         return sub
 
@@ -116,6 +118,7 @@ def line_parser() -> MagicParser:
     command("best", "the best trial: its model, metric, params and model file")
     stop = command("stop", "stop the whole sweep, or one trial at its next evaluation")
     stop.add_argument("trial", nargs="?", metavar="TRIAL", help="the trial id (default: the whole sweep)")
+    _steering_commands(command)
     resume_help = "continue an interrupted run from its folder and show its dashboard"
     resume = commands.add_parser("resume", help=resume_help, description=resume_help, add_help=True)
     resume.add_argument("folder", metavar="FOLDER", help="the run folder")
@@ -144,6 +147,25 @@ def line_parser() -> MagicParser:
     export.add_argument("--exporter", choices=EXPORTERS, default="auto",
                         help="torch.onnx's dynamo or TorchScript path (default: auto, dynamo then TorchScript)")
     export.add_argument("-o", "--out", dest="out", metavar="NAME", help="bind the ExportResult to this variable")
+    replay = command("replay", "run the sweep again in simulated time under another early-termination policy: "
+                               "the compute it would save and the best metric it would keep")
+    replay.add_argument("policy", nargs="+", metavar="POLICY",
+                        help="as early_termination: takes it: type: bandit, slack_factor: 0.1 (or a bare type, "
+                             "e.g. median_stopping; none for no policy)")
+    replay.add_argument("--concurrent", type=int, metavar="N",
+                        help="trials at once (default: the job's max_concurrent_trials)")
+    replay.add_argument("-o", "--out", dest="out", metavar="NAME", help="bind the ReplayResult to this variable")
+    diff = command("diff", "the validation images where two trials disagree most, side by side (from the run folder)")
+    diff.add_argument("a", metavar="A", help="a trial id")
+    diff.add_argument("b", metavar="B", help="the trial id to compare it with")
+    diff.add_argument("--limit", type=int, metavar="N", help="thumbnails shown (default: the gallery's)")
+    diff.add_argument("--html", metavar="FILE", help="also save the gallery as a static HTML page")
+    diff.add_argument("-o", "--out", dest="out", metavar="NAME", help="bind the PredictionDiff to this variable")
+    errors = command("errors", "one trial's errors: confusion matrix, worst images, precision-recall curves, and for "
+                               "detection its errors per class and AP by object size (from the run folder)")
+    errors.add_argument("trial", nargs="?", metavar="TRIAL", help="the trial id (default: the best trial)")
+    errors.add_argument("--limit", type=int, metavar="N", help="images shown per gallery (default: the panel's)")
+    errors.add_argument("-o", "--out", dest="out", metavar="NAME", help="bind the ErrorAnalysis to this variable")
     check_help = ("the health of a job's data, with the YAML that fixes what it finds (duplicates, leakage, sizes, "
                   "imbalance...)")
     check = commands.add_parser("check", add_help=True, help=check_help, description=check_help)
@@ -152,6 +174,47 @@ def line_parser() -> MagicParser:
                        help="a job variable of this notebook instead (e.g. from %%%%automl --dry-run -o NAME)")
     check.add_argument("-o", "--out", dest="out", metavar="NAME", help="bind the DataHealth report to this variable")
     return parser
+
+
+def _steering_commands(command) -> None:
+    """extend, clone, requeue, limits, narrow: steering requests (``automl_nb.sweep.steering``, docs/steering.md)."""
+    extend = command("extend", "run a Completed or Canceled trial N more epochs (a stopped one resumes from its "
+                               "last checkpoint; a Completed one warm-starts a new trial from its best model)")
+    extend.add_argument("trial", metavar="TRIAL", help="the trial id")
+    extend.add_argument("epochs", type=int, metavar="N", help="how many more epochs")
+    clone = command("clone", "run a new trial with a trial's parameters and the edits given, before new samples")
+    clone.add_argument("trial", metavar="TRIAL", help="the trial to copy")
+    clone.add_argument("edits", nargs="*", metavar="KEY=VALUE", help="parameters to change, e.g. learning_rate=0.002")
+    requeue = command("requeue", "run Failed trials again (an out-of-memory retry keeps its smaller batch)")
+    requeue.add_argument("trials", nargs="*", metavar="TRIAL", help="the trial ids (default: every Failed trial)")
+    limits = command("limits", f"change {', '.join(Limits().to_dict())} while the sweep runs")
+    limits.add_argument("limits", nargs="+", metavar="KEY=VALUE", help="e.g. max_trials=20 timeout_minutes=90")
+    narrow_help = ("draw new trials from a narrower search space: %%automl narrow with the space's YAML as the cell, "
+                   "or -f FILE")
+    narrow = command("narrow", narrow_help.replace("%", "%%"), narrow_help)
+    narrow.add_argument("-f", "--file", metavar="FILE", help="a YAML file holding the search space (search_space: "
+                                                             "or a list of subspaces)")
+
+
+def key_values(words: list[str], what: str) -> dict:
+    """``key=value`` words as a mapping, each value read as YAML (``0.01`` a float, ``adam`` a str).
+
+    Example:
+        >>> key_values(["learning_rate=0.01", "optimizer=adam"], "clone")
+        {'learning_rate': 0.01, 'optimizer': 'adam'}
+    """
+    import yaml
+
+    result = {}
+    for word in words:
+        key, sep, text = word.partition("=")
+        if not sep or not key:
+            raise UsageError(f"%automl {what}: {word!r} is not KEY=VALUE (e.g. learning_rate=0.01)")
+        try:
+            result[key] = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            result[key] = text
+    return result
 
 
 SUBCOMMANDS = tuple(line_parser().commands)

@@ -4,6 +4,8 @@
 returns a :class:`Run` at once; the driver runs on a background thread, so the notebook stays
 usable.
 After a kernel restart, ``load_run(folder).resume()`` continues the sweep from its folder.
+A sweep is steered while it runs (extend, clone, requeue, live limits, a narrowed space) through
+requests logged in its folder, from any process; see :mod:`automl_nb.sweep.steering`.
 """
 
 from __future__ import annotations
@@ -100,6 +102,31 @@ class Run:
 
         return export_run(self, trial_id, output, **options)
 
+    def predictions(self, trial_id: str | int):
+        """A trial's validation predictions at its best evaluation: a pandas DataFrame, one row per
+        image (see :mod:`automl_nb.analysis.predictions`).
+
+        Example:
+            >>> run.predictions(3).head()
+        """
+        from automl_nb.analysis.predictions import read_predictions
+
+        return read_predictions(self.store.trial_folder(str(trial_id)))
+
+    def replay(self, policy: Any, *, max_concurrent: int | None = None):
+        """Run this sweep again in simulated time, without training, under another early-termination policy.
+
+        See :func:`automl_nb.sweep.replay.replay` for ``policy`` (a mapping, a text such as
+        ``"type: asha"``, or None) and ``max_concurrent``; returns its
+        :class:`~automl_nb.sweep.replay.ReplayResult` (table, summary, ``plot()``).
+
+        Example:
+            >>> run.replay({"type": "bandit", "slack_factor": 0.1}).compute_ratio
+        """
+        from automl_nb.sweep.replay import replay
+
+        return replay(self, policy, max_concurrent=max_concurrent)
+
     # -- control ---------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[dict], None]) -> None:
         """Call ``listener(event)`` from the driver's thread for every trial start, report and end."""
@@ -172,22 +199,112 @@ class Run:
         """Stop one running trial at its next evaluation, as an early-termination policy would.
 
         The trial ends Canceled with "stopped by the user" in its notes, keeps its best
-        checkpoint, and ``resume()`` leaves it alone.
+        checkpoint, and ``resume()`` leaves it alone. The request is logged in the run folder
+        (``steering.jsonl``); a sweep driven by another live process (another kernel, the CLI)
+        is stopped through that log.
 
         Raises:
-            AutoMLError: this process does not drive the sweep, or the trial is not running.
+            AutoMLError: no live process drives the sweep, or the trial is not running.
 
         Example:
             >>> run.stop_trial("3")
         """
-        if not self.running:
+        from automl_nb.sweep.steering import append_request
+
+        if self.running:
+            self._driver.request_stop(str(trial_id))
+            append_request(self.folder, "stop", trial=str(trial_id))  # the record; the driver sees it asked
+        elif self.store.driver_alive():
+            self._request("stop", trial=str(trial_id))
+        else:
             raise AutoMLError(f"run {str(self.folder)!r} is not driven from this process ({self.status}); "
-                              "a trial can be stopped only by the process that runs the sweep")
-        self._driver.request_stop(str(trial_id))
+                              "a trial can be stopped only while a process runs the sweep")
 
     def stop_requested(self, trial_id: str | int) -> bool:
         """Whether :meth:`stop_trial` was called for ``trial_id`` in this session."""
         return self._driver is not None and str(trial_id) in self._driver.stop_requests
+
+    # -- steering (automl_nb.sweep.steering; docs/steering.md) ------------------------------
+    def extend_trial(self, trial_id: str | int, epochs: int) -> str:
+        """Run a Completed or Canceled trial ``epochs`` more epochs; return the request's id.
+
+        A trial with a last checkpoint (a stopped one) resumes from it with ``number_of_epochs``
+        raised by ``epochs`` (the learning-rate schedule stretched to the new total). A Completed
+        trial keeps no optimizer state, so a new trial warm-starts from its ``model_best.pt`` with
+        a fresh schedule of ``epochs`` epochs; the Completed trial stays as it is. An extended
+        trial is not judged by early termination again.
+
+        Like every steering request, it is checked now (AutoMLError/SpecError naming what is
+        wrong), logged in the run folder, and applied by the driver at its next turn, whichever
+        process drives the sweep; when none does, by the next ``resume()``.
+
+        Example:
+            >>> run.extend_trial(3, 5)
+        """
+        return self._request("extend", trial=str(trial_id), epochs=epochs)
+
+    def clone_trial(self, trial_id: str | int, **edits: Any) -> str:
+        """Run a new trial with ``trial_id``'s parameters and ``edits``, before any new sample.
+
+        Example:
+            >>> run.clone_trial(3, learning_rate=0.002, optimizer="adamw")
+        """
+        return self._request("clone", trial=str(trial_id), edits=edits)
+
+    def requeue(self, trial_ids: list[str | int] | None = None) -> str:
+        """Run Failed trials again (default: every Failed one), keeping an out-of-memory retry's
+        smaller batch; a trial with a last checkpoint resumes from it.
+
+        Example:
+            >>> run.requeue()          # every Failed trial
+            >>> run.requeue([2, 5])
+        """
+        ids = None if trial_ids is None else [str(trial_id) for trial_id in trial_ids]
+        return self._request("requeue", trials=ids)
+
+    def set_limits(self, *, max_trials: int | None = None, max_concurrent_trials: int | None = None,
+                   timeout_minutes: int | None = None) -> str:
+        """Change the sweep's limits while it runs: ``max_trials`` (not below the trials already
+        drawn), ``max_concurrent_trials``, ``timeout_minutes`` (all sessions together; the deadline
+        moves). Trials already running go on.
+
+        Example:
+            >>> run.set_limits(max_trials=20, timeout_minutes=90)
+        """
+        changes = {key: value for key, value in (("max_trials", max_trials),
+                                                 ("max_concurrent_trials", max_concurrent_trials),
+                                                 ("timeout_minutes", timeout_minutes)) if value is not None}
+        return self._request("limits", limits=changes)
+
+    def narrow_space(self, search_space: Any) -> str:
+        """Draw new trials from ``search_space`` (the job's YAML shape: a list of subspaces, or its
+        YAML text), which must lie within the job's: the same subspaces and keys, a subset of each
+        choice, ranges of the same type inside the job's. The bayesian sampler keeps every earlier
+        trial's result.
+
+        Example:
+            >>> run.narrow_space([{"model_name": {"type": "choice", "values": ["resnet18"]},
+            ...                    "learning_rate": {"type": "uniform", "min_value": 0.01, "max_value": 0.03}}])
+        """
+        return self._request("narrow", search_space=search_space)
+
+    def steering(self) -> list[dict]:
+        """Every steering request of the run, in order, each with its ``outcome`` (``pending``,
+        ``applied`` or ``refused``) and, when refused, the ``reason``."""
+        from automl_nb.sweep.steering import SteeringLog
+
+        outcomes = self.store.run_info().get("steering") or {}
+        return [{**request, **outcomes.get(request["id"], {"outcome": "pending"})}
+                for request in SteeringLog(self.folder).read_new()]
+
+    def _request(self, kind: str, **arguments: Any) -> str:
+        """Check a steering request against the run folder, log it, and return its id."""
+        from automl_nb.sweep.steering import SteeringContext, append_request, check_request, space_yaml
+
+        checked = check_request(SteeringContext.from_store(self.store), {"kind": kind, **arguments})
+        if kind == "narrow":
+            arguments["search_space"] = space_yaml(checked)  # the log holds plain YAML data
+        return append_request(self.folder, kind, **arguments)["id"]
 
     @property
     def client(self):
@@ -259,7 +376,7 @@ def _dask_executor(job, cluster: str | None, client: Any, trial_function: Callab
     from automl_nb.cluster import connect
     from automl_nb.sweep.executor import DaskExecutor
 
-    handle = connect(cluster or job.scheduler_address(), client, max_concurrent_trials=job.limits.max_concurrent_trials)
+    handle = connect(cluster or job.cluster_connection(), client, max_concurrent_trials=job.limits.max_concurrent_trials)
     return DaskExecutor(handle, trial_function)
 
 

@@ -6,6 +6,7 @@ Layout::
     run.json               status, timings, the driver's pid and heartbeat
     trials/<id>/trial.json the driver's record of trial <id> (see TrialRecord)
     trials/<id>/...        the trial's own files: params.json, metrics.jsonl, status.json, checkpoints
+    steering.jsonl         requests that steer the sweep (see automl_nb.sweep.steering)
     leaderboard.csv, learning_curves.png   written when the sweep ends
 
 The leaderboard, the widgets, ``resume`` and the CLI all read this folder; nothing about a
@@ -38,7 +39,11 @@ class TrialRecord:
 
     Attributes:
         trial_id: the trial's folder name under ``trials/``.
-        index: the sampler's index for it (0-based, in order of asking).
+        index: the trial's number (0-based, in order of creation; ``trial_id`` is its str).
+        sample: the sampler's index for it (see :attr:`sampler_index`); None for a steered trial.
+        origin: for a trial made by steering (a clone, the extension of a Completed trial):
+            ``{"kind": "clone" | "extend", "source": trial id, "request": request id}``.
+        requests: the steering requests applied to it, ``{"id", "kind"}`` each (extend, requeue, clone).
         sampled: the values the sampler chose (empty for a single-trial job).
         sampler_state: the sampler's record, so a resumed sweep re-registers the trial.
         parameters: what the trial trains with: fixed training parameters, the sampled values,
@@ -69,6 +74,22 @@ class TrialRecord:
     notes: list = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
+    sample: int | None = None
+    origin: dict | None = None
+    requests: list = field(default_factory=list)
+
+    @property
+    def sampler_index(self) -> int | None:
+        """The sampler's index for this trial; None for a steered trial (nothing was drawn for it)."""
+        if self.origin is not None:
+            return None
+        return self.sample if self.sample is not None else self.index
+
+    @property
+    def extended(self) -> bool:
+        """The user extended it (in place or as a warm start): early termination leaves it alone."""
+        return any(request.get("kind") == "extend" for request in self.requests) or (
+            self.origin is not None and self.origin.get("kind") == "extend")
 
     @property
     def finished(self) -> bool:
@@ -133,7 +154,7 @@ class RunStore:
         if info.get("status") not in ("Starting", "Running") or "pid" not in info:
             return False
         if info.get("host") == socket.gethostname():
-            return _pid_alive(info.get("pid"))
+            return pid_alive(info.get("pid"))
         return time.time() - info.get("heartbeat", 0) < HEARTBEAT_STALE_SECONDS
 
     # -- trials ----------------------------------------------------------------------------
@@ -186,7 +207,8 @@ def read_trial_record(path: Path) -> TrialRecord:
         raise RunFolderError(f"{path}: damaged trial record ({error})") from None
 
 
-def _pid_alive(pid: Any) -> bool:
+def pid_alive(pid: Any) -> bool:
+    """Whether process ``pid`` of this host still runs (False for anything not a pid)."""
     if not isinstance(pid, int):
         return False
     try:
@@ -203,6 +225,8 @@ def _portable_job(job):
     from automl_nb.spec import Input
 
     job = copy.deepcopy(job)
+    if isinstance(job.cluster, dict):  # TLS files made absolute, as the data paths are
+        job.cluster = job.cluster_connection()
     for key in ("training_data", "validation_data"):
         value = getattr(job, key)
         if value is not None:

@@ -1,5 +1,6 @@
 """Notebook panels built on ipywidgets 8: a search-space builder, a live sweep dashboard, a
-detection viewer, an attribution viewer and a dataset explorer.
+detection viewer, an attribution viewer, a dataset explorer, and from a finished run's folder a
+diff gallery of two trials, one trial's error analysis and a label audit.
 
 Every panel also has a static form (HTML with PNG images) so an executed notebook shows its
 results where no kernel runs (nbviewer, GitHub).
@@ -21,6 +22,9 @@ _EXPORTS = {
     "AttributionViewer": "automl_nb.widgets.attribution_viewer",
     "DatasetExplorer": "automl_nb.widgets.dataset_explorer",
     "DataHealthPanel": "automl_nb.widgets.data_health",
+    "PredictionDiff": "automl_nb.widgets.diff_gallery",
+    "ErrorAnalysis": "automl_nb.widgets.error_analysis",
+    "LabelAudit": "automl_nb.widgets.label_audit",
 }
 
 __all__ = sorted(_EXPORTS)
