@@ -43,8 +43,11 @@ setup(
         # The notebook surface.
         "ipython>=8.20",
         "ipywidgets>=8.1,<9",
+        # The live curves chart: its ES module ships in automl_nb/widgets/static (no CDN).
+        "anywidget>=0.9,<1",
         "jupyter-ui-poll>=1.0",
     ],
+    package_data={"automl_nb.widgets": ["static/*.js"]},
     extras_require={
         # Notebooks run in a real kernel (nbclient); widgets render in JupyterLab in Debian's
         # chromium, driven by Playwright (its own browser download is not used).
@@ -53,6 +56,7 @@ setup(
             "pytest-timeout>=2.3",
             # Two test processes, one core each (tests/conftest.py pins them).
             "pytest-xdist>=3.6",
+            "trustme>=1.1",  # a CA and certificates for the TLS cluster test
             "nbclient>=0.10",
             "nbformat>=5.10",
             "ipykernel>=6.29",

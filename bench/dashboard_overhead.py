@@ -4,7 +4,9 @@ Runs the same ``--trials`` scripted trials (nothing trains; ``ScriptedTrial`` on
 process, ``InProcessExecutor``) twice: once bare, once with a dashboard built on the run and
 following it (its widgets exist without a notebook front end, as in the widget tests). Prints
 both sweep times and their ratio, how long building the dashboard took and its slowest
-refresh, and then how long ``resume()`` of the finished run takes (it has nothing to run).
+refresh, what the live chart was sent (its deltas: points appended, not the history) and how
+long drawing the parallel coordinates took, and then how long ``resume()`` of the finished run
+takes (it has nothing to run).
 Goals (issue 20 item 9): under 5% at 1,000 trials, one refresh under 0.5 s, resume under 2 s.
 
     python bench/dashboard_overhead.py [--trials 1000] [--epochs 3] [--concurrent 4] [--repeat 1]
@@ -24,7 +26,7 @@ from automl_nb.testing import ScriptedTrial
 from automl_nb.widgets import SweepDashboard
 from automl_nb.widgets import dashboard as dashboard_module
 
-_CURVES_PNG = dashboard_module.curves_png
+_PARALLEL_PNG = dashboard_module.parallel_png
 
 JOB = """\
 task: image_classification
@@ -59,7 +61,8 @@ def sweep(data: Path, out: Path, args, with_dashboard: bool, trials: int | None 
         built = time.perf_counter()
         dashboard = SweepDashboard(run)
         result["build"] = time.perf_counter() - built
-        result["curves"] = curves = _time_curves(dashboard)
+        result["curves"] = curves = _time_drawings(dashboard)
+        result["deltas"] = _measure_deltas(dashboard)
         refreshes = _time_refreshes(dashboard, curves)
     run.wait(report=None)
     result["sweep"] = time.perf_counter() - started
@@ -67,7 +70,7 @@ def sweep(data: Path, out: Path, args, with_dashboard: bool, trials: int | None 
         time.sleep(0.2)
         dashboard.close()
         result["refreshes"] = refreshes
-        dashboard_module.curves_png = _CURVES_PNG
+        dashboard_module.parallel_png = _PARALLEL_PNG
     result["run"] = run
     return result
 
@@ -89,20 +92,41 @@ def _time_refreshes(dashboard, curves: list[float]) -> list[tuple[float, float]]
     return seconds
 
 
-def _time_curves(dashboard) -> list[float]:
-    """Time each drawing of the learning curves from now on."""
+def _time_drawings(dashboard) -> list[float]:
+    """Time each drawing of the parallel coordinates (a PNG, at its own pace) from now on."""
     seconds: list[float] = []
-    draw = _CURVES_PNG
+    draw = _PARALLEL_PNG
 
-    def timed(snapshot):
+    def timed(*args):
         started = time.perf_counter()
         try:
-            return draw(snapshot)
+            return draw(*args)
         finally:
             seconds.append(time.perf_counter() - started)
 
-    dashboard_module.curves_png = timed
+    dashboard_module.parallel_png = timed
     return seconds
+
+
+def _measure_deltas(dashboard) -> list[tuple[float, int, int]]:
+    """Each update of the live chart: its seconds, the points it sent and the JSON bytes of its delta."""
+    import json
+
+    sizes: list[tuple[float, int, int]] = []
+    update = dashboard.curves.update
+
+    def measured(*args, **kwargs):
+        seq, started = dashboard.curves.seq, time.perf_counter()
+        try:
+            return update(*args, **kwargs)
+        finally:
+            if dashboard.curves.seq != seq:
+                delta = dashboard.curves.delta
+                sizes.append((time.perf_counter() - started, sum(map(len, delta["points"].values())),
+                              len(json.dumps(delta))))
+
+    dashboard.curves.update = measured
+    return sizes
 
 
 def main() -> None:
@@ -122,7 +146,7 @@ def main() -> None:
             bare = one if bare is None or one["sweep"] < bare["sweep"] else bare
             one = sweep(data, tmp / f"shown-{i}", args, with_dashboard=True)
             shown = one if shown is None or one["sweep"] < shown["sweep"] else shown
-        curves = shown["run"].folder / "learning_curves.png"
+        curves = shown["run"].folder / "learning_curves.png"  # the static file, at the sweep's end
         before = curves.stat().st_mtime_ns if curves.exists() else None
         started = time.perf_counter()
         shown["run"].resume(check_data=False, executor=InProcessExecutor(ScriptedTrial(curve), args.concurrent))
@@ -137,10 +161,15 @@ def main() -> None:
     print(f"sweep with dashboard:    {shown['sweep']:7.2f} s  ratio {shown['sweep'] / bare['sweep']:.3f} "
           "(goal: < 1.05)")
     print(f"dashboard build:         {shown['build']:7.3f} s")
-    print(f"refreshes: {len(shown['refreshes'])}, worst {worst[0]:.3f} s ({worst[1]:.3f} s of it drawing curves), "
+    print(f"refreshes: {len(shown['refreshes'])}, worst {worst[0]:.3f} s ({worst[1]:.3f} s of it drawing), "
           f"worst without curves {max(total - drawing for total, drawing in refreshes):.3f} s, "
           f"mean {sum(total for total, _ in refreshes) / len(refreshes):.3f} s (goal: worst < 0.5 s)")
-    print(f"curves drawn {len(shown['curves'])} times, {sum(shown['curves']):.2f} s in all after the build")
+    print(f"parallel coordinates drawn {len(shown['curves'])} times, {sum(shown['curves']):.2f} s in all after "
+          "the build")
+    deltas = shown["deltas"] or [(0.0, 0, 0)]
+    print(f"live chart: {len(shown['deltas'])} deltas, {sum(p for _, p, _ in deltas)} points sent, largest "
+          f"{max(b for _, _, b in deltas) / 1024:.1f} KiB, mean {sum(b for _, _, b in deltas) / len(deltas) / 1024:.1f} "
+          f"KiB; slowest update {max(t for t, _, _ in deltas) * 1000:.1f} ms")
     print(f"resume() of the finished run: {resumed:.2f} s (goal: < 2 s); learning_curves.png redrawn: {redrawn}")
 
 

@@ -19,6 +19,7 @@ from typing import Callable
 
 from automl_nb.errors import AutoMLError, SpecError
 from automl_nb.sweep.executor import Executor, Outcome
+from automl_nb.sweep.policies import POLICY_NOTE
 from automl_nb.sweep.steer import SteeringMixin
 from automl_nb.sweep.steering import SteeringLog
 from automl_nb.sweep.store import (
@@ -355,7 +356,7 @@ class SweepDriver(SteeringMixin):
         status = result["status"]
         reason = self.stop_reasons.pop(record.trial_id, None)
         if status == CANCELED and record.stopped_by == STOPPED_BY_POLICY:
-            record.notes.append(reason if reason == USER_STOP_NOTE else f"early termination: {reason}")
+            record.notes.append(reason if reason == USER_STOP_NOTE else f"{POLICY_NOTE}{reason}")
         if status == COMPLETED:
             record.stopped_by = None  # a stop decided on the last report came too late to matter
             if result.get("stopped_early"):

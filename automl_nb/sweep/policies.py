@@ -9,6 +9,11 @@ leaderboard. Without a policy (``make_policy(None)`` is None) every trial runs t
 A policy with memory (ASHA's rungs) also has ``state()`` and ``restore(state, epochs=)``: the
 driver keeps that state in ``run.json``, so a resumed sweep judges as the first session did.
 
+``thresholds(curves, finished)`` gives the lines the dashboard draws on the curves: at each
+report, the value below which a trial reaching that report now would stop, computed by the same
+functions as the verdicts. A policy keeps the trials' values per report sorted and updates them
+as reports arrive, so a verdict costs a bisection, not a sort of every trial's curve.
+
 The rules are Azure ML's documented ones (SPEC section 5), with one report as one interval: a
 policy acts at report ``k`` only when ``k % evaluation_interval == 0`` and
 ``k >= delay_evaluation``. A non-finite value (nan, inf) counts as worse than any number.
@@ -24,9 +29,10 @@ Example:
 from __future__ import annotations
 
 import math
-import statistics
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import MISSING, dataclass, fields
-from typing import AbstractSet, Any, Mapping, Protocol, Sequence, runtime_checkable
+from operator import itemgetter
+from typing import AbstractSet, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from automl_nb.errors import SpecError
 from automl_nb.spec.sweep_settings import (
@@ -36,6 +42,8 @@ from automl_nb.spec.sweep_settings import (
 
 Curves = Mapping[str, Sequence[float]]
 _NOTHING: AbstractSet[str] = frozenset()
+# How a stopped trial's notes give a policy's reason: this, then Verdict.reason (the dashboard finds it so).
+POLICY_NOTE = "early termination: "
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,22 @@ class Verdict:
     threshold: float | None = None
 
 
+@dataclass(frozen=True)
+class Threshold:
+    """One point of a policy's live threshold line, for drawing on the curves.
+
+    Attributes:
+        report: the report (epoch) it applies at.
+        value: a trial that reaches ``report`` now stops when its value is below this one
+            (for median_stopping: when its best so far is).
+        label: the line it belongs to, e.g. ``bandit: best/(1+0.2)``; one line per label.
+    """
+
+    report: int
+    value: float
+    label: str
+
+
 @runtime_checkable
 class EarlyTermination(Protocol):
     """What the sweep driver needs from a policy."""
@@ -75,6 +99,9 @@ class EarlyTermination(Protocol):
 
     def verdict(self, trial_id: str, curves: Curves, finished: AbstractSet[str] = _NOTHING) -> Verdict:
         """Return the decision with its reason and the numbers compared (see :class:`Verdict`)."""
+
+    def thresholds(self, curves: Curves, finished: AbstractSet[str] = _NOTHING) -> list[Threshold]:
+        """Return the live threshold lines (see :class:`Threshold`), without deciding anything."""
 
 
 def make_policy(settings: Any) -> EarlyTermination | None:
@@ -134,15 +161,165 @@ def _number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+class _Others:
+    """A sorted list of values with one entry (a trial's own) left out, read by index: no copy.
+
+    Equal values are interchangeable, so leaving out the first entry equal to ``own`` leaves the
+    same values as leaving out the trial's own one.
+    """
+
+    def __init__(self, entries: list[float], own: float | None = None) -> None:
+        self.entries = entries
+        self.skip = len(entries) if own is None else bisect_left(entries, own)
+        self.size = len(entries) - (own is not None)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, i: int) -> float:
+        return self.entries[i if i < self.skip else i + 1]
+
+    def at_or_below(self, value: float) -> int:
+        """How many of the values are <= ``value``."""
+        n = bisect_right(self.entries, value)
+        return n - (1 if self.skip < n else 0)
+
+    def median(self) -> float:
+        """As ``statistics.median``: the middle one, or the mean of the two middle ones."""
+        half = self.size // 2
+        return self[half] if self.size % 2 else (self[half - 1] + self[half]) / 2
+
+
+class _ReportIndex:
+    """Per report ``k``: the sorted entries of the trials that reached it, kept as curves grow.
+
+    A trial's entry at report ``k`` is ``entry(scores, k)`` (``scores`` its compared values,
+    see :func:`_score`): its value there, or its running average. :meth:`sync` takes in what
+    changed since the last call: a curve whose length or last value changed is indexed again
+    from where it differs (only new reports, as a rule), so a report costs a bisection per
+    entry instead of a sort of every trial's curve. With ``exclude_finished`` the trials in
+    ``finished`` are left out of the sorted entries (truncation's exclude_finished_jobs).
+    """
+
+    def __init__(self, entry: Callable[[list[float], int], float], exclude_finished: bool = False) -> None:
+        self.entry, self.exclude_finished = entry, exclude_finished
+        self.known: dict[str, list] = {}  # trial -> the values indexed (a copy of its curve)
+        self.entries: dict[str, list[float]] = {}  # trial -> its entry at reports 1..len
+        self.sorted: list[list[float]] = []  # report k - 1 -> the counted trials' entries, sorted
+        self.finished: frozenset = frozenset()
+        # The curves' order, and each one's length and last value as taken in: compared at C speed.
+        self.order: list[str] = []
+        self.position: dict[str, int] = {}
+        self.lengths: list[int] = []
+        self.lasts: list = []
+
+    def sync(self, curves: Curves, finished: AbstractSet[str] = _NOTHING, hint: str | None = None) -> None:
+        """Take in the curves and finished trials as they are now.
+
+        ``hint`` is the trial that just reported: taken in first, after which the other curves'
+        lengths and last values are compared at C speed, and only a change found there costs a
+        look at each curve.
+        """
+        keys = list(curves)
+        if keys[:len(self.order)] != self.order:  # a trial went, or the order changed: look at each
+            self._look(curves)
+        for trial in keys[len(self.order):]:  # new trials
+            self.position[trial] = len(self.order)
+            self.order.append(trial)
+            self.lengths.append(-1)
+            self.lasts.append(None)
+            self._take(trial, curves[trial])
+        if hint in self.position:
+            self._take(hint, curves[hint])
+        values = list(curves.values())
+        lengths = list(map(len, values))
+        lasts = list(map(itemgetter(-1), values)) if all(lengths) else [c[-1] if len(c) else None for c in values]
+        if lengths != self.lengths or lasts != self.lasts:
+            self._look(curves)
+        if self.exclude_finished and finished != self.finished:
+            finished = frozenset(finished)
+            for trial in (finished ^ self.finished) & self.known.keys():
+                for k, entry in enumerate(self.entries[trial]):
+                    if trial in finished:
+                        self._remove(k, entry)
+                    else:
+                        insort(self.sorted[k], entry)
+            self.finished = finished
+
+    def _look(self, curves: Curves) -> None:
+        """Compare every curve with what was indexed and take in the ones that changed."""
+        for gone in [trial for trial in self.known if trial not in curves]:
+            self._index(gone, [])
+            del self.known[gone], self.entries[gone]
+        self.order, self.position, self.lengths, self.lasts = list(curves), {}, [], []
+        for i, (trial, curve) in enumerate(curves.items()):
+            self.position[trial] = i
+            self.lengths.append(-1)
+            self.lasts.append(None)
+            self._take(trial, curve)
+
+    def _take(self, trial: str, curve: Sequence[float]) -> None:
+        """Index the trial's curve again when its length or last value changed."""
+        i, known = self.position[trial], self.known.get(trial)
+        if known is None or len(curve) != len(known) or (len(known) and curve[-1] is not known[-1]
+                                                         and curve[-1] != known[-1]):
+            self._index(trial, list(curve))
+        self.lengths[i], self.lasts[i] = len(curve), curve[-1] if len(curve) else None
+
+    def counted(self, trial: str) -> bool:
+        """The trial's entries are among the sorted ones."""
+        return not (self.exclude_finished and trial in self.finished)
+
+    def others(self, trial: str, k: int) -> _Others:
+        """The entries at report ``k`` of the counted trials other than ``trial``."""
+        entries = self.sorted[k - 1] if k <= len(self.sorted) else []
+        own = self.entries[trial][k - 1] if trial in self.entries and self.counted(trial) else None
+        return _Others(entries, own)
+
+    def _index(self, trial: str, values: list) -> None:
+        known, entries = self.known.get(trial, []), self.entries.setdefault(trial, [])
+        same = 0  # the reports whose values did not change keep their entries
+        while same < min(len(known), len(values)) and (known[same] is values[same] or known[same] == values[same]):
+            same += 1
+        counted = self.counted(trial)
+        for k in range(len(entries) - 1, same - 1, -1):
+            if counted:
+                self._remove(k, entries[k])
+            del entries[k]
+        scores = [_score(value) for value in values]
+        for k in range(same, len(values)):
+            entries.append(self.entry(scores, k + 1))
+            if len(self.sorted) <= k:
+                self.sorted.append([])
+            if counted:
+                insort(self.sorted[k], entries[k])
+        self.known[trial] = values
+
+    def _remove(self, k: int, entry: float) -> None:
+        entries = self.sorted[k]
+        del entries[bisect_left(entries, entry)]
+
+
+def _value_at(scores: list[float], k: int) -> float:
+    return scores[k - 1]
+
+
+def _running_average(scores: list[float], k: int) -> float:
+    return sum(scores[:k]) / k
+
+
 class _Scheduled:
     """Shared part of the policies: when they act, and the should_stop/describe pair.
 
     Subclasses implement ``_decide(trial_id, k, curves, finished) -> Verdict``, called
-    only at evaluation points with ``k`` the trial's number of reports.
+    only at evaluation points with ``k`` the trial's number of reports, with ``self.index``
+    (a :class:`_ReportIndex` of their ``entry``) up to date; and ``_line(k)``, the threshold a
+    trial reaching report ``k`` now would be compared with.
     """
 
     name = ""
     record: type = type(None)  # the spec record that validates the arguments
+    entry: Callable[[list[float], int], float] = staticmethod(_value_at)  # what a trial counts for at a report
 
     def __init__(self, **arguments: Any) -> None:
         # The spec's record checks every argument (names, ranges) and holds the defaults of the
@@ -152,6 +329,7 @@ class _Scheduled:
                                  if value is not None or key not in defaulted})
         for item in fields(checked):
             setattr(self, item.name, getattr(checked, item.name))
+        self.index = _ReportIndex(self.entry, exclude_finished=bool(getattr(self, "exclude_finished_jobs", False)))
 
     def evaluates_at(self, k: int) -> bool:
         """True when the policy acts at report ``k`` (1-based)."""
@@ -177,10 +355,33 @@ class _Scheduled:
         if not self.evaluates_at(k):
             return Verdict(False, f"{self.name}: no evaluation at report {k} (evaluation_interval "
                                   f"{self.evaluation_interval}, delay_evaluation {self.delay_evaluation})", report=k)
+        self.index.sync(curves, finished, hint=trial_id)
         return self._decide(trial_id, k, curves, finished)
+
+    def thresholds(self, curves: Curves, finished: AbstractSet[str] = _NOTHING) -> list[Threshold]:
+        """The live threshold line: at each evaluation report some trial reached, the value below
+        which a trial reaching it now would stop (the number its verdict would compare).
+
+        Example:
+            >>> [(t.report, t.value) for t in Bandit(slack_amount=0.25).thresholds({"a": [0.5, 0.75], "b": [0.25]})]
+            [(1, 0.25), (2, 0.5)]
+        """
+        self.index.sync(curves, finished)
+        lines = []
+        for k in range(1, len(self.index.sorted) + 1):
+            value = self._line(k) if self.evaluates_at(k) and self.index.sorted[k - 1] else None
+            if value is not None and math.isfinite(value):
+                lines.append(Threshold(k, value, self._line_label()))
+        return lines
 
     def _decide(self, trial_id: str, k: int, curves: Curves, finished: AbstractSet[str]) -> Verdict:
         raise NotImplementedError
+
+    def _line(self, k: int) -> float | None:
+        raise NotImplementedError
+
+    def _line_label(self) -> str:
+        return self.name
 
     def _arguments(self) -> dict[str, Any]:
         return {"evaluation_interval": self.evaluation_interval, "delay_evaluation": self.delay_evaluation}
@@ -230,7 +431,9 @@ class Bandit(_Scheduled):
 
     def _decide(self, trial_id: str, k: int, curves: Curves, finished: AbstractSet[str]) -> Verdict:
         value = curves[trial_id][k - 1]
-        best = max((curve[k - 1] for curve in curves.values() if len(curve) >= k), key=_score)
+        best = self.index.sorted[k - 1][-1]  # the largest value at report k, this trial's included
+        if best == -math.inf:  # none is a number: the reason shows the first of them, as nan or inf
+            best = next(curve[k - 1] for curve in curves.values() if len(curve) >= k)
         threshold = self.threshold(_score(best))
         stop = _score(value) < threshold
         if self.slack_factor is not None:
@@ -239,6 +442,13 @@ class Bandit(_Scheduled):
             rule = f"{_show(best)}-{self.slack_amount:g}={_show(threshold)}"
         return Verdict(stop, f"bandit: {_show(value)} {'<' if stop else '>='} {rule} at report {k}", self.name, k,
                        _number(value), _number(threshold))
+
+    def _line(self, k: int) -> float:
+        return self.threshold(self.index.sorted[k - 1][-1])
+
+    def _line_label(self) -> str:
+        return f"bandit: best/(1+{self.slack_factor:g})" if self.slack_factor is not None else \
+            f"bandit: best-{self.slack_amount:g}"
 
     def _arguments(self) -> dict[str, Any]:
         if self.slack_factor is not None:
@@ -268,22 +478,28 @@ class MedianStopping(_Scheduled):
 
     name = "median_stopping"
     record = MedianStoppingPolicy
+    entry = staticmethod(_running_average)
 
     def __init__(self, *, evaluation_interval: int | None = None, delay_evaluation: int | None = None) -> None:
         super().__init__(evaluation_interval=evaluation_interval, delay_evaluation=delay_evaluation)
 
     def _decide(self, trial_id: str, k: int, curves: Curves, finished: AbstractSet[str]) -> Verdict:
-        averages = [sum(_score(v) for v in curve[:k]) / k
-                    for other, curve in curves.items() if other != trial_id and len(curve) >= k]
-        if not averages:
-            return Verdict(False, f"median_stopping: no other trial has reached report {k}", self.name, k,
-                           _number(max(_score(v) for v in curves[trial_id][:k])))
+        averages = self.index.others(trial_id, k)  # the other trials' running averages at report k
         best = max(_score(v) for v in curves[trial_id][:k])
-        median = statistics.median(averages)
+        if not len(averages):
+            return Verdict(False, f"median_stopping: no other trial has reached report {k}", self.name, k,
+                           _number(best))
+        median = averages.median()
         stop = best < median
         return Verdict(stop, f"median_stopping: best {_show(best)} {'<' if stop else '>='} median {_show(median)} "
                              f"of {len(averages)} running averages at report {k}", self.name, k, _number(best),
                        _number(median))
+
+    def _line(self, k: int) -> float:
+        return _Others(self.index.sorted[k - 1]).median()
+
+    def _line_label(self) -> str:
+        return "median_stopping: median of running averages"
 
 
 class TruncationSelection(_Scheduled):
@@ -321,19 +537,27 @@ class TruncationSelection(_Scheduled):
 
     def _decide(self, trial_id: str, k: int, curves: Curves, finished: AbstractSet[str]) -> Verdict:
         value = _score(curves[trial_id][k - 1])
-        others = [_score(curve[k - 1]) for other, curve in curves.items()
-                  if other != trial_id and len(curve) >= k
-                  and not (self.exclude_finished_jobs and other in finished)]
+        others = self.index.others(trial_id, k)  # finished ones left out with exclude_finished_jobs
         n = len(others) + 1
-        cut = n * self.truncation_percentage // 100  # floor, in integers to avoid 0.29 * 100 surprises
-        at_or_below = sum(1 for other in others if other <= value)
+        cut, threshold = self._cut(others)
+        at_or_below = others.at_or_below(value)
         stop = at_or_below < cut
         place = "in" if stop else "not in"
-        # Strictly among the lowest `cut` <=> below the cut-th lowest of the others: the threshold.
-        threshold = sorted(others)[cut - 1] if cut else None
         return Verdict(stop, f"truncation_selection: {_show(curves[trial_id][k - 1])} {place} the lowest {cut} of {n} "
                              f"({self.truncation_percentage}%; {at_or_below} others at or below) at report {k}",
                        self.name, k, _number(value), None if threshold is None else _number(threshold))
+
+    def _cut(self, others: _Others) -> tuple[int, float | None]:
+        """How many of ``len(others) + 1`` trials are cut, and the threshold: a trial stops when
+        strictly among the lowest ``cut``, i.e. below the cut-th lowest of the others."""
+        cut = (len(others) + 1) * self.truncation_percentage // 100  # floor, in integers: no 0.29 * 100 surprises
+        return cut, others[cut - 1] if cut else None
+
+    def _line(self, k: int) -> float | None:
+        return self._cut(_Others(self.index.sorted[k - 1]))[1]
+
+    def _line_label(self) -> str:
+        return f"truncation_selection: lowest {self.truncation_percentage}% cut"
 
     def _arguments(self) -> dict[str, Any]:
         return {**super()._arguments(), "truncation_percentage": self.truncation_percentage,
@@ -379,6 +603,7 @@ class Asha(_Scheduled):
         self.limit = self.max_resource  # the rungs' bound: max_resource, or the epochs given to restore
         self.rows: list[dict] = []  # every rung result in the order judged: the state kept in run.json
         self._rungs: dict[tuple[int, int], dict[str, dict]] = {}  # (bracket, rung) -> trial -> its row
+        self._sorted: dict[tuple[int, int], list[float]] = {}  # (bracket, rung) -> its values compared, sorted
         self._bracket_of: dict[str, int] = {}
 
     # -- state, kept by the driver in run.json ---------------------------------------------
@@ -399,7 +624,7 @@ class Asha(_Scheduled):
             return
         self.limit = state.get("max_resource")
         self._bracket_of = {str(trial): int(bracket) for trial, bracket in state.get("bracket_of", {}).items()}
-        self.rows, self._rungs = [], {}
+        self.rows, self._rungs, self._sorted = [], {}, {}
         for row in state.get("rungs", ()):
             self._keep(dict(row))
 
@@ -450,19 +675,46 @@ class Asha(_Scheduled):
     def _judge(self, bracket: int, rung: int, trial_id: str, value: float) -> dict:
         """Record ``value`` at the rung and decide, among the values recorded there so far."""
         finite = math.isfinite(float(value))
-        values = [_score(row["value"] if row["value"] is not None else math.nan)
-                  for row in self._rungs.get((bracket, rung), {}).values()] + [_score(value)]
-        top = max(1, len(values) // self.reduction_factor)
-        cutoff = sorted(values, reverse=True)[top - 1]
+        values = self._sorted.setdefault((bracket, rung), [])
+        insort(values, _score(value))
+        top, cutoff = self._cutoff(values)
         row = {"bracket": bracket, "rung": rung, "trial": trial_id, "value": float(value) if finite else None,
                "cutoff": cutoff if math.isfinite(cutoff) else None, "top": top, "of": len(values),
                "promoted": finite and _score(value) >= cutoff}
-        self._keep(row)
+        self._keep(row, sorted_in=True)
         return row
 
-    def _keep(self, row: dict) -> None:
+    def _cutoff(self, values: Sequence[float], arriving: int = 0) -> tuple[int, float]:
+        """The top that continue among ``values`` (sorted) and ``arriving`` more, and the
+        ``top``-th best of ``values``: the cut-off (for one arriving, the value it must reach)."""
+        top = max(1, (len(values) + arriving) // self.reduction_factor)
+        return top, values[len(values) - top]
+
+    def _keep(self, row: dict, sorted_in: bool = False) -> None:
         self.rows.append(row)
         self._rungs.setdefault((row["bracket"], row["rung"]), {})[row["trial"]] = row
+        if not sorted_in:
+            insort(self._sorted.setdefault((row["bracket"], row["rung"]), []),
+                   -math.inf if row["value"] is None else row["value"])
+
+    def thresholds(self, curves: Curves = None, finished: AbstractSet[str] = _NOTHING) -> list[Threshold]:
+        """Each rung's cut-off for the next trial to reach it: the value it must reach to continue
+        (a rung with fewer values recorded than continue has none yet). From the rung results
+        recorded (restore the driver's state first); ``curves`` are not needed.
+
+        Example:
+            >>> policy = Asha(reduction_factor=2)
+            >>> [policy.should_stop(t, {t: [v]}) for t, v in (("a", 0.5), ("b", 0.75))]
+            [False, False]
+            >>> policy.thresholds()
+            [Threshold(report=1, value=0.75, label='asha')]
+        """
+        lines = []
+        for (bracket, rung), values in sorted(self._sorted.items()):
+            top, cutoff = self._cutoff(values, arriving=1)
+            if len(values) >= top and math.isfinite(cutoff):
+                lines.append(Threshold(rung, cutoff, self._label(bracket)))
+        return lines
 
     def _from_row(self, row: dict) -> Verdict:
         return Verdict(not row["promoted"], self._reason(row), self._label(row["bracket"]), row["rung"], row["value"],

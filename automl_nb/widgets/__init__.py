@@ -17,6 +17,7 @@ from automl_nb.lazy_exports import lazy_exports
 # public name -> module that defines it
 _EXPORTS = {
     "SweepDashboard": "automl_nb.widgets.dashboard",
+    "LiveChart": "automl_nb.widgets.live_chart",
     "SearchSpaceBuilder": "automl_nb.widgets.builder",
     "DetectionViewer": "automl_nb.widgets.detection_viewer",
     "AttributionViewer": "automl_nb.widgets.attribution_viewer",

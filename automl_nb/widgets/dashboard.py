@@ -13,7 +13,6 @@ import atexit
 import os
 import threading
 import time
-import traceback
 from typing import Any
 
 import ipywidgets as widgets
@@ -21,74 +20,16 @@ import ipywidgets as widgets
 from automl_nb.errors import AutoMLError
 from automl_nb.ui_events import kernel_shell
 from automl_nb.widgets.figures import curves_png
-from automl_nb.widgets.parallel import parallel_png
-from automl_nb.widgets.html import (
-    DASHBOARD_CSS, caption_text, cell_columns, cells_width, column_label, epochs_text, row_cells, static_dashboard,
-    summary_text,
-)
+from automl_nb.widgets.html import DASHBOARD_CSS, caption_text, static_dashboard, summary_text
 from automl_nb.widgets.leaderboard import DEFAULT_SORT, arrange, parameter_columns, starting, visible
-from automl_nb.widgets.snapshot import RunSnapshot, SnapshotReader, TrialRow
+from automl_nb.widgets.live_chart import LiveChart
+from automl_nb.widgets.parallel import parallel_png
+from automl_nb.widgets.policy_lines import PolicyLines
+from automl_nb.widgets.rows import BAR_STYLES, SortHeader, TrialRowView, wrapping_row
+from automl_nb.widgets.snapshot import RunSnapshot, SnapshotReader
+from automl_nb.widgets.updater import IDLE_FACTOR, Updater
 
-_BAR_STYLES = {"Completed": "success", "Failed": "danger", "Canceled": "warning", "Running": "info", "Queued": ""}
-BAR_WIDTH, EPOCHS_WIDTH, STOP_WIDTH = 90, 44, 72
 _STARTING = "Starting workers: each trial gets its row here when it starts."
-# The updater's share of the time: after a refresh that took t seconds it waits at least
-# t * _IDLE_FACTOR, and so between two drawings of the curves, so that the rows and the curves
-# each cost a sweep driven in this process (same GIL) about 5% at most.
-_IDLE_FACTOR = 19
-
-
-def _wrapping_row(children, width: str | None = None) -> widgets.HBox:
-    """An HBox whose children go on the next line when the panel is too narrow (never cut off)."""
-    return widgets.HBox(children, layout=widgets.Layout(flex_flow="row wrap", align_items="center", width=width,
-                                                        max_width="100%"))
-
-
-class _TrialRowView:
-    """The widgets of one leaderboard row: its cells, an epoch progress bar, a Stop button."""
-
-    def __init__(self, trial_id: str, on_stop) -> None:
-        self.trial_id = trial_id
-        self.cells = widgets.HTML(layout=widgets.Layout(max_width="100%"))
-        self.bar = widgets.IntProgress(min=0, max=1, value=0, layout=widgets.Layout(width=f"{BAR_WIDTH}px"))
-        self.epochs = widgets.HTML(layout=widgets.Layout(width=f"{EPOCHS_WIDTH}px"))
-        self.stop = widgets.Button(description="Stop", icon="stop", tooltip=f"stop trial {trial_id}",
-                                   layout=widgets.Layout(width=f"{STOP_WIDTH}px"))
-        self.stop.on_click(lambda _: on_stop(trial_id))
-        self.controls = widgets.HBox([self.bar, self.epochs, self.stop], layout=widgets.Layout(align_items="center"))
-        self.box = _wrapping_row([self.cells, self.controls])
-        self.box.add_class("automl-row")
-        self.box.add_class(f"automl-trial-{trial_id}")
-        self._shown: tuple | None = None
-
-    def update(self, row: TrialRow, best: bool, swept: tuple, controllable: bool, stopping: bool,
-               ended: bool) -> None:
-        state = (row, best, swept, controllable, stopping, ended)
-        if state == self._shown:  # nothing to send: an ended trial's row stays as it is
-            return
-        self._shown = state
-        self.cells.value = row_cells(row, best, swept)
-        self.cells.layout.width = f"{cells_width(swept)}px"
-        with self.bar.hold_sync():
-            self.bar.max = max(1, row.total_epochs or row.epochs or 1)
-            self.bar.value = min(row.epochs, self.bar.max)
-            self.bar.bar_style = _BAR_STYLES.get(row.status, "")
-        self.epochs.value = epochs_text(row)
-        with self.stop.hold_sync():
-            self.stop.disabled = not (controllable and row.active) or stopping
-            self.stop.description = "Stopping" if stopping and row.active else "Stop"
-        self.stop.layout.display = "none" if ended else None  # a finished sweep has nothing to stop
-        if best:  # the class draws the row highlighted, and lets a page (and the browser test) find it
-            self.box.add_class("automl-best")
-        else:
-            self.box.remove_class("automl-best")
-
-    def forget(self) -> None:
-        """Redraw the row on its next update even if its trial has not changed."""
-        self._shown = None
-
-    def widgets(self) -> list:
-        return [self.cells, self.bar, self.epochs, self.stop, self.controls, self.box]
 
 
 class SweepDashboard(widgets.VBox):
@@ -98,8 +39,11 @@ class SweepDashboard(widgets.VBox):
     job's trials; the leaderboard: a column per swept hyperparameter (those every trial shares
     in a caption above it), primary metric, status (a failure's reason on its row), time and
     time left, an epoch progress bar and a Stop button per trial, and a swatch in the colour of
-    the trial's curves; the learning curves of all trials (primary metric, validation and
-    training loss; early-terminated trials dashed and cut with a cross); the trials in parallel
+    the trial's curves; the learning curves of all trials as an interactive chart
+    (:class:`~automl_nb.widgets.live_chart.LiveChart`: primary metric, validation and training
+    loss; early-terminated trials dashed and cut with a cross; the policy's live thresholds
+    dashed; hover a curve for the trial's parameters and why it stopped, click it to mark its
+    row: :attr:`selected`); the trials in parallel
     coordinates, swept hyperparameters to metric (:mod:`automl_nb.widgets.parallel`); and Stop buttons for
     each trial and for the job, enabled while this kernel drives the sweep and gone once it
     has ended.
@@ -112,8 +56,9 @@ class SweepDashboard(widgets.VBox):
 
     A big sweep stays light: each refresh reads only the files that changed, past
     ``page_size`` trials the leaderboard shows a page (the best ones and the running ones;
-    "Show more" for more), and the curves of only the best trials are drawn in colour, the
-    others faint, at most every ``curves_interval`` seconds.
+    "Show more" for more), the chart is sent only the points appended (the best trials as
+    lines, the others as one band), and the parallel coordinates are drawn at most every
+    ``curves_interval`` seconds. The static form (saved notebooks) has the curves as a PNG.
 
     Args:
         run: a :class:`~automl_nb.sweep.Run`, or a run folder to re-attach to (e.g. after a
@@ -124,8 +69,8 @@ class SweepDashboard(widgets.VBox):
             folder); a slow redraw waits longer, so the panel takes at most ~5% of the time.
         page_size: rows shown besides the running trials (the best ones, or the first in the
             order of the column clicked); "Show more" adds as many again.
-        curves_interval: the least seconds between two drawings of the learning curves while
-            the sweep runs (they are drawn only when a trial reported, started or ended).
+        curves_interval: the least seconds between two drawings of the parallel coordinates
+            while the sweep runs (drawn only when a trial reported, started or ended).
 
     Raises:
         AutoMLError: ``run`` is not a run folder.
@@ -149,22 +94,21 @@ class SweepDashboard(widgets.VBox):
         self._user_sorted = False
         self._curves_drawn = 0.0  # time.monotonic() of the last drawing, and how long it took
         self._curves_seconds = 0.0
+        self._refresh_seconds = 0.0  # what the last refresh took, the lock held
         self.snapshot: RunSnapshot | None = None
         self._reader = SnapshotReader(self.run)
-        self._rows: dict[str, _TrialRowView] = {}
+        self._rows: dict[str, TrialRowView] = {}
         self.sort_key, self.sort_descending = DEFAULT_SORT
         self._order: list[str] = []
         self._swept: tuple | None = None
-        self._sort_buttons: dict[str, widgets.Button] = {}
-        self._header_labels: dict[str, str] = {}
         self._curves_key: tuple | None = None
-        self._curves_png: bytes | None = None
+        self._static_png: tuple | None = None  # (curves key, PNG) of the static form, drawn when asked
+        self._policy_lines = PolicyLines(self.run, self._reader.job)
+        self.selected = ""  # the trial whose curve was clicked last: its row is marked
         self._lock = threading.RLock()  # one refresh at a time: the updater, a cell, a post-cell hook
-        self._updater_lock = threading.Lock()  # never held long: the driver's thread takes it for each event
-        self._wake = threading.Event()
-        self._closing = threading.Event()  # ends the updater's pause between refreshes at once
         self._closed = False
-        self._updater: threading.Thread | None = None
+        self._updates = Updater(self._step, self._following, lambda: self.run.running, self.messages_error,
+                                f"automl-dashboard-{self.run.folder.name}", poll_seconds, min_interval)
         self._display = None
         self._shell = None
 
@@ -178,8 +122,8 @@ class SweepDashboard(widgets.VBox):
         self.stop_job.on_click(self._on_stop_job)
         self.caption = widgets.HTML()
         self.caption.add_class("automl-caption")
-        self.header = _wrapping_row([])
-        self.header.add_class("automl-header")
+        self._header = SortHeader(self.sort_by)
+        self.header = self._header.box
         self.table = widgets.VBox([self.header], layout=widgets.Layout(max_width="100%"))
         self.table.add_class("automl-leaderboard")
         self.page_note = widgets.HTML()
@@ -187,20 +131,21 @@ class SweepDashboard(widgets.VBox):
         self.show_more = widgets.Button(description="Show more", icon="angle-down",
                                         tooltip=f"show {page_size} more rows of the leaderboard")
         self.show_more.on_click(self._on_show_more)
-        self._page_row = _wrapping_row([self.page_note, self.show_more])
+        self._page_row = wrapping_row([self.page_note, self.show_more])
         self._page_row.layout.display = "none"
-        self.curves = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.curves = LiveChart(self._reader.job.primary_metric, layout=widgets.Layout(max_width="100%"))
+        self.curves.observe(lambda change: self.select(change.new), "selected")
         # Hyperparameters to metric, once two trials have a metric and something is swept.
         self.parallel = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", display="none"))
         self.parallel.add_class("automl-parallel")
         self.messages = widgets.Output()
-        self._job_row = _wrapping_row([self.progress, self.stop_job])
+        self._job_row = wrapping_row([self.progress, self.stop_job])
         super().__init__([self.style_sheet, self.summary, self._job_row, self.caption, self.table, self._page_row,
                           self.curves, self.parallel, self.messages], layout=widgets.Layout(max_width="100%"))
         self.add_class("automl-dashboard")
         self.run.subscribe(self._on_event)
         self.refresh()
-        self._ensure_updater()
+        self._updates.ensure()
         # A script that ends right after run.wait() must not exit while the updater draws
         # (the process aborted): stop it and let its last refresh finish first.
         atexit.register(self._stop_updates)
@@ -209,9 +154,11 @@ class SweepDashboard(widgets.VBox):
     def refresh(self) -> RunSnapshot:
         """Re-read the run folder and redraw; return the snapshot shown."""
         with self._lock:
+            started = time.monotonic()  # once the lock is held: a wait for a drawing elsewhere is no cost
             snapshot = self._reader.take()
             self._apply(snapshot)
             self.snapshot = snapshot
+            self._refresh_seconds = time.monotonic() - started
             return snapshot
 
     def _apply(self, snapshot: RunSnapshot, resort: bool = False) -> None:
@@ -226,7 +173,7 @@ class SweepDashboard(widgets.VBox):
         with self.progress.hold_sync():
             self.progress.max = max(1, snapshot.max_trials)
             self.progress.value = min(snapshot.ended_trials, self.progress.max)
-            self.progress.bar_style = _BAR_STYLES.get(snapshot.status, "") if not snapshot.active else "info"
+            self.progress.bar_style = BAR_STYLES.get(snapshot.status, "") if not snapshot.active else "info"
         with self.stop_job.hold_sync():
             self.stop_job.disabled = not controllable or self.run.cancel_requested
             self.stop_job.description = "Stopping" if controllable and self.run.cancel_requested else "Stop job"
@@ -235,6 +182,8 @@ class SweepDashboard(widgets.VBox):
         # While the sweep runs rows keep their places; sorted afresh on a click and once it has ended.
         self._order = arrange(self._order, snapshot.rows, self.sort_key, self.sort_descending, resort or ended)
         shown = visible(self._order, snapshot.rows, self._limit, best_first=not self._user_sorted)
+        if self.selected in self._order and self.selected not in shown:  # the row of the curve clicked shows
+            shown.append(self.selected)
         by_id = {row.trial_id: row for row in snapshot.rows}
         for trial_id in set(self._rows) - set(shown):  # off the page: its widgets go (made again if it comes back)
             for widget in self._rows.pop(trial_id).widgets():
@@ -242,9 +191,9 @@ class SweepDashboard(widgets.VBox):
         for trial_id in shown:
             view = self._rows.get(trial_id)
             if view is None:
-                view = self._rows[trial_id] = _TrialRowView(trial_id, self._on_stop_trial)
+                view = self._rows[trial_id] = TrialRowView(trial_id, self._on_stop_trial)
             view.update(by_id[trial_id], trial_id == best, self._swept, controllable,
-                        self.run.stop_requested(trial_id), ended)
+                        self.run.stop_requested(trial_id), ended, trial_id == self.selected)
         children = (self.header,) + tuple(self._rows[trial_id].box for trial_id in shown)
         if children != self.table.children:
             self.table.children = children
@@ -267,24 +216,55 @@ class SweepDashboard(widgets.VBox):
                 self._apply(self.snapshot)
 
     def _draw_curves(self, snapshot: RunSnapshot, best: str | None, ended: bool) -> None:
-        """Draw the learning curves when a trial reported, started or ended since the last
-        drawing, and while the sweep runs at most every ``curves_interval`` seconds (or 19
-        times as long as a drawing takes: under 5% of the time)."""
+        """Send the chart what is new, with the policy's thresholds; draw the parallel coordinates
+        when a trial reported, started or ended since their last drawing, and while the sweep runs
+        at most every ``curves_interval`` seconds (or 19 times as long as a drawing takes: under
+        5% of the time)."""
         key = tuple((row.trial_id, len(row.curve), row.status, row.trial_id == best) for row in snapshot.rows)
         if key == self._curves_key:
             return
-        wait = max(self.curves_interval, _IDLE_FACTOR * self._curves_seconds)
+        self.curves.update(snapshot, self._policy_lines.thresholds(snapshot))
+        wait = max(self.curves_interval, IDLE_FACTOR * self._curves_seconds)
         if not ended and self._curves_key is not None and time.monotonic() - self._curves_drawn < wait:
-            return  # a later refresh draws it (the updater's last one always does)
+            return  # a later refresh draws them (the updater's last one always does)
         started = time.monotonic()
-        self._curves_png = curves_png(snapshot)
-        self.curves.value = self._curves_png
         parallel = parallel_png(snapshot, self._swept or ())
         if parallel is not None:
             self.parallel.value = parallel
         self.parallel.layout.display = None if parallel is not None else "none"
+        if ended:  # the static form's PNG, ready for the display update after the sweep (no wait there)
+            self.curves_png()
         self._curves_key = key
         self._curves_drawn, self._curves_seconds = time.monotonic(), time.monotonic() - started
+
+    def select(self, trial_id: str) -> None:
+        """Mark a trial's row (what a click on its curve does; "" for none), showing it if off the page.
+
+        Raises:
+            ValueError: no trial of the run has this id.
+        """
+        with self._lock:
+            known = [row.trial_id for row in self.snapshot.rows] if self.snapshot is not None else []
+            if trial_id and trial_id not in known:
+                raise ValueError(f"trial {trial_id!r} is not in this run; its trials: {', '.join(known[:20])}"
+                                 + (" ..." if len(known) > 20 else ""))
+            self.selected = trial_id
+            if self.curves.selected != trial_id:
+                self.curves.selected = trial_id
+            if self.snapshot is not None:
+                self._apply(self.snapshot)
+
+    def curves_png(self) -> bytes | None:
+        """The learning curves as a PNG (the static form's), drawn again only when they changed.
+
+        Drawn without the dashboard's lock: the updater's refreshes go on meanwhile."""
+        snapshot, drawn = self.snapshot, self._static_png
+        if snapshot is None:
+            return None
+        key = tuple((row.trial_id, len(row.curve), row.status) for row in snapshot.rows)
+        if drawn is None or drawn[0] != key:
+            drawn = self._static_png = (key, curves_png(snapshot))
+        return drawn[1]
 
     # -- sorting ---------------------------------------------------------------------------
     def sort_by(self, column: str, descending: bool | None = None) -> None:
@@ -300,7 +280,7 @@ class SweepDashboard(widgets.VBox):
         Raises:
             ValueError: ``column`` is not one of the leaderboard's columns.
         """
-        allowed = list(self._sort_buttons)
+        allowed = list(self._header.buttons)
         if column not in allowed:
             raise ValueError(f"column {column!r} is not on the leaderboard; sort by one of {allowed}")
         if descending is None:
@@ -308,95 +288,41 @@ class SweepDashboard(widgets.VBox):
         with self._lock:
             self.sort_key, self.sort_descending = column, bool(descending)
             self._user_sorted = True
-            self._label_sort_buttons()
+            self._header.label(self.sort_key, self.sort_descending)
             if self.snapshot is not None:
                 self._apply(self.snapshot, resort=True)
 
     def _build_header(self, primary_metric: str) -> None:
-        """One button per column (a click sorts by it), as wide as the column's cells."""
-        for button in self._sort_buttons.values():
-            button.close()
-        columns = cell_columns(self._swept) + [("epochs", BAR_WIDTH + EPOCHS_WIDTH + 4)]
-        self._sort_buttons = {}
-        for key, width in columns:
-            button = widgets.Button(tooltip=f"sort by {column_label(key, primary_metric)}",
-                                    layout=widgets.Layout(width=f"{width}px", height="24px"))
-            button.add_class("automl-sort")
-            button.add_class(f"automl-sort-{key}")
-            button.on_click(lambda _, key=key: self.sort_by(key))
-            self._sort_buttons[key] = button
-        self._header_labels = {key: column_label(key, primary_metric) for key, _ in columns}
-        self._label_sort_buttons()
-        for old in self.header.children[:1]:  # the previous columns' row
-            old.close()
-        cells = [self._sort_buttons[key] for key, _ in columns[:-1]]
-        self.header.children = (_wrapping_row(cells, f"{cells_width(self._swept)}px"), self._sort_buttons["epochs"])
+        self._header.build(self._swept, primary_metric, self.sort_key, self.sort_descending)
 
-    def _label_sort_buttons(self) -> None:
-        for key, button in self._sort_buttons.items():
-            arrow = (" ▼" if self.sort_descending else " ▲") if key == self.sort_key else ""
-            button.description = self._header_labels[key] + arrow
-            if key == self.sort_key:
-                button.add_class("automl-sorted")
-            else:
-                button.remove_class("automl-sorted")
+    @property
+    def _sort_buttons(self) -> dict[str, widgets.Button]:
+        return self._header.buttons
 
     # -- live updates ----------------------------------------------------------------------
     def _on_event(self, event: dict) -> None:
-        """Called by the sweep driver's thread for every trial event: wake the updater (never waits
-        for a redraw, so the driver is not slowed)."""
-        if self._closed:
-            return
-        self._wake.set()
-        self._ensure_updater()
-
-    def _ensure_updater(self) -> None:
-        with self._updater_lock:
-            if self._closed or (self._updater is not None and self._updater.is_alive()):
-                return
-            if not self._following():
-                return
-            self._updater = threading.Thread(target=self._update_loop, daemon=True,
-                                             name=f"automl-dashboard-{self.run.folder.name}")
-            self._updater.start()
+        """Called by the sweep driver's thread for every trial event: wake the updater."""
+        self._updates.wake()
 
     def _following(self) -> bool:
         """The sweep may still change: driven here, or its folder says it is going."""
         return self.run.running or (self.snapshot is not None and self.snapshot.active)
 
-    def _update_loop(self) -> None:
-        while not self._closed and self._following():
-            self._wake.wait(self.poll_seconds)
-            self._wake.clear()
-            if self._closed:
-                return
-            started, drawn = time.monotonic(), self._curves_drawn
-            try:
-                self.refresh()
-            except Exception:  # a broken redraw must not end live updates; say why in the panel
-                self.messages.append_stderr(traceback.format_exc())
-            # The sweep runs in this process too: what a refresh takes, it loses; so the pause
-            # after it is 19 times as long. The curves keep their own pace (_draw_curves), so a
-            # drawing does not hold back the rows.
-            cost = time.monotonic() - started - (self._curves_seconds if self._curves_drawn != drawn else 0.0)
-            self._pause(max(self.min_interval, _IDLE_FACTOR * cost))
-        self._final_refresh()
+    def _step(self) -> float:
+        """The updater's refresh; returns what it cost the sweep: its time with the lock held,
+        less a drawing of the parallel coordinates (those keep their own pace, see _draw_curves)."""
+        drawn = self._curves_drawn
+        self._refresh_seconds = 0.0
+        self.refresh()
+        return self._refresh_seconds - (self._curves_seconds if self._curves_drawn != drawn else 0.0)
 
-    def _pause(self, seconds: float) -> None:
-        """Wait between refreshes; cut short by close() and by the end of a sweep driven here
-        (its last state shows at once)."""
-        deadline = time.monotonic() + seconds
-        driven = self.run.running
-        while not self._closing.wait(min(0.25, max(0.0, deadline - time.monotonic()))):
-            if time.monotonic() >= deadline or (driven and not self.run.running):
-                return
+    def messages_error(self, text: str) -> None:
+        """Show a failure of a background refresh in the panel (it does not end live updates)."""
+        self.messages.append_stderr(text)
 
-    def _final_refresh(self) -> None:
-        if not self._closed:
-            try:
-                self.refresh()
-            except Exception:
-                self.messages.append_stderr(traceback.format_exc())
+    @property
+    def _updater(self) -> threading.Thread | None:
+        return self._updates.thread
 
     # -- buttons ---------------------------------------------------------------------------
     def _on_stop_trial(self, trial_id: str) -> None:
@@ -404,7 +330,7 @@ class SweepDashboard(widgets.VBox):
             self.run.stop_trial(trial_id)
         except AutoMLError as error:
             self.messages.append_stderr(f"{error}\n")
-        self._wake.set()
+        self._updates.wake()
         view = self._rows.get(trial_id)
         if view is not None:
             view.stop.disabled, view.stop.description = True, "Stopping"
@@ -413,7 +339,7 @@ class SweepDashboard(widgets.VBox):
     def _on_stop_job(self, _button=None) -> None:
         self.run.cancel()
         self.stop_job.disabled, self.stop_job.description = True, "Stopping"
-        self._wake.set()
+        self._updates.wake()
 
     # -- display ---------------------------------------------------------------------------
     def show(self) -> "SweepDashboard":
@@ -446,8 +372,9 @@ class SweepDashboard(widgets.VBox):
 
     def static_html(self) -> str:
         """The dashboard as it is now, as static HTML (summary, leaderboard, learning curves)."""
+        png = self.curves_png()
         with self._lock:
-            return static_dashboard(self.snapshot, self._curves_png, self._order)
+            return static_dashboard(self.snapshot, png, self._order)
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -458,19 +385,14 @@ class SweepDashboard(widgets.VBox):
     def _stop_updates(self, timeout: float = 10.0) -> None:
         """At exit: end live updates and wait for the updater's refresh in progress."""
         self._closed = True
-        for event in (getattr(self, "_wake", None), getattr(self, "_closing", None)):
-            if event is not None:
-                event.set()
-        updater = getattr(self, "_updater", None)
-        if updater is not None and updater is not threading.current_thread():
-            updater.join(timeout)
+        if getattr(self, "_updates", None) is not None:
+            self._updates.close(timeout)
 
     def close(self) -> None:
         """Stop live updates and close every widget of the dashboard."""
         self._closed = True
-        for event in (getattr(self, "_wake", None), getattr(self, "_closing", None)):
-            if event is not None:
-                event.set()
+        if getattr(self, "_updates", None) is not None:
+            self._updates.close()
         atexit.unregister(self._stop_updates)
         if getattr(self, "_shell", None) is not None:
             try:
@@ -480,8 +402,8 @@ class SweepDashboard(widgets.VBox):
         for view in getattr(self, "_rows", {}).values():
             for widget in view.widgets():
                 widget.close()
-        for button in getattr(self, "_sort_buttons", {}).values():
-            button.close()
+        if getattr(self, "_header", None) is not None:
+            self._header.close()
         for name in ("style_sheet", "summary", "progress", "stop_job", "_job_row", "caption", "header", "table",
                      "page_note", "show_more", "_page_row", "curves", "parallel", "messages"):
             widget = getattr(self, name, None)

@@ -37,6 +37,7 @@ DASHBOARD_CSS = f"""<style>
 .automl-dashboard .automl-sort {{background: {BEST_BACKGROUND}; color: var(--jp-ui-font-color1, #1f1f1f);
   font-weight: bold; padding: 0 4px; margin: 0; text-align: left;}}
 .automl-dashboard .automl-sorted {{box-shadow: inset 0 -2px 0 var(--jp-brand-color1, #1f5fa8);}}
+.automl-dashboard .automl-selected {{outline: 2px solid var(--jp-brand-color1, #1f5fa8); outline-offset: -2px;}}
 </style>"""
 
 
@@ -75,7 +76,23 @@ def status_text(row: TrialRow) -> str:
     why = {"policy": "policy", "timeout": "timeout", "user": "by user"}.get(row.stopped_by or "", "")
     if why == "policy" and "stopped by the user" in row.notes:  # a trial stopped with its own Stop button
         why = "by user"
+    reason = stop_reason(row) if why == "policy" else ""
+    if reason:  # the verdict beside the row: the rule and the numbers it compared (the tooltip has it all)
+        from automl_nb.sweep.failures import one_line
+
+        return f"Canceled: {one_line(reason, FAILURE_LIMIT)}"
     return f"Canceled ({why})" if why else "Canceled"
+
+
+def stop_reason(row: TrialRow) -> str:
+    """The early-termination policy's reason for stopping the trial, from its notes ("" for none),
+    e.g. ``bandit: 0.410 < 0.800/(1+0.2)=0.667 at report 4``."""
+    from automl_nb.sweep.policies import POLICY_NOTE
+
+    for note in row.notes.split("; "):
+        if note.startswith(POLICY_NOTE):
+            return note[len(POLICY_NOTE):]
+    return ""
 
 
 def epochs_text(row: TrialRow) -> str:

@@ -11,7 +11,7 @@ import pytest
 from automl_nb.errors import SpecError
 from automl_nb.spec import BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy
 from automl_nb.sweep.policies import (
-    Bandit, EarlyTermination, MedianStopping, TruncationSelection, make_policy,
+    Asha, Bandit, EarlyTermination, Hyperband, MedianStopping, Threshold, TruncationSelection, make_policy,
 )
 
 NAN = float("nan")
@@ -289,3 +289,132 @@ def test_replay_in_report_order_stops_the_laggard_once_the_delay_is_over():
     # Report 1: 0.375 < 0.5/1.5 = 0.333? no (and before the delay anyway).
     # Report 2: 0.375 < 0.625/1.5 = 0.4167 -> stop.
     assert stopped == {"slow": 2}
+
+
+# -- live thresholds, for the dashboard ----------------------------------------------------
+THRESHOLD_CURVES = {"a": [0.5, 0.75, 0.875], "b": [0.25, 0.5], "c": [0.375]}
+
+
+@pytest.mark.parametrize("policy", [Bandit(slack_factor=0.5), Bandit(slack_amount=0.125), MedianStopping(),
+                                    TruncationSelection(truncation_percentage=50)], ids=repr)
+def test_each_threshold_is_the_one_a_trial_reaching_that_report_now_is_compared_with(policy):
+    """The line drawn at report k is the threshold of the verdict of a new trial just under it."""
+    lines = policy.thresholds(THRESHOLD_CURVES)
+    assert [line.report for line in lines] == [1, 2, 3]
+    for line in lines:
+        k = line.report
+        curves = {**THRESHOLD_CURVES, "new": [below(line.value)] * k}
+        verdict = type(policy)(**policy._arguments()).verdict("new", curves)
+        assert verdict.stop and verdict.threshold == line.value, (line, verdict)
+        assert line.label.startswith(policy.name)
+
+
+def test_thresholds_by_hand_and_only_at_evaluation_points():
+    # bandit: best 0.5, 0.75, 0.875 at reports 1..3; slack 0.125
+    assert [(t.report, t.value) for t in Bandit(slack_amount=0.125).thresholds(THRESHOLD_CURVES)] == [
+        (1, 0.375), (2, 0.625), (3, 0.75)]
+    # median of the running averages: report 1 of 0.5, 0.25, 0.375 -> 0.375; report 2 of 0.625, 0.375 -> 0.5
+    assert [(t.report, t.value) for t in MedianStopping().thresholds(THRESHOLD_CURVES)] == [
+        (1, 0.375), (2, 0.5), (3, (0.5 + 0.75 + 0.875) / 3)]
+    assert [t.report for t in Bandit(slack_factor=0.5, evaluation_interval=2).thresholds(THRESHOLD_CURVES)] == [2]
+    assert [t.report for t in Bandit(slack_factor=0.5, delay_evaluation=3).thresholds(THRESHOLD_CURVES)] == [3]
+    # A value that is not a number draws nothing there; thresholds decide nothing.
+    policy = Bandit(slack_factor=0.5)
+    assert policy.thresholds({"x": [NAN, 0.5]}) == [Threshold(2, 0.5 / 1.5, "bandit: best/(1+0.5)")]
+    assert not policy.should_stop("x", {"x": [NAN, 0.5]})
+
+
+def test_truncation_threshold_leaves_finished_trials_out_when_asked():
+    curves = {"a": [0.25], "b": [0.5], "c": [0.75], "d": [0.875], "e": [0.9375]}
+    # With a newcomer 6 trials, 40%: cut 2, below the second lowest (0.5).
+    assert TruncationSelection(truncation_percentage=40).thresholds(curves, {"a"})[0].value == 0.5
+    excluding = TruncationSelection(truncation_percentage=40, exclude_finished_jobs=True)
+    assert excluding.thresholds(curves, {"a"})[0].value == 0.75  # b..e and a newcomer: 5, cut 2
+    assert excluding.thresholds(curves, set())[0].value == 0.5  # a no longer finished (a resumed trial)
+
+
+# -- incremental state: the same verdicts as recomputed from scratch ------------------------
+def reference(policy, trial_id, curves, finished):
+    """The rules recomputed from every curve, as written in the docstrings: (stop, threshold)."""
+    k = len(curves[trial_id])
+    if not policy.evaluates_at(k):
+        return False, None
+    score = lambda v: v if math.isfinite(v) else -math.inf  # noqa: E731
+    value = score(curves[trial_id][k - 1])
+    at_k = {t: c for t, c in curves.items() if len(c) >= k}
+    if isinstance(policy, Bandit):
+        threshold = policy.threshold(max(score(c[k - 1]) for c in at_k.values()))
+        return value < threshold, threshold if math.isfinite(threshold) else None
+    if isinstance(policy, MedianStopping):
+        averages = sorted(sum(score(v) for v in c[:k]) / k for t, c in at_k.items() if t != trial_id)
+        if not averages:
+            return False, None
+        n = len(averages)
+        median = averages[n // 2] if n % 2 else (averages[n // 2 - 1] + averages[n // 2]) / 2
+        return max(score(v) for v in curves[trial_id]) < median, median if math.isfinite(median) else None
+    others = sorted(score(c[k - 1]) for t, c in at_k.items()
+                    if t != trial_id and not (policy.exclude_finished_jobs and t in finished))
+    cut = (len(others) + 1) * policy.truncation_percentage // 100
+    threshold = others[cut - 1] if cut else None
+    return sum(o <= value for o in others) < cut, threshold if threshold is None or math.isfinite(threshold) else None
+
+
+@pytest.mark.parametrize("make", [lambda: Bandit(slack_factor=0.3),
+                                  lambda: Bandit(slack_amount=0.1, delay_evaluation=2),
+                                  lambda: MedianStopping(evaluation_interval=2),
+                                  lambda: TruncationSelection(truncation_percentage=30),
+                                  lambda: TruncationSelection(truncation_percentage=50, exclude_finished_jobs=True)])
+def test_incremental_verdicts_equal_recomputed_ones_on_random_reports(make):
+    """Three hundred random reports: new trials, resumed trials whose curves are cut back, trials
+    that end or go, values that are not numbers. One long-lived policy (updated as reports come)
+    gives the verdicts of a fresh one and of the rules recomputed from every curve."""
+    import random
+
+    rng = random.Random(7)
+    policy, curves, finished = make(), {}, set()
+    for step in range(300):
+        trial = str(rng.randrange(12))
+        curve = curves.setdefault(trial, [])
+        roll = rng.random()
+        if roll < 0.05 and curve:
+            del curve[rng.randrange(len(curve)):]  # resumed from an earlier checkpoint
+        elif roll < 0.08:
+            finished.add(trial)
+        elif roll < 0.1 and len(curves) > 2:
+            del curves[trial]
+            finished.discard(trial)
+            continue
+        curve.append(rng.choice([NAN, math.inf]) if rng.random() < 0.05 else rng.choice([0.25, 0.5, rng.random()]))
+        verdict = policy.verdict(trial, curves, finished)
+        fresh = make().verdict(trial, {t: list(c) for t, c in curves.items()}, set(finished))
+        assert verdict == fresh, step
+        assert (verdict.stop, verdict.threshold) == reference(policy, trial, curves, finished), step
+        assert policy.thresholds(curves, finished) == make().thresholds(curves, finished), step
+
+
+@pytest.mark.parametrize("make", [lambda: Asha(reduction_factor=2, max_resource=8),
+                                  lambda: Hyperband(reduction_factor=2, max_resource=8)])
+def test_asha_rung_cutoffs_are_what_the_next_trial_there_must_reach(make):
+    import random
+
+    rng = random.Random(3)
+    policy = make()
+    for trial in range(40):
+        policy.verdict(str(trial), {str(trial): [rng.choice([0.25, 0.5, rng.random()]) for _ in range(8)]})
+    lines = policy.thresholds()
+    assert lines and {line.report for line in lines} <= {1, 2, 4}
+    for line in lines:
+        bracket = int(line.label.split()[-1]) if line.label.startswith("hyperband") else 0
+        recorded = sorted(policy.results(bracket, line.report).values(), reverse=True)
+        top = max(1, (len(recorded) + 1) // 2)
+        assert line.value == recorded[top - 1]  # ties continue: at the cut-off goes on, just under stops
+        for value, stops_there in ((line.value, False), (below(line.value), True)):
+            trial_policy = make()
+            trial_policy.restore(policy.state())
+            trial_policy._bracket_of.update({"new": bracket})
+            curve = [1.0] * (line.report - 1) + [value]
+            verdict = trial_policy.verdict("new", {"new": curve})
+            if stops_there:
+                assert verdict.stop and verdict.threshold == line.value and verdict.report == line.report
+            else:
+                assert not verdict.stop or verdict.report != line.report

@@ -107,7 +107,12 @@ def test_a_thousand_trials_make_a_page_of_row_widgets_and_show_more_adds_one(tmp
         shown_ids = [trial_id for trial_id in dashboard._order if trial_id in dashboard._rows]
         assert shown_ids == [str(i) for i in range(999, 959, -1)] + ["2", "1", "0"]
         assert len(dashboard.table.children) - 1 == 43
-        assert len(dashboard.curves.value) > 0  # the curves of 1,000 trials drawn (the best ones in colour)
+        # The chart: the best 10 and the running ones as lines (a legend entry each), the rest one band.
+        facts = dashboard.curves.facts
+        assert len(facts) == 1000 and {t for t, f in facts.items() if f["top"]} == {
+            str(i) for i in range(990, 1000)} | {"0", "1", "2"}
+        dashboard.select("500")  # a curve clicked: its row, off the page, shows and is marked
+        assert "500" in dashboard._rows and "automl-selected" in dashboard._rows["500"].box._dom_classes
     finally:
         dashboard.close()
 

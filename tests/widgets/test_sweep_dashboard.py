@@ -69,7 +69,11 @@ def test_dashboard_follows_a_sweep_stops_a_trial_and_reattaches(shapes, tmp_path
     assert final.status == "Completed" and final.ended_trials == 3 and dashboard.progress.value == 3
     assert "Completed; 3/3 trials ended" in dashboard.summary.value
     assert all(view.stop.disabled for view in dashboard._rows.values()) and dashboard.stop_job.disabled
-    assert dashboard.curves.value[:4] == b"\x89PNG"
+    assert dashboard.curves_png()[:4] == b"\x89PNG"  # the static form's curves
+    # The live chart got every point, sent as deltas, and the best trial marked.
+    assert {t: len(points) for t, points in dashboard.curves.points.items()} == {
+        row.trial_id: len(row.curve) for row in final.rows if row.curve}
+    assert dashboard.curves.facts[final.best.trial_id]["best"]
     assert "Canceled (by user)" in dashboard._rows["1"].cells.value
     assert dashboard.static_html().count('class="automl-row"') == 3
     # Finished: no Stop buttons; the swept rate has a column, the one model is in the caption.
@@ -166,7 +170,7 @@ def test_in_a_kernel_updates_flow_while_a_cell_runs_and_clicks_work_while_waitin
         during_busy = [m for m in messages if m["parent_header"].get("msg_id") == busy and m["msg_type"] == "comm_msg"]
         cells = [_comm_state(m).get("value", "") for m in during_busy]
         assert any(re.search(r">[01]\.\d{4}<", str(value)) and "Running" in str(value) for value in cells), \
-            "no leaderboard row with a metric reached the frontend while the other cell ran"
+            f"no leaderboard row with a metric reached the frontend while the other cell ran: {cells}"
         epoch_bars = {m["content"]["comm_id"] for m in messages if m["msg_type"] == "comm_open"
                       and _comm_state(m).get("_model_name") == "IntProgressModel" and not _comm_state(m).get("description")}
         progress = [_comm_state(m).get("value") for m in during_busy if m["content"]["comm_id"] in epoch_bars]
