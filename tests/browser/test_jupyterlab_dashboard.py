@@ -2,8 +2,10 @@
 shows a dashboard that fills in while the sweep runs, nothing in it cut off, and its Stop button
 stops a trial while another cell blocks waiting for the sweep; once it has ended no Stop button
 is left. A scripted sweep with a failing trial shows the failure's reason on its row and sorts
-by a clicked column; in the dark theme the best rows stay readable; a DetectionViewer's images
-keep a notebook's size. One server, one page, one notebook for all of it."""
+by a clicked column; its live chart draws the curves and the bandit policy's threshold, hovering
+a curve shows the trial's parameters and clicking it marks the trial's row; in the dark theme the
+best rows stay readable; a DetectionViewer's images keep a notebook's size; the diff gallery of
+two trials opens an image large on a click. One server, one page, one notebook for all of it."""
 
 import json
 import os
@@ -66,7 +68,7 @@ scripted = load_job(\"\"\"
 task: image_classification
 training_data: {path: data/shapes, type: mltable}
 limits: {max_trials: 4, max_concurrent_trials: 2}
-sweep: {sampling_algorithm: grid}
+sweep: {sampling_algorithm: grid, early_termination: {type: bandit, slack_amount: 0.5}}
 search_space:
   - model_name: {type: choice, values: [resnet18]}
     optimizer: {type: choice, values: [sgd, adam]}
@@ -85,6 +87,12 @@ found = [{"boxes": [{"box": {"topX": o.top_x, "topY": o.top_y, "bottomX": o.bott
                      "label": o.label, "score": 0.9} for o in r.objects]} for r in boxes]
 DetectionViewer.from_predictions(boxes, found, sorted({o.label for r in boxes for o in r.objects}))
 """
+# Two trials of the first sweep compared from their folder alone (predictions.jsonl): the diff gallery.
+DIFF = """\
+from automl_nb.widgets.diff_gallery import PredictionDiff
+
+PredictionDiff("runs/browser", trials=["0", "1"])
+"""
 WIDTH = 1000
 # Every row's cells, bars and buttons, and the header's, must lie inside the output area.
 CLIPPED = """dashboard => {
@@ -94,6 +102,13 @@ CLIPPED = """dashboard => {
     const shown = [...parts].map(e => e.getBoundingClientRect()).filter(r => r.width > 0);
     const out = shown.filter(r => r.left < area.left - 1 || r.right > area.right + 1);
     return {shown: shown.length, clipped: out.map(r => [r.left, r.right]), area: [area.left, area.right]};
+}"""
+# A point on the first curve of a live chart, on screen, and the trial whose curve is on top there.
+ON_A_CURVE = """chart => {
+    const path = chart.querySelector('path.automl-curve');
+    const at = path.getPointAtLength(path.getTotalLength() * 0.6).matrixTransform(path.getScreenCTM());
+    const top = document.elementFromPoint(at.x, at.y);
+    return {x: at.x, y: at.y, trial: top && top.dataset ? top.dataset.trial || null : null};
 }"""
 # WCAG contrast of a row's text against what is behind it (the first opaque background up).
 CONTRAST = """row => {
@@ -121,7 +136,7 @@ def free_port() -> int:
 
 def write_notebook(path: Path) -> None:
     cells = [{"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": None,
-              "id": f"cell{i}"} for i, source in enumerate((SETUP, JOB, WAIT, SCRIPTED, VIEWER))]
+              "id": f"cell{i}"} for i, source in enumerate((SETUP, JOB, WAIT, SCRIPTED, VIEWER, DIFF))]
     notebook = {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
                 "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
     path.write_text(json.dumps(notebook))
@@ -235,8 +250,8 @@ def test_dashboard_in_jupyterlab_narrow_dark_sortable_with_failures_and_viewer(j
             waited = page.locator(".jp-OutputArea-output", has_text="runs/browser: Completed")
             expect(waited).to_be_visible(timeout=60_000)
             expect(dashboard.get_by_role("button", name=re.compile("Stop"))).to_have_count(0)  # ended: nothing to stop
-            curves = dashboard.locator("img").first
-            assert curves.get_attribute("src"), "the learning curves image is empty"
+            # The live chart: a line per trial (all three evaluated).
+            expect(dashboard.locator(".automl-live-chart path.automl-curve")).to_have_count(3)
             dashboard.scroll_into_view_if_needed()
             page.screenshot(path=str(light), full_page=True)
 
@@ -260,6 +275,21 @@ def test_dashboard_in_jupyterlab_narrow_dark_sortable_with_failures_and_viewer(j
             optimizers = scripted_rows.locator(".automl-col-optimizer").all_inner_texts()
             assert optimizers == sorted(optimizers) and len(set(optimizers)) == 2, optimizers
 
+            # Its live chart: the three evaluated trials' curves and the bandit's threshold line;
+            # hovering a curve shows the trial's parameters, clicking it marks the trial's row.
+            chart = scripted.locator(".automl-live-chart")
+            chart.scroll_into_view_if_needed()
+            expect(chart.locator("path.automl-curve")).to_have_count(3)
+            expect(chart.locator("path.automl-threshold")).to_have_count(1)
+            expect(chart.locator("path.automl-threshold")).to_have_attribute("data-label", "bandit: best-0.5")
+            point = chart.evaluate(ON_A_CURVE)
+            assert point["trial"] in ("0", "1", "2", "3"), point
+            page.mouse.move(point["x"], point["y"])
+            expect(chart.locator(".automl-chart-tip")).to_contain_text("learning_rate=")
+            page.mouse.click(point["x"], point["y"])
+            expect(scripted.locator(f".automl-trial-{point['trial']}")).to_have_class(re.compile("automl-selected"))
+            expect(scripted.locator(".automl-selected")).to_have_count(1)
+
             # The detection viewer: 64 px images stay at a notebook's size (thumbnails <= 256 px, chosen <= 512).
             viewer = page.locator(".automl-detection-viewer")
             expect(viewer).to_be_visible(timeout=120_000)
@@ -269,6 +299,19 @@ def test_dashboard_in_jupyterlab_narrow_dark_sortable_with_failures_and_viewer(j
             sizes = [box for box in (image.bounding_box() for image in images.all()) if box and box["width"] > 0]
             assert sizes and all(box["width"] <= 512 and box["height"] <= 512 for box in sizes), sizes
             assert sum(box["width"] <= 256 for box in sizes) >= len(sizes) - 1, sizes  # all but the chosen one
+
+            # The diff gallery of two trials, from the run folder: a name under a thumbnail shows it large.
+            run_cell(page, 5)
+            gallery = page.locator(".automl-prediction-diff")
+            expect(gallery).to_be_visible(timeout=120_000)
+            gallery.scroll_into_view_if_needed()
+            tiles = gallery.locator(".automl-diff-tile")
+            expect(tiles.first.locator("img")).to_have_attribute("src", re.compile("^blob:|^data:"), timeout=60_000)
+            shown = [tile for tile in tiles.all() if tile.is_visible()]
+            assert len(shown) >= 2, "the gallery shows the validation images"
+            name = shown[1].locator("button").inner_text().strip()
+            shown[1].locator("button").click()
+            expect(gallery.locator(".automl-diff-title")).to_contain_text(name, timeout=30_000)
 
             # The dark theme: the best rows stay readable, and still nothing is cut off.
             page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "

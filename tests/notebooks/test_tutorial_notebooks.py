@@ -88,6 +88,17 @@ def test_quickstart(tmp_path):
     assert png_size(picture)[0] > 4 * 200  # four enlarged images side by side
     assert "'probs'" in text(cell(notebook, "from automl_nb.infer import Predictor"))
     assert (tmp_path / "runs" / "quickstart" / "leaderboard.csv").exists()
+    # From the trials' predictions.jsonl: two trials compared, and the best one's errors count
+    # exactly what its validation measured (12 of the 60 images are held out).
+    diff = data(cell(notebook, "%automl diff 0 1"), "text/html")[0]
+    assert re.search(r"Trial 0 \(A\) against trial 1 \(B\), image_classification: 12 validation images", diff)
+    errors = data(cell(notebook, "%automl errors"), "text/html")[0]
+    right = int(re.search(r"12 validation images, (\d+) right", errors).group(1))
+    assert right / 12 == pytest.approx(accuracies[0], abs=1e-4)
+    confusion = errors.split("<table>", 1)[1].split("</table>", 1)[0]
+    assert sum(int(n) for n in re.findall(r"<td>(\d+)</td>", confusion)) == 12
+    assert re.search(r"Label audit</b> of trials \d+, \d+ \(confidence 0.9\): \d+ finding",
+                     data(cell(notebook, "from automl_nb.widgets import LabelAudit"), "text/html")[0])
 
 
 def test_multilabel(tmp_path):
@@ -123,6 +134,13 @@ def test_object_detection(tmp_path):
     shown = cell(notebook, "%automl show")
     assert len(data(shown, "image/png")) == 1 and "object(s)" in text(shown)
     assert "'topX'" in text(cell(notebook, "from automl_nb.infer import Predictor"))
+    # The error analysis of the kept predictions: every object on file is found or missed, in one size.
+    errors = data(cell(notebook, "%automl errors"), "text/html")[0]
+    found, missed = map(int, re.search(r"validation images; at score ≥ 0.50: (\d+) true positives, \d+ false "
+                                       r"positives, (\d+) missed", errors).groups())
+    sizes = errors.split('class="automl-ap-by-size"', 1)[1].split("</table>", 1)[0]
+    objects = [int(n) for n in re.findall(r"</td><td>(\d+)</td><td>", sizes)]
+    assert len(objects) == 3 and sum(objects) == found + missed > 0
 
 
 def test_instance_segmentation(tmp_path):
