@@ -27,6 +27,7 @@ from automl_nb.analysis.diff import ALL, SHOWS, choose, compare, image_average_p
 from automl_nb.analysis.predictions import SCORE_THRESHOLD
 from automl_nb.errors import AutoMLError
 from automl_nb.widgets.detection_viewer import PIXELATED
+from automl_nb.widgets.html import StaticHtml
 
 # tab10's green, red and orange (as drawing.PALETTE): a true positive, a false positive, a miss.
 TP_COLOUR, FP_COLOUR, FN_COLOUR = (44, 160, 44), (214, 39, 40), (255, 127, 14)
@@ -125,7 +126,7 @@ def draw_outcomes(image, row: dict, labels: Sequence[str], score_threshold: floa
     return draw_objects(image, [box for box, _ in shown], labels, text=text, colours=[c for _, c in shown])
 
 
-class PredictionDiff(widgets.VBox):
+class PredictionDiff(StaticHtml, widgets.VBox):
     """Two trials' predictions on the validation images where they disagree most, first.
 
     Args:
@@ -315,13 +316,6 @@ class PredictionDiff(widgets.VBox):
                 f"<body>{self.to_html()}</body></html>")
         return atomic_write_text(path, page)
 
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
-        bundle["text/html"] = self.to_html()
-        return bundle
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
 
 
 def open_or_placeholder(url: str):

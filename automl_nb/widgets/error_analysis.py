@@ -25,14 +25,14 @@ from automl_nb.widgets.detection_viewer import PIXELATED
 from automl_nb.widgets.diff_gallery import (
     CAPTION_STYLE, CAPTION_WIDTH, draw_outcomes, img_tag, load_predictions, open_or_placeholder, panel_options,
 )
-from automl_nb.widgets.html import png_img
+from automl_nb.widgets.html import StaticHtml, png_img
 
 GALLERY = 24  # images shown of a cell, of the worst, of a class's errors
 THUMBNAIL_SIDE, THUMBNAIL_ZOOM = 160, 3
 _FP, _FN = "false positives", "missed objects"
 
 
-class ErrorAnalysis(widgets.VBox):
+class ErrorAnalysis(StaticHtml, widgets.VBox):
     """The errors of one trial: confusion matrix, worst images, precision-recall curves, and for
     detection its errors per class and its AP by object size.
 
@@ -233,13 +233,6 @@ class ErrorAnalysis(widgets.VBox):
                 f'<h4>{self.worst_title()}</h4><div style="display:flex;flex-wrap:wrap">{worst}</div>'
                 f'{png_img(self.curves_png, "precision-recall curves")}{sizes}</div>')
 
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
-        bundle["text/html"] = self.to_html()
-        return bundle
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
 
 
 def _best_trial(run: Any) -> str:

@@ -41,6 +41,22 @@ DASHBOARD_CSS = f"""<style>
 </style>"""
 
 
+class StaticHtml:
+    """A panel (an ipywidgets box) whose static form, :meth:`to_html`, is saved in the notebook
+    beside its live view: what nbviewer, GitHub or a kernel-less reader shows."""
+
+    def to_html(self) -> str:
+        raise NotImplementedError
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["text/html"] = self.to_html()
+        return bundle
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
 def format_value(value) -> str:
     """A parameter value, short: floats to 4 significant digits."""
     if isinstance(value, float):

@@ -17,7 +17,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from automl_nb.widgets.drawing import caption, draw_objects, fit, png_bytes
-from automl_nb.widgets.html import png_img
+from automl_nb.widgets.html import StaticHtml, png_img
 
 CARD_SIDE, CARD_ZOOM = 224, 4  # a 64 px image at 224 px, pixels kept sharp
 PAGE = 12                       # cards shown at a time
@@ -58,7 +58,7 @@ def _words(label: Any) -> str:
     return label if isinstance(label, str) else ", ".join(label) or "(no tags)"
 
 
-class LabelAudit(widgets.VBox):
+class LabelAudit(StaticHtml, widgets.VBox):
     """The findings of :func:`~automl_nb.analysis.audit.audit_labels`, to keep, fix or drop.
 
     Args:
@@ -148,12 +148,7 @@ class LabelAudit(widgets.VBox):
                               f"the decisions are logged beside it in <code>*{LOG_SUFFIX}</code>")
         return written
 
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
-        bundle["text/html"] = self.static_html()
-        return bundle
-
-    def static_html(self, limit: int = PAGE) -> str:
+    def to_html(self, limit: int = PAGE) -> str:
         """The panel as HTML with PNG images (the first ``limit`` findings and their decisions)."""
         rows = []
         for number in range(min(limit, len(self.findings))):
@@ -163,4 +158,3 @@ class LabelAudit(widgets.VBox):
         more = f"<p>... and {len(self.findings) - limit} more</p>" if len(self.findings) > limit else ""
         return f"<div><p>{self._summary()}</p><table>{''.join(rows)}</table>{more}</div>"
 
-    _repr_html_ = static_html

@@ -9,24 +9,9 @@ from automl_nb.analysis.diff import (
     image_average_precision, outcome,
 )
 from automl_nb.errors import AutoMLError
+from prediction_rows import box, cls, det, obj  # tests/analysis/prediction_rows.py
 
 LABELS = ["cat", "dog", "fox"]
-
-
-def cls(name, label, probs):
-    return {"filename": name, "label": label, "probs": probs, "loss": 0.0}
-
-
-def box(x1, y1, x2, y2):
-    return {"topX": x1, "topY": y1, "bottomX": x2, "bottomY": y2}
-
-
-def det(label, score, where):
-    return {"label": label, "score": score, "box": where}
-
-
-def obj(label, where):
-    return {"label": label, "box": where}
 
 
 LEFT, RIGHT, TOP = box(0.0, 0.0, 0.4, 0.4), box(0.6, 0.6, 1.0, 1.0), box(0.6, 0.0, 1.0, 0.4)

@@ -10,24 +10,9 @@ from PIL import Image
 
 from automl_nb.analysis import errors
 from automl_nb.analysis.predictions import write_predictions
+from prediction_rows import box, cls, det, obj  # tests/analysis/prediction_rows.py
 
 LABELS = ["cat", "dog"]
-
-
-def cls(name, label, probs, loss=0.0):
-    return {"filename": name, "label": label, "probs": probs, "loss": loss}
-
-
-def box(x1, y1, x2, y2):
-    return {"topX": x1, "topY": y1, "bottomX": x2, "bottomY": y2}
-
-
-def det(label, score, where):
-    return {"label": label, "score": score, "box": where}
-
-
-def obj(label, where):
-    return {"label": label, "box": where}
 
 
 LEFT, RIGHT, MIDDLE = box(0.0, 0.0, 0.4, 0.4), box(0.6, 0.6, 1.0, 1.0), box(0.3, 0.3, 0.7, 0.7)

@@ -208,11 +208,11 @@ def test_the_panel_records_decisions_and_writes_through_its_button(tmp_path, mul
     data, records = multiclass
     run = make_run(tmp_path / "run", MULTICLASS, data, [0.9, 0.8], lambda t: multiclass_rows(records, t))
     panel = LabelAudit(run, include_training=False)
-    assert len(panel.cards.children) == 1 and "wrong_label" in panel.static_html()
+    assert len(panel.cards.children) == 1 and "wrong_label" in panel.to_html()
     choice = panel.cards.children[0].children[1].children[1]
     choice.value = "fix"
     assert panel.decisions == {0: "fix"}
     panel.write.click()
     corrected = [json.loads(line) for line in corrected_path(data).read_text().splitlines()]
     assert corrected[0]["label"] == panel.findings.frame.loc[0, "agreed"] != records[0].label
-    assert "Wrote" in panel.message.value and "decision: fix" in panel.static_html()
+    assert "Wrote" in panel.message.value and "decision: fix" in panel.to_html()
