@@ -22,7 +22,7 @@ search_space:
     learning_rate: {type: choice, values: [0.02, 0.01, 0.005]}
 training_parameters:
   use_pretrained_model: false
-  number_of_epochs: 6
+  number_of_epochs: 4
   training_batch_size: 16
   training_crop_size: 28
   validation_resize_size: 32
@@ -79,7 +79,7 @@ def test_commands_steer_a_running_sweep(tmp_path, monkeypatch, capsys):
     assert again.wait() == "Completed" and shell.user_ns["resumed"] is again
     final = {r.trial_id: r for r in again.trials()}
     assert final["1"].epochs == stopped["1"].epochs  # not run again
-    assert all(final[t].status == "Completed" and final[t].epochs == 6 for t in ("0", "2"))
+    assert all(final[t].status == "Completed" and final[t].epochs == 4 for t in ("0", "2"))
 
     table = shell.run_line_magic("automl", "leaderboard -r resumed")
     assert list(table["trial"])[0] == again.best_trial.trial_id and len(table) == 3
