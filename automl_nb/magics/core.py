@@ -386,10 +386,11 @@ def _trial_of(key: Any) -> str:
 
 def _said(run, request_id: str, what: str) -> None:
     """Tell when a logged steering request takes effect."""
-    if run.running or run.store.driver_alive():
-        when = "the driver applies it at its next turn"
-    else:
-        when = f"applied when the run resumes (%automl resume {run.folder})"
+    from automl_nb.sweep.steering import when_applied
+
+    when = when_applied(run)
+    if when.endswith("resumes"):
+        when += f" (%automl resume {run.folder})"
     print(f"{run.folder}: {what}: request {request_id} logged; {when}")
 
 

@@ -46,6 +46,14 @@ def append_request(folder: str | Path, kind: str, **arguments: Any) -> dict:
     return request
 
 
+def when_applied(run) -> str:
+    """When a request logged now takes effect: at the driver's next turn while a process drives
+    ``run`` (this one or another), else at its next ``resume()``."""
+    if run.running or run.store.driver_alive():
+        return "the driver applies it at its next turn"
+    return "applied when the run resumes"
+
+
 class SteeringLog:
     """Reads the requests of ``steering.jsonl`` that it has not read yet (by byte offset).
 

@@ -27,6 +27,7 @@ from automl_nb.widgets.parallel import parallel_png
 from automl_nb.widgets.policy_lines import PolicyLines
 from automl_nb.widgets.rows import BAR_STYLES, SortHeader, TrialRowView, wrapping_row
 from automl_nb.widgets.snapshot import RunSnapshot, SnapshotReader
+from automl_nb.widgets.steering_bar import SteeringBar
 from automl_nb.widgets.updater import IDLE_FACTOR, Updater
 
 _STARTING = "Starting workers: each trial gets its row here when it starts."
@@ -43,10 +44,11 @@ class SweepDashboard(widgets.VBox):
     (:class:`~automl_nb.widgets.live_chart.LiveChart`: primary metric, validation and training
     loss; early-terminated trials dashed and cut with a cross; the policy's live thresholds
     dashed; hover a curve for the trial's parameters and why it stopped, click it to mark its
-    row: :attr:`selected`); the trials in parallel
-    coordinates, swept hyperparameters to metric (:mod:`automl_nb.widgets.parallel`); and Stop buttons for
-    each trial and for the job, enabled while this kernel drives the sweep and gone once it
-    has ended.
+    row: :attr:`selected`); the trials in parallel coordinates, swept hyperparameters to metric
+    (:mod:`automl_nb.widgets.parallel`); Stop buttons for each trial and for the job, enabled
+    while this kernel drives the sweep and gone once it has ended; and a steering bar
+    (:mod:`automl_nb.widgets.steering_bar`) that extends a Completed or stopped trial (the one
+    clicked in the chart comes chosen) and requeues the failed ones, during the sweep or after.
 
     Rows keep their places while the sweep runs (trial order, or the order of the column last
     clicked; new trials at the end) and the best one is marked, so the Stop button under the
@@ -133,6 +135,7 @@ class SweepDashboard(widgets.VBox):
         self.show_more.on_click(self._on_show_more)
         self._page_row = wrapping_row([self.page_note, self.show_more])
         self._page_row.layout.display = "none"
+        self.steering = SteeringBar(self.run)  # extend a trial, requeue the failed ones
         self.curves = LiveChart(self._reader.job.primary_metric, layout=widgets.Layout(max_width="100%"))
         self.curves.observe(lambda change: self.select(change.new), "selected")
         # Hyperparameters to metric, once two trials have a metric and something is swept.
@@ -141,7 +144,8 @@ class SweepDashboard(widgets.VBox):
         self.messages = widgets.Output()
         self._job_row = wrapping_row([self.progress, self.stop_job])
         super().__init__([self.style_sheet, self.summary, self._job_row, self.caption, self.table, self._page_row,
-                          self.curves, self.parallel, self.messages], layout=widgets.Layout(max_width="100%"))
+                          self.steering.box, self.curves, self.parallel, self.messages],
+                         layout=widgets.Layout(max_width="100%"))
         self.add_class("automl-dashboard")
         self.run.subscribe(self._on_event)
         self.refresh()
@@ -198,6 +202,7 @@ class SweepDashboard(widgets.VBox):
         if children != self.table.children:
             self.table.children = children
         self._show_page_note(len(shown), len(self._order))
+        self.steering.update(snapshot, self.selected)
         self._draw_curves(snapshot, best, ended)
 
     def _show_page_note(self, shown: int, total: int) -> None:
@@ -404,6 +409,8 @@ class SweepDashboard(widgets.VBox):
                 widget.close()
         if getattr(self, "_header", None) is not None:
             self._header.close()
+        for widget in self.steering.widgets() if getattr(self, "steering", None) is not None else ():
+            widget.close()
         for name in ("style_sheet", "summary", "progress", "stop_job", "_job_row", "caption", "header", "table",
                      "page_note", "show_more", "_page_row", "curves", "parallel", "messages"):
             widget = getattr(self, name, None)

@@ -354,3 +354,44 @@ def test_parallel_coordinates_place_each_trial_on_every_swept_axis_and_the_metri
     assert {"learning_rate", "optimizer", "accuracy", "adam", "sgd", "0.001", "0.1"} <= labels
     assert parallel_figure(snapshot_of(rows[:1]), ("learning_rate",)) is None  # one scored trial: nothing to compare
     assert parallel_figure(snapshot_of(rows), ()) is None
+
+
+def test_the_steering_bar_extends_a_trial_and_requeues_the_failed_ones_at_resume(shapes, tmp_path, monkeypatch):
+    from automl_nb.sweep import load_run
+    from automl_nb.sweep.executor import InProcessExecutor
+    from automl_nb.widgets import SweepDashboard
+
+    def fails_at_rate_001(params):
+        if params["learning_rate"] == 0.01:
+            raise RuntimeError("CUDA out of memory")
+        return [0.5, 0.6]
+
+    monkeypatch.setattr("automl_nb.sweep.report.write_summary", lambda run: None)  # the end's plots: not tested here
+
+    job = load_job(JOB.format(data=shapes, epochs=2))
+    run = job.submit(tmp_path / "run", check_data=False, executor=InProcessExecutor(ScriptedTrial(fails_at_rate_001)))
+    assert run.wait(60, report=None) == "Completed"
+    dashboard = SweepDashboard(run, poll_seconds=0.5, min_interval=0.2)
+    bar = dashboard.steering
+    failed = [row.trial_id for row in dashboard.snapshot.rows if row.status == "Failed"]
+    assert len(failed) == 1 and failed[0] not in bar.trial.options and len(bar.trial.options) == 2
+    assert not bar.requeue.disabled
+    dashboard.select(bar.trial.options[1])  # a click on its curve chooses the trial to extend
+    chosen = bar.trial.value
+    assert chosen == bar.trial.options[1]
+    bar.epochs.value = 3
+    bar.extend.click()
+    assert re.fullmatch(rf"extend trial {chosen} by 3 epochs: request \w+ logged; applied when the run resumes",
+                        bar.message.value)
+    bar.requeue.click()
+    assert "requeue every Failed trial: request" in bar.message.value
+    dashboard.close()
+
+    good = ScriptedTrial(lambda params: [0.5, 0.6, 0.7, 0.8, 0.9])
+    resumed = load_run(run.folder).resume(check_data=False, executor=InProcessExecutor(good))
+    assert resumed.wait(60, report=None) == "Completed"
+    assert [(r["kind"], r["outcome"]) for r in resumed.steering()] == [("extend", "applied"), ("requeue", "applied")]
+    trials = {t.trial_id: t for t in resumed.trials()}
+    assert trials[failed[0]].status == "Completed"  # requeued, and it ran
+    extension = [t for t in trials.values() if t.origin and t.origin["kind"] == "extend"]
+    assert [(t.origin["source"], t.parameters["number_of_epochs"]) for t in extension] == [(chosen, 3)]
