@@ -53,9 +53,12 @@ class SteeringBar:
     def update(self, snapshot: RunSnapshot, selected: str = "") -> None:
         """Offer the trials that can be extended (the one selected in the chart first chosen)."""
         options = tuple(row.trial_id for row in snapshot.rows if row.status in EXTENDABLE)
-        if options != self._options:
+        if options != self._options:  # a trial ended: offer it too, keeping the one chosen
+            chosen = self.trial.value
             self._options = options
             self.trial.options = options
+            if chosen in options:
+                self.trial.value = chosen
         if selected in options and selected != self.trial.value:
             self.trial.value = selected
         self.extend.disabled = not options
