@@ -30,11 +30,9 @@ import numpy as np
 
 from automl_nb.analysis.predictions import IOU_THRESHOLD, SCORE_THRESHOLD, match_detections
 from automl_nb.errors import AutoMLError
+from automl_nb.metrics.classification import MULTILABEL_THRESHOLD
 from automl_nb.spec.tasks import CLASSIFICATION_TASKS, MULTILABEL
 
-# A multilabel class is predicted from this probability, as the trainer's validation decides
-# (automl_nb.train.classification.MULTILABEL_THRESHOLD, which imports torch to be read).
-MULTILABEL_THRESHOLD = 0.5
 # What the gallery can show: every image, those the trials decide differently, those only one gets right.
 ALL, DIFFERENT, ONLY_A, ONLY_B = "all images", "decided differently", "only A right", "only B right"
 SHOWS = (ALL, DIFFERENT, ONLY_A, ONLY_B)

@@ -51,7 +51,12 @@ def multiclass_metrics(y_true, y_pred, num_classes: int) -> dict:
     }
 
 
-def multilabel_metrics(y_true, scores, threshold: float = 0.5) -> dict:
+# A label is predicted for a multilabel image when its probability reaches this (validation,
+# the viewers, the analysis panels).
+MULTILABEL_THRESHOLD = 0.5
+
+
+def multilabel_metrics(y_true, scores, threshold: float = MULTILABEL_THRESHOLD) -> dict:
     """IoU of label sets (the primary metric), and per-class precision/recall/F1.
 
     IoU is averaged over images: |true ∩ predicted| / |true ∪ predicted|, counting an

@@ -17,12 +17,11 @@ from automl_nb.data.images import ImageReader, open_image
 from automl_nb.data.records import ImageRecord
 from automl_nb.data.transforms import classification_train_transform, classification_valid_transform
 from automl_nb.metrics import multiclass_metrics, multilabel_metrics
+from automl_nb.metrics.classification import MULTILABEL_THRESHOLD
 from automl_nb.models.registry import build_model
 from automl_nb.spec.inference import settings_json
 from automl_nb.spec.tasks import MULTILABEL, PRIMARY_METRICS
 
-# A label is predicted for a multilabel image when its probability reaches this.
-MULTILABEL_THRESHOLD = 0.5
 
 
 class ClassificationAdapter:

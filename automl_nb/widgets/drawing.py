@@ -13,6 +13,8 @@ from typing import Any, Iterable, Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
+from automl_nb.metrics.classification import MULTILABEL_THRESHOLD
+
 # matplotlib's tab10, as RGB: one colour per class, in the order of the class list.
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
@@ -159,7 +161,7 @@ def draw_classification(image: Image.Image, prediction: dict, truth: Sequence[st
     truth_set = {truth} if isinstance(truth, str) else set(truth or ())
     lines, colours = [], []
     for label, prob in pairs:
-        chosen = prob >= 0.5 if multilabel else (label, prob) == pairs[0]
+        chosen = prob >= MULTILABEL_THRESHOLD if multilabel else (label, prob) == pairs[0]
         mark = " ✓" if truth_set and label in truth_set else ""
         lines.append(f"{'>' if chosen else ' '} {label} {prob:.2f}{mark}")
         colours.append((0, 110, 0) if (truth_set and label in truth_set) else (0, 0, 0))
