@@ -32,6 +32,7 @@ from automl_nb.analysis.predictions import (
     IOU_THRESHOLD, PREDICTIONS, box_array, read_rows, row_from_output, write_rows,
 )
 from automl_nb.errors import AutoMLError
+from automl_nb.metrics.classification import MULTILABEL_THRESHOLD
 from automl_nb.metrics.detection_types import box_iou
 
 if TYPE_CHECKING:
@@ -260,9 +261,9 @@ def _multilabel_findings(image: str, classes: Sequence[str], rows: Sequence[Mapp
     probs = np.array([row["probs"] for row in rows], np.float64)  # [trials, classes]
     agreed, sure = [], []
     for k, name in enumerate(classes):
-        if name in label and (probs[:, k] < 0.5).all() and np.mean(1 - probs[:, k]) >= confidence:
+        if name in label and (probs[:, k] < MULTILABEL_THRESHOLD).all() and np.mean(1 - probs[:, k]) >= confidence:
             sure.append(np.mean(1 - probs[:, k]))  # every trial drops the tag
-        elif name not in label and (probs[:, k] >= 0.5).all() and np.mean(probs[:, k]) >= confidence:
+        elif name not in label and (probs[:, k] >= MULTILABEL_THRESHOLD).all() and np.mean(probs[:, k]) >= confidence:
             sure.append(np.mean(probs[:, k]))  # every trial adds it
             agreed.append(name)
         elif name in label:
