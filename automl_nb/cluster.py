@@ -25,6 +25,8 @@ from automl_nb.spec.limits import Limits
 GPU = "GPU"
 # A trial whose worker dies is retried once (resuming from its last checkpoint), then failed.
 ALLOWED_WORKER_DEATHS = 1
+# How long connect() tries to reach a remote scheduler before it says it cannot.
+CONNECT_TIMEOUT = "10s"
 
 
 @dataclass
@@ -191,7 +193,7 @@ def connect(address: str | Mapping[str, str] | None = None, client: Any = None, 
 
     target, security = _target(address)
     try:
-        remote = Client(target, security=security, timeout="10s", set_as_default=False)
+        remote = Client(target, security=security, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as error:
         raise AutoMLError(f"cluster: cannot reach the Dask scheduler at {target!r} ({error}); "
                           f"{_hint(target, security)}") from None

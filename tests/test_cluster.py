@@ -59,7 +59,8 @@ def test_a_scheduler_address_is_used_and_left_running():
 
 
 @pytest.mark.slow
-def test_an_unreachable_scheduler_is_named_in_the_error():
+def test_an_unreachable_scheduler_is_named_in_the_error(monkeypatch):
+    monkeypatch.setattr("automl_nb.cluster.CONNECT_TIMEOUT", "1s")  # nobody answers: no need to wait 10 s
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
