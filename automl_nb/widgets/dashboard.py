@@ -105,7 +105,7 @@ class SweepDashboard(widgets.VBox):
         self._swept: tuple | None = None
         self._curves_key: tuple | None = None
         self._static_png: tuple | None = None  # (curves key, PNG) of the static form, drawn when asked
-        self._policy_lines = PolicyLines(self.run, self._reader.job)
+        self._policy_lines = PolicyLines(self._reader.job)
         self.selected = ""  # the trial whose curve was clicked last: its row is marked
         self._lock = threading.RLock()  # one refresh at a time: the updater, a cell, a post-cell hook
         self._closed = False

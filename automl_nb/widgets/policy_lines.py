@@ -3,7 +3,7 @@
 The dashboard rebuilds the job's policy (:func:`automl_nb.sweep.policies.make_policy`) and feeds
 it the curves of the run folder, so the lines are drawn by the very code that decides: the
 value drawn at a report is the one a trial reaching it now is compared with. ASHA's and
-Hyperband's rung results come from ``run.json``, where the driver keeps them.
+Hyperband's rung results come from the snapshot (``run.json``, where the driver keeps them).
 """
 
 from __future__ import annotations
@@ -17,18 +17,16 @@ class PolicyLines:
     """The thresholds of a run's early-termination policy, kept up to date from snapshots.
 
     Args:
-        run: the :class:`~automl_nb.sweep.Run` (its ``run.json`` holds ASHA's rung results).
-        job: its job (``job.sweep.early_termination`` names the policy).
+        job: the run's job (``job.sweep.early_termination`` names the policy).
 
     Example:
-        >>> lines = PolicyLines(run, run.store.load_job())
+        >>> lines = PolicyLines(run.store.load_job())
         >>> lines.thresholds(reader.take())   # [Threshold(report=1, value=0.62, label='bandit: best/(1+0.2)'), ...]
     """
 
-    def __init__(self, run: Any, job: Any) -> None:
+    def __init__(self, job: Any) -> None:
         from automl_nb.sweep.policies import make_policy
 
-        self.run = run
         sweep = getattr(job, "sweep", None)
         self.policy = make_policy(sweep.early_termination) if sweep is not None else None
         self.curves: dict[str, list[float]] = {}  # trial -> primary metric per report, as the driver has them
@@ -40,7 +38,7 @@ class PolicyLines:
         if self.policy is None:
             return []
         if hasattr(self.policy, "restore"):  # ASHA, Hyperband: the rung results the driver recorded
-            state = self.run.store.run_info().get("policy_state")
+            state = snapshot.policy_state
             if state != self._state:
                 self._state = state
                 self.policy.restore(state)

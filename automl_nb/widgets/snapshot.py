@@ -74,6 +74,8 @@ class RunSnapshot:
             start; see :func:`automl_nb.widgets.leaderboard.declared_swept`).
         max_concurrent_trials: trials at once (for the job's time left).
         timeout_s: the job's whole budget in seconds (its ``timeout_minutes``), if known.
+        max_trials, max_concurrent_trials and timeout_s follow the limits steering changed.
+        policy_state: a stateful policy's state in run.json (ASHA's rung results), else None.
     """
 
     folder: str
@@ -87,6 +89,7 @@ class RunSnapshot:
     swept: tuple[str, ...] = ()
     max_concurrent_trials: int = 1
     timeout_s: float | None = None
+    policy_state: dict | None = None
 
     @property
     def active(self) -> bool:
@@ -132,6 +135,8 @@ class SnapshotReader:
 
     def take(self) -> RunSnapshot:
         """Read the run folder now."""
+        from automl_nb.sweep.steering import effective_limits
+
         run, job = self.run, self.job
         status = run.status
         info = run.store.run_info()
@@ -154,11 +159,12 @@ class SnapshotReader:
         elapsed = info.get("elapsed_seconds")
         if status in ACTIVE_STATUSES and info.get("started"):
             elapsed = (elapsed or 0.0) + time.time() - info["started"]
+        limits = effective_limits(job, info)  # the job's, as steering requests changed them
         return RunSnapshot(folder=str(run.folder), task=job.task, primary_metric=job.primary_metric, status=status,
-                           max_trials=int(info.get("max_trials", job.limits.max_trials)), rows=tuple(rows),
+                           max_trials=int(info.get("max_trials", limits["max_trials"])), rows=tuple(rows),
                            elapsed_s=elapsed, taken=time.time(), swept=self._swept,
-                           max_concurrent_trials=int(job.limits.max_concurrent_trials),
-                           timeout_s=float(job.limits.timeout_minutes) * 60)
+                           max_concurrent_trials=int(limits["max_concurrent_trials"]),
+                           timeout_s=float(limits["timeout_minutes"]) * 60, policy_state=info.get("policy_state"))
 
     def _read_records(self) -> list:
         """Every trial record in sampler order; a ``trial.json`` is read only when it changed."""

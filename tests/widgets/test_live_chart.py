@@ -12,7 +12,7 @@ from automl_nb.sweep.policies import make_policy
 from automl_nb.sweep.store import RunStore, TrialRecord
 from automl_nb.widgets.live_chart import LiveChart, threshold_lines
 from automl_nb.widgets.policy_lines import PolicyLines
-from automl_nb.widgets.snapshot import RunSnapshot, TrialRow
+from automl_nb.widgets.snapshot import RunSnapshot, SnapshotReader, TrialRow
 
 JOB = """\
 task: image_classification
@@ -98,7 +98,7 @@ CURVES = {"0": [0.5, 0.75, 0.875], "1": [0.25, 0.5], "2": [0.375]}
 def test_threshold_lines_from_the_folder_are_the_verdicts_thresholds(policy):
     """The line at report k, computed from the snapshot, is what a trial reaching k just under it
     is compared with by the policy the driver runs."""
-    lines = PolicyLines(None, _Job(policy))
+    lines = PolicyLines(_Job(policy))
     points = lines.thresholds(snapshot([row(t, values) for t, values in CURVES.items()]))
     assert [p.report for p in points] == [1, 2, 3]
     for point in points:
@@ -107,7 +107,7 @@ def test_threshold_lines_from_the_folder_are_the_verdicts_thresholds(policy):
         assert verdict.stop and verdict.threshold == pytest.approx(point.value, abs=0)
     (line,) = threshold_lines(points)
     assert line["points"] == [[p.report, p.value] for p in points] and line["label"].startswith(policy["type"])
-    assert PolicyLines(None, _Job(None)).thresholds(snapshot([row("0", [0.5])])) == []
+    assert PolicyLines(_Job(None)).thresholds(snapshot([row("0", [0.5])])) == []
 
 
 def test_asha_lines_come_from_the_rung_results_the_driver_recorded(tmp_path):
@@ -116,9 +116,10 @@ def test_asha_lines_come_from_the_rung_results_the_driver_recorded(tmp_path):
     for trial, value in (("a", 0.5), ("b", 0.75), ("c", 0.25)):
         policy.verdict(trial, {trial: [value]})
     run.store.write_run(policy_state=policy.state())
-    lines = PolicyLines(run, _Job({"type": "asha", "reduction_factor": 2, "max_resource": 4}))
-    assert lines.thresholds(None) == policy.thresholds()
-    (point,) = lines.thresholds(None)
+    lines = PolicyLines(_Job({"type": "asha", "reduction_factor": 2, "max_resource": 4}))
+    taken = SnapshotReader(run).take()  # run.json's policy_state comes with the snapshot
+    assert lines.thresholds(taken) == policy.thresholds()
+    (point,) = lines.thresholds(taken)
     assert (point.report, point.value) == (1, 0.5)  # 4 at rung 1 with the next one: the top 2 go on
 
 
