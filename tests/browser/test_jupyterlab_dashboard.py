@@ -193,9 +193,23 @@ def run_cell(page, index: int) -> None:
     page.keyboard.press("Shift+Enter")
 
 
+def scroll_to(locator) -> None:
+    """Scroll ``locator`` into view. A widget's view can be rendered afresh just as a sweep ends
+    (Playwright then finds the node it waited on detached): try again on the new node."""
+    from playwright.sync_api import Error
+
+    for attempt in range(3):
+        try:
+            locator.scroll_into_view_if_needed(timeout=20_000)
+            return
+        except Error as error:
+            if "not attached" not in str(error) or attempt == 2:
+                raise
+
+
 def assert_nothing_cut_off(dashboard) -> int:
     """Every cell, bar and button of the dashboard lies inside its output area; returns how many."""
-    dashboard.scroll_into_view_if_needed()
+    scroll_to(dashboard)
     geometry = dashboard.evaluate(CLIPPED)
     assert geometry["shown"] and not geometry["clipped"], f"cut off at {WIDTH} px: {geometry}"
     return geometry["shown"]
@@ -252,7 +266,7 @@ def test_dashboard_in_jupyterlab_narrow_dark_sortable_with_failures_and_viewer(j
             expect(dashboard.get_by_role("button", name=re.compile("Stop"))).to_have_count(0)  # ended: nothing to stop
             # The live chart: a line per trial (all three evaluated).
             expect(dashboard.locator(".automl-live-chart path.automl-curve")).to_have_count(3)
-            dashboard.scroll_into_view_if_needed()
+            scroll_to(dashboard)
             page.screenshot(path=str(light), full_page=True)
 
             # Scripted trials, one failing: its reason on its row; a click on a column sorts.
@@ -278,7 +292,7 @@ def test_dashboard_in_jupyterlab_narrow_dark_sortable_with_failures_and_viewer(j
             # Its live chart: the three evaluated trials' curves and the bandit's threshold line;
             # hovering a curve shows the trial's parameters, clicking it marks the trial's row.
             chart = scripted.locator(".automl-live-chart")
-            chart.scroll_into_view_if_needed()
+            scroll_to(chart)
             expect(chart.locator("path.automl-curve")).to_have_count(3)
             expect(chart.locator("path.automl-threshold")).to_have_count(1)
             expect(chart.locator("path.automl-threshold")).to_have_attribute("data-label", "bandit: best-0.5")
@@ -293,7 +307,7 @@ def test_dashboard_in_jupyterlab_narrow_dark_sortable_with_failures_and_viewer(j
             # The detection viewer: 64 px images stay at a notebook's size (thumbnails <= 256 px, chosen <= 512).
             viewer = page.locator(".automl-detection-viewer")
             expect(viewer).to_be_visible(timeout=120_000)
-            viewer.scroll_into_view_if_needed()
+            scroll_to(viewer)
             images = viewer.locator("img")
             expect(images.first).to_have_attribute("src", re.compile("^blob:|^data:"), timeout=60_000)
             sizes = [box for box in (image.bounding_box() for image in images.all()) if box and box["width"] > 0]
@@ -304,7 +318,7 @@ def test_dashboard_in_jupyterlab_narrow_dark_sortable_with_failures_and_viewer(j
             run_cell(page, 5)
             gallery = page.locator(".automl-prediction-diff")
             expect(gallery).to_be_visible(timeout=120_000)
-            gallery.scroll_into_view_if_needed()
+            scroll_to(gallery)
             tiles = gallery.locator(".automl-diff-tile")
             expect(tiles.first.locator("img")).to_have_attribute("src", re.compile("^blob:|^data:"), timeout=60_000)
             shown = [tile for tile in tiles.all() if tile.is_visible()]
@@ -325,7 +339,7 @@ def test_dashboard_in_jupyterlab_narrow_dark_sortable_with_failures_and_viewer(j
                 contrast = best.evaluate(CONTRAST)
                 assert contrast >= 4.5, f"best row's text contrast {contrast:.2f} in the dark theme"
                 assert_nothing_cut_off(panel)
-            scripted.scroll_into_view_if_needed()
+            scroll_to(scripted)
         finally:
             page.screenshot(path=str(screenshot), full_page=True)
             print(f"\nscreenshots: {light}, {dark}")
