@@ -3,10 +3,11 @@
 import logging
 import os
 import socket
+import sys
 
 import pytest
 
-from automl_nb.cluster import GPU, connect, local_cluster
+from automl_nb.cluster import FORK_SERVER, GPU, connect, local_cluster
 from automl_nb.errors import AutoMLError
 
 
@@ -30,6 +31,23 @@ def test_cpu_cluster_has_one_single_threaded_worker_per_concurrent_trial(monkeyp
         handle.close()
     assert handle.cluster.status.name == "closed"
     assert worker_environment() == {"MALLOC_TRIM_THRESHOLD_": "65536", "OMP_NUM_THREADS": "1"}  # ours untouched
+
+
+def worker_start():
+    return os.environ.get("AUTOML_NB_TEST_SETTING"), "torch" in sys.modules
+
+
+@pytest.mark.skipif(not FORK_SERVER, reason="workers fork from a fork server on Linux only")
+def test_workers_start_with_torch_loaded_and_the_environment_as_it_is_at_each_start(monkeypatch):
+    # Forked from the fork server that imported torch once; yet a setting changed between two
+    # clusters (as a notebook user might, between two %%automl cells) reaches the second's workers.
+    for setting in ("first", "second"):
+        monkeypatch.setenv("AUTOML_NB_TEST_SETTING", setting)
+        handle = local_cluster(1, gpus=0, cpus=1)
+        try:
+            assert list(handle.client.run(worker_start).values()) == [(setting, True)]
+        finally:
+            handle.close()
 
 
 def test_gpu_cluster_has_one_worker_per_gpu_advertising_it():
