@@ -272,8 +272,15 @@ class BayesianSampler:
         """
         if index not in self._asked:
             raise ValueError(f"index: {index!r} was never asked; call suggest({index!r}) first")
-        chosen, params, _ = self._asked[index]
-        return {"algorithm": "bayesian", "subspace": chosen, "params": copy.deepcopy(params)}
+        chosen, params, values = self._asked[index]
+        state = {"algorithm": "bayesian", "subspace": chosen, "params": copy.deepcopy(params)}
+        # Optuna holds a choice of unplain values (dicts) by its index in the list of the space it
+        # was asked in; the values themselves let a resume find them in whatever space it restores into.
+        unplain = {self._name(chosen, key): copy.deepcopy(values[key]) for key, dist in self._subspaces[chosen].items()
+                   if isinstance(dist, Choice) and not _plain_choices(dist.values)}
+        if unplain:
+            state["choices"] = unplain
+        return state
 
     def restore(self, index: int, state: dict, value: float | None, finished: bool) -> None:
         """Add an earlier session's trial to the study: complete with its value, failed, or running.
@@ -314,6 +321,7 @@ class BayesianSampler:
         chosen, params = state.get("subspace"), state.get("params")
         if not (isinstance(chosen, int) and 0 <= chosen < len(self._subspaces) and isinstance(params, Mapping)):
             raise ValueError(f"state: {state!r} does not fit this search space of {len(self._subspaces)} subspaces")
+        params = {**params, **self._indices_of(chosen, state.get("choices") or {})}
         expected = set(self._optuna_spaces[chosen]) | ({SUBSPACE} if len(self._subspaces) > 1 else set())
         if set(params) != expected:
             raise ValueError(f"state: params {sorted(params)} do not fit subspace {chosen} ({sorted(expected)}); "
@@ -323,6 +331,19 @@ class BayesianSampler:
             if not _within(distribution, param):
                 raise ValueError(f"state: {name} {param!r} is outside {distribution}")
         return chosen, dict(params)
+
+    def _indices_of(self, chosen: int, choices: Mapping[str, Any]) -> dict[str, int]:
+        """The Optuna params of a state's unplain choice values, in this sampler's subspace ``chosen``."""
+        subspace = self._subspaces[chosen]
+        params = {}
+        for name, value in choices.items():
+            key = name.split(".", 1)[1] if len(self._subspaces) > 1 else name
+            dist = subspace.get(key)
+            if not isinstance(dist, Choice) or value not in dist.values:
+                raise ValueError(f"state: {name} {value!r} is not a choice of subspace {chosen}; "
+                                 "was the search space changed since the sweep started?")
+            params[name] = _from_value(dist, value)
+        return params
 
     def tell(self, index: int, value: float | None) -> None:
         """Tell TPE the trial's result; None (or NaN) marks the trial failed. Telling twice keeps the first.

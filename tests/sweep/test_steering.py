@@ -325,3 +325,33 @@ def test_another_process_steers_a_sweep_and_its_requests_outlive_the_drivers_kil
     assert all(0.05 <= t.parameters["learning_rate"] <= 0.06 and t.parameters["optimizer"] == "adam" for t in drawn)
     assert [request["outcome"] for request in run.steering()] == ["applied"] * 3
     assert RunStore(folder).run_info()["sessions"] == 2
+
+
+def test_a_resumed_bayesian_sampler_gives_each_trial_its_values_after_a_narrowing_of_unplain_choices():
+    # Optuna holds a choice of dicts by its index; an index taken after a narrowing points into the
+    # narrowed list, and a resume restores trials into the job's space before it replays the narrowing.
+    from automl_nb.spec import parse_search_space
+    from automl_nb.sweep.samplers import make_sampler
+
+    settings = [{"stream_image_files": False}, {"stream_image_files": True}, {}]
+    job_space = parse_search_space({"learning_rate": {"type": "uniform", "min_value": 0.001, "max_value": 0.1},
+                                    "advanced_settings": {"type": "choice", "values": settings}})
+    narrowed = parse_search_space({"learning_rate": {"type": "uniform", "min_value": 0.001, "max_value": 0.1},
+                                   "advanced_settings": {"type": "choice", "values": settings[:0:-1]}})
+
+    def sampler():
+        return make_sampler("bayesian", "image_classification", job_space, {"model_name": "resnet18"}, seed=0,
+                            max_trials=8)
+
+    first = sampler()
+    asked = {}
+    for index in range(8):
+        if index == 3:
+            first.narrow(narrowed, 3)
+        asked[index] = (first.suggest(index), first.state(index))
+        first.tell(index, asked[index][0]["learning_rate"])
+    resumed = sampler()  # as the driver resumes: restore every trial, then replay the narrowing
+    for index, (_, state) in asked.items():
+        resumed.restore(index, state, None, finished=False)
+    resumed.narrow(narrowed, 3)
+    assert {index: resumed.suggest(index) for index in asked} == {index: values for index, (values, _) in asked.items()}
