@@ -1,7 +1,9 @@
 """``automl-nb``: run a job, resume a run, check a job's data, convert datasets, run the demo.
 
 The ``check``, ``convert`` and ``cache`` commands live in :mod:`automl_nb.cli.check`,
-:mod:`automl_nb.cli.convert` and :mod:`automl_nb.cli.cache`; ``main`` is the console entry point.
+:mod:`automl_nb.cli.convert` and :mod:`automl_nb.cli.cache`, the steering commands (stop, extend,
+clone, requeue, limits, narrow, steering) in :mod:`automl_nb.cli.steer`; ``main`` is the console
+entry point.
 
     automl-nb run JOB.yml [--output DIR] [--cluster tcp://host:8786] [--dry-run] [--no-estimate]
     automl-nb resume RUN_FOLDER
@@ -9,6 +11,7 @@ The ``check``, ``convert`` and ``cache`` commands live in :mod:`automl_nb.cli.ch
     automl-nb convert coco|voc|folder ...
     automl-nb cache build|info|clear ...
     automl-nb export RUN_FOLDER [--trial ID] [--output FILE]
+    automl-nb stop|extend|clone|requeue|limits|narrow|steering RUN_FOLDER ...
     automl-nb demo [--output DIR]
 """
 
@@ -163,6 +166,9 @@ def _parser() -> argparse.ArgumentParser:
     from automl_nb.cli.export import add_export_parser
 
     add_export_parser(commands)
+    from automl_nb.cli.steer import add_steering_parsers
+
+    add_steering_parsers(commands)
     demo = commands.add_parser("demo", help="an AutoMode sweep of classifiers on built-in synthetic shapes")
     demo.add_argument("--output", type=Path, default=Path("runs/demo"), help="run folder (default: runs/demo)")
     demo.set_defaults(handler=_demo_command)

@@ -197,24 +197,20 @@ def _steering_commands(command) -> None:
 
 
 def key_values(words: list[str], what: str) -> dict:
-    """``key=value`` words as a mapping, each value read as YAML (``0.01`` a float, ``adam`` a str).
+    """``key=value`` words as a mapping, each value read as YAML (``0.01`` a float, ``adam`` a str):
+    :func:`automl_nb.spec.edits.key_values`, as ``automl-nb clone`` reads them, a mistake a UsageError.
 
     Example:
         >>> key_values(["learning_rate=0.01", "optimizer=adam"], "clone")
         {'learning_rate': 0.01, 'optimizer': 'adam'}
     """
-    import yaml
+    from automl_nb.errors import SpecError
+    from automl_nb.spec.edits import key_values as read
 
-    result = {}
-    for word in words:
-        key, sep, text = word.partition("=")
-        if not sep or not key:
-            raise UsageError(f"%automl {what}: {word!r} is not KEY=VALUE (e.g. learning_rate=0.01)")
-        try:
-            result[key] = yaml.safe_load(text) if text else None
-        except yaml.YAMLError:
-            result[key] = text
-    return result
+    try:
+        return read(words, f"%automl {what}")
+    except SpecError as error:
+        raise UsageError(str(error)) from None
 
 
 SUBCOMMANDS = tuple(line_parser().commands)

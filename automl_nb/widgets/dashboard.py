@@ -48,7 +48,8 @@ class SweepDashboard(widgets.VBox):
     (:mod:`automl_nb.widgets.parallel`); Stop buttons for each trial and for the job, enabled
     while this kernel drives the sweep and gone once it has ended; and a steering bar
     (:mod:`automl_nb.widgets.steering_bar`) that extends a Completed or stopped trial (the one
-    clicked in the chart comes chosen) and requeues the failed ones, during the sweep or after.
+    clicked in the chart comes chosen), requeues the failed ones and, under "More", clones a trial
+    with edits, changes the limits and narrows the search space, during the sweep or after.
 
     Rows keep their places while the sweep runs (trial order, or the order of the column last
     clicked; new trials at the end) and the best one is marked, so the Stop button under the
@@ -135,7 +136,7 @@ class SweepDashboard(widgets.VBox):
         self.show_more.on_click(self._on_show_more)
         self._page_row = wrapping_row([self.page_note, self.show_more])
         self._page_row.layout.display = "none"
-        self.steering = SteeringBar(self.run)  # extend a trial, requeue the failed ones
+        self.steering = SteeringBar(self.run, self._reader.job)  # extend, requeue failed; clone, limits, narrow
         self.curves = LiveChart(self._reader.job.primary_metric, layout=widgets.Layout(max_width="100%"))
         self.curves.observe(lambda change: self.select(change.new), "selected")
         # Hyperparameters to metric, once two trials have a metric and something is swept.

@@ -3,7 +3,9 @@ shows a dashboard that fills in while the sweep runs, nothing in it cut off, and
 stops a trial while another cell blocks waiting for the sweep; once it has ended no Stop button
 is left. A scripted sweep with a failing trial shows the failure's reason on its row and sorts
 by a clicked column; its live chart draws the curves and the bandit policy's threshold, hovering
-a curve shows the trial's parameters and clicking it marks the trial's row; in the dark theme the
+a curve shows the trial's parameters and clicking it marks the trial's row; its steering bar's
+"More" section (clone, limits, narrow) fits too, and a completed trial chosen there and extended
+continues when the run resumes (as a new trial warm-started from it); in the dark theme the
 best rows stay readable; a DetectionViewer's images keep a notebook's size; the diff gallery of
 two trials opens an image large on a click. One server, one page, one notebook for all of it."""
 
@@ -93,12 +95,22 @@ from automl_nb.widgets.diff_gallery import PredictionDiff
 
 PredictionDiff("runs/browser", trials=["0", "1"])
 """
+# Extend a Completed trial of the scripted run (chosen in its steering bar), then resume the run:
+# the extension warm-starts a new trial from the trial's best model (docs/steering.md). A second an
+# epoch: the row shows Running for 3 s, longer than Playwright's 1 s between looks.
+RESUME = """\
+scripted.resume(check_data=False, executor=InProcessExecutor(ScriptedTrial(curve, 1.0), max_workers=2))
+scripted.wait(60, report=None)
+"""
 WIDTH = 1000
-# Every row's cells, bars and buttons, and the header's, must lie inside the output area.
+# Every row's cells, bars and buttons, the header's, and the steering bar's controls must lie inside
+# the output area.
 CLIPPED = """dashboard => {
     const area = dashboard.closest('.jp-OutputArea-output').getBoundingClientRect();
     const parts = dashboard.querySelectorAll('.automl-row button, .automl-row .widget-progress, '
-                                             + '.automl-row .automl-cell, .automl-sort');
+                                             + '.automl-row .automl-cell, .automl-sort, .automl-steering button, '
+                                             + '.automl-steering input, .automl-steering select, '
+                                             + '.automl-steering textarea');
     const shown = [...parts].map(e => e.getBoundingClientRect()).filter(r => r.width > 0);
     const out = shown.filter(r => r.left < area.left - 1 || r.right > area.right + 1);
     return {shown: shown.length, clipped: out.map(r => [r.left, r.right]), area: [area.left, area.right]};
@@ -136,7 +148,7 @@ def free_port() -> int:
 
 def write_notebook(path: Path) -> None:
     cells = [{"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": None,
-              "id": f"cell{i}"} for i, source in enumerate((SETUP, JOB, WAIT, SCRIPTED, VIEWER, DIFF))]
+              "id": f"cell{i}"} for i, source in enumerate((SETUP, JOB, WAIT, SCRIPTED, VIEWER, DIFF, RESUME))]
     notebook = {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
                 "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
     path.write_text(json.dumps(notebook))
@@ -304,6 +316,33 @@ def test_dashboard_in_jupyterlab_narrow_dark_sortable_with_failures_and_viewer(j
             expect(scripted.locator(f".automl-trial-{point['trial']}")).to_have_class(re.compile("automl-selected"))
             expect(scripted.locator(".automl-selected")).to_have_count(1)
 
+            # The steering bar: its "More" tabs fit the narrow notebook; a Completed trial extended
+            # by 3 epochs continues once the run resumes, as a new trial (4) warm-started from it.
+            steering = scripted.locator(".automl-steering")
+            scroll_to(steering)
+            steering.locator(".jupyter-widget-Collapse-header", has_text="More").click()
+            for tab in ("Clone", "Limits", "Narrow"):
+                steering.locator(".lm-TabBar-tab", has_text=tab).click()
+                expect(steering.locator(f".automl-steering-{tab.lower()}")).to_be_visible()
+                assert_nothing_cut_off(scripted)
+            steering.locator(".jupyter-widget-Collapse-header", has_text="More").click()
+            chooser = steering.locator("select").first
+            extended = chooser.locator("option").first.inner_text().strip()
+            chooser.select_option(extended)
+            epochs = steering.locator(".widget-inline-hbox", has_text="+ epochs").locator("input")
+            epochs.fill("3")
+            epochs.press("Tab")  # the box sends its value on a change
+            steering.get_by_role("button", name="Extend").click()
+            expect(steering.locator(".automl-steering-message")).to_contain_text(
+                f"extend trial {extended} by 3 epochs: request")
+            run_cell(page, 6)
+            extension = scripted.locator(".automl-trial-4")
+            expect(extension).to_contain_text("Running", timeout=60_000)
+            expect(extension).to_contain_text("Completed", timeout=60_000)
+            expect(extension).to_contain_text("3/3")  # its epochs: the 3 asked for, all run
+            expect(scripted_rows).to_have_count(5)
+            expect(scripted.locator(f".automl-trial-{extended}")).to_contain_text("Completed")  # the source stays
+
             # The detection viewer: 64 px images stay at a notebook's size (thumbnails <= 256 px, chosen <= 512).
             viewer = page.locator(".automl-detection-viewer")
             expect(viewer).to_be_visible(timeout=120_000)
@@ -347,3 +386,6 @@ def test_dashboard_in_jupyterlab_narrow_dark_sortable_with_failures_and_viewer(j
     trials = json.loads((root / "runs" / "browser" / "trials" / stopped / "trial.json").read_text())
     assert trials["status"] == "Canceled" and "stopped by the user" in " ".join(trials["notes"])
     assert trials["epochs"] < 8
+    extension = json.loads((root / "runs" / "scripted" / "trials" / "4" / "trial.json").read_text())
+    assert extension["origin"]["kind"] == "extend" and extension["origin"]["source"] == extended
+    assert extension["status"] == "Completed" and extension["epochs"] == 3
