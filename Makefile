@@ -9,13 +9,16 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# Stamps re-run the install only when setup.py changes.
+# Stamps re-run the install only when setup.py changes. No bytecode at install: Python compiles
+# what is imported on first use; compiling every file of torch, jupyterlab and the rest cost 40 s of CPU.
+PIP := $(PY) -m pip install --quiet --no-compile
+
 $(VENV)/.installed: setup.py | $(PY)
-	$(PY) -m pip install --quiet -e .
+	$(PIP) -e .
 	touch $@
 
 $(VENV)/.installed-dev: setup.py | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PIP) -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -49,7 +52,7 @@ bench: $(VENV)/.installed
 # Real datasets shipped in scikit-learn / scikit-image: defaults vs AutoMode vs a hand-written loop
 # (5 datasets x 3 arms x 5 minutes; results in bench/quality/results/, table in docs/benchmarks.md).
 $(VENV)/.installed-bench: setup.py | $(PY)
-	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PIP) -e '.[bench]'
 	touch $@ $(VENV)/.installed
 
 bench-quality: $(VENV)/.installed-bench
