@@ -12,8 +12,11 @@ report and the duration of each epoch (from the trainer's ``elapsed_seconds``) a
 of its failed epoch is kept, so the replay counts that epoch as spent.
 
     nice -n 10 python bench/record_curves.py [--trials 24] [--epochs 15] [--train-images 300]
-                                             [--valid-images 200] [--out bench/curves/digits.json]
+                                             [--valid-images 200] [--seed 0] [--out bench/curves/digits.json]
                                              [--reverse] [--keep FOLDER] [--assemble FOLDER...]
+
+``--seed`` draws other trials and another image subset: ``bench/curves/digits_seed1.json``, the
+second recording the benchmark checks its settings on, is ``--seed 1`` (written there by default).
 
 Two processes can share the work: ``--keep A`` and ``--reverse --keep B`` run from both ends;
 stop them when they meet, then ``--assemble A B`` writes the JSON.
@@ -164,17 +167,19 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=300)
     parser.add_argument("--valid-images", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0, help="seed of the data subset and the trial draw")
-    parser.add_argument("--out", type=Path, default=CURVES)
+    parser.add_argument("--out", type=Path, help="default: bench/curves/digits.json, digits_seed<N>.json for a "
+                        "seed N other than 0")
     parser.add_argument("--reverse", action="store_true", help="run the trials last first")
     parser.add_argument("--keep", type=Path, help="keep the trial folders here (and skip trials finished there)")
     parser.add_argument("--assemble", type=Path, nargs="+", metavar="FOLDER",
                         help="train nothing: write --out from the finished trials in these folders")
     args = parser.parse_args()
     sizes = (args.trials, args.epochs, args.train_images, args.valid_images, args.seed)
+    out = args.out or (CURVES if args.seed == 0 else CURVES.with_name(f"digits_seed{args.seed}.json"))
     if args.assemble:
-        assemble(args.out, args.assemble, *sizes)
+        assemble(out, args.assemble, *sizes)
     else:
-        record(args.out, *sizes, reverse=args.reverse, keep=args.keep)
+        record(out, *sizes, reverse=args.reverse, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -577,16 +577,17 @@ class Asha(_Scheduled):
     reports a rung again (resumed from a checkpoint) gets its first verdict, not a new one.
 
     Args:
-        reduction_factor: eta, int >= 2 (default 3).
-        min_resource: the first rung (grace period), in reports, int >= 1 (default 1).
+        reduction_factor: eta, int >= 2.
+        min_resource: the first rung (grace period), in reports, int >= 1.
         max_resource: no rung at or above it, int > min_resource; None (default): the
             ``epochs`` given to :meth:`restore` (the job's number_of_epochs), else no limit.
+        Left None, reduction_factor and min_resource take :class:`AshaPolicy`'s defaults.
 
     Raises:
         SpecError: a value out of range.
 
     Example:
-        >>> policy = Asha(reduction_factor=2)
+        >>> policy = Asha(reduction_factor=2, min_resource=1)
         >>> [policy.should_stop(t, {"a": [0.8], "b": [0.6], "c": [0.7]}) for t in ("a", "b", "c")]
         [False, True, True]
         >>> policy.describe("b", {"b": [0.6]})
@@ -703,7 +704,7 @@ class Asha(_Scheduled):
         recorded (restore the driver's state first); ``curves`` are not needed.
 
         Example:
-            >>> policy = Asha(reduction_factor=2)
+            >>> policy = Asha(reduction_factor=2, min_resource=1)
             >>> [policy.should_stop(t, {t: [v]}) for t, v in (("a", 0.5), ("b", 0.75))]
             [False, False]
             >>> policy.thresholds()
@@ -752,7 +753,7 @@ class Hyperband(Asha):
         SpecError: a value out of range.
 
     Example:
-        >>> policy = Hyperband(max_resource=9)  # brackets 0, 1, 2: rungs [1, 3], [3], []
+        >>> policy = Hyperband(reduction_factor=3, min_resource=1, max_resource=9)  # 3 brackets
         >>> [policy.rungs(s) for s in range(policy.bracket_total())]
         [[1, 3], [3], []]
     """

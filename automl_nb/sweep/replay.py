@@ -267,7 +267,7 @@ def prepare_policy(policy: Any, epochs: int | None = None) -> EarlyTermination |
         SpecError: not a valid policy.
 
     Example:
-        >>> prepare_policy({"type": "asha"}, epochs=9).rungs()
+        >>> prepare_policy({"type": "asha", "min_resource": 1}, epochs=9).rungs()
         [1, 3]
     """
     if policy is None or isinstance(policy, EarlyTermination):

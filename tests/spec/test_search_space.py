@@ -186,11 +186,11 @@ def test_policies_validated(build, pattern):
 
 
 def test_asha_and_hyperband_defaults_spellings_and_round_trip():
-    assert AshaPolicy().to_dict() == {"type": "asha", "reduction_factor": 3, "min_resource": 1}
+    assert AshaPolicy().to_dict() == {"type": "asha", "reduction_factor": 3, "min_resource": 2}
     assert type(policy_from_dict({"type": "ASHA"})) is AshaPolicy
-    hyperband = policy_from_dict({"type": "HyperbandPolicy", "reduction_factor": "2", "max_resource": 16,
-                                  "brackets": 5})
-    assert hyperband == HyperbandPolicy(reduction_factor=2, max_resource=16, brackets=5)  # grace 1, 2, 4, 8, 16
+    hyperband = policy_from_dict({"type": "HyperbandPolicy", "reduction_factor": "2", "min_resource": 1,
+                                  "max_resource": 16, "brackets": 5})
+    assert hyperband == HyperbandPolicy(reduction_factor=2, min_resource=1, max_resource=16, brackets=5)  # grace 1..16
     assert policy_from_dict(hyperband.to_dict()) == hyperband
     sweep = Sweep.from_dict({"sampling_algorithm": "random", "early_termination": {"type": "asha", "min_resource": 2}})
     assert Sweep.from_dict(sweep.to_dict()) == sweep and sweep.early_termination.min_resource == 2
@@ -198,8 +198,8 @@ def test_asha_and_hyperband_defaults_spellings_and_round_trip():
 
 def test_a_bad_asha_setting_in_yaml_names_key_value_and_what_is_allowed():
     text = ("task: image_classification\ntarget_column_name: label\ntraining_data: {path: data, type: mltable}\n"
-            "sweep:\n  sampling_algorithm: random\n  early_termination: {type: hyperband, max_resource: 9, "
-            "brackets: 4}\nsearch_space:\n  - model_name: {type: choice, values: [resnet18]}\n")
+            "sweep:\n  sampling_algorithm: random\n  early_termination: {type: hyperband, min_resource: 1, "
+            "max_resource: 9, brackets: 4}\nsearch_space:\n  - model_name: {type: choice, values: [resnet18]}\n")
     with pytest.raises(SpecError, match="brackets: 4 is out of range; allowed: int in \\[1, 3\\]"):
         load_job(text)
 

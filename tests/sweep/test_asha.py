@@ -19,6 +19,10 @@ def report(policy, curves, trial_id, value):
     return policy.should_stop(trial_id, curves, set())
 
 
+# The hand-checked cases below use eta 3 and rungs from report 1 (1, 3, 9, ...), not the defaults.
+R1 = {"reduction_factor": 3, "min_resource": 1}
+
+
 def verdicts(policy):
     """Each row's (trial, rung, promoted), in the order judged."""
     return [(row["trial"], row["rung"], row["promoted"]) for row in policy.state()["rungs"]]
@@ -26,14 +30,14 @@ def verdicts(policy):
 
 # -- ASHA -----------------------------------------------------------------------------------
 def test_asha_rungs_are_at_min_resource_times_powers_of_eta_below_max_resource():
-    assert Asha(max_resource=9).rungs() == [1, 3]  # 9 is the end, not a rung
-    assert Asha(max_resource=10).rungs() == [1, 3, 9]
+    assert Asha(**R1, max_resource=9).rungs() == [1, 3]  # 9 is the end, not a rung
+    assert Asha(**R1, max_resource=10).rungs() == [1, 3, 9]
     assert Asha(reduction_factor=2, min_resource=3, max_resource=25).rungs() == [3, 6, 12, 24]
-    assert Asha().rungs(up_to=30) == [1, 3, 9, 27]  # no bound until the driver gives the epochs
+    assert Asha(**R1).rungs(up_to=30) == [1, 3, 9, 27]  # no bound until the driver gives the epochs
 
 
 def test_asha_keeps_the_top_third_of_the_results_recorded_so_far_at_rung_1():
-    policy, curves = Asha(max_resource=9), {}
+    policy, curves = Asha(**R1, max_resource=9), {}
     # n results so far (this one included), top = max(1, n // 3); ties at the cut-off continue.
     assert report(policy, curves, "a", 0.50) is False  # n 1, top 1: the first always goes on
     assert report(policy, curves, "b", 0.40) is True   # n 2, top 1: 0.40 < 0.50
@@ -49,7 +53,7 @@ def test_asha_keeps_the_top_third_of_the_results_recorded_so_far_at_rung_1():
 
 
 def test_asha_is_asynchronous_a_verdict_uses_only_what_was_recorded_and_stays():
-    policy, curves = Asha(max_resource=9), {}
+    policy, curves = Asha(**R1, max_resource=9), {}
     assert report(policy, curves, "early", 0.30) is False  # alone at rung 1: nothing to wait for
     for trial_id, value in (("x", 0.9), ("y", 0.8), ("z", 0.7)):
         report(policy, curves, trial_id, value)
@@ -62,7 +66,7 @@ def test_asha_is_asynchronous_a_verdict_uses_only_what_was_recorded_and_stays():
 
 
 def test_asha_judges_each_rung_among_the_trials_that_reached_it():
-    policy, curves = Asha(max_resource=9), {}
+    policy, curves = Asha(**R1, max_resource=9), {}
     full = {"a": [0.5, 0.6, 0.7, 0.8], "b": [0.6, 0.6, 0.6], "c": [0.4], "d": [0.9, 0.9, 0.65]}
     stopped = {}
     for k in range(4):  # the trials report in turn, one report each
@@ -92,7 +96,7 @@ def test_asha_min_resource_is_the_grace_period_and_eta_the_share_kept():
 
 
 def test_asha_non_finite_value_stops_and_counts_as_the_worst():
-    policy, curves = Asha(max_resource=9), {}
+    policy, curves = Asha(**R1, max_resource=9), {}
     assert report(policy, curves, "nan", math.nan) is True  # even alone at the rung
     assert report(policy, curves, "a", 0.1) is False  # n 2, top 1: nan is below anything
     assert policy.describe("nan", curves) == (
@@ -101,11 +105,11 @@ def test_asha_non_finite_value_stops_and_counts_as_the_worst():
 
 
 def test_asha_state_round_trips_through_json_and_a_restored_policy_judges_the_same():
-    policy, curves = Asha(max_resource=9), {}
+    policy, curves = Asha(**R1, max_resource=9), {}
     for trial_id, value in (("a", 0.5), ("b", 0.4), ("c", 0.6)):
         report(policy, curves, trial_id, value)
     saved = json.loads(json.dumps(policy.state()))
-    again = Asha(max_resource=9)
+    again = Asha(**R1, max_resource=9)
     again.restore(saved, epochs=50)  # the saved bound wins over the epochs
     assert again.state() == saved and again.limit == 9
     # b was stopped at rung 1: replaying its report (a resumed trial) gives the same stop.
@@ -117,21 +121,33 @@ def test_asha_state_round_trips_through_json_and_a_restored_policy_judges_the_sa
 
 
 def test_restore_without_state_takes_the_epochs_as_max_resource():
-    policy = Asha()
+    policy = Asha(**R1)
     policy.restore(None, epochs=9)
     assert policy.rungs() == [1, 3]
-    bounded = Asha(max_resource=4)
+    bounded = Asha(**R1, max_resource=4)
     bounded.restore(None, epochs=9)
     assert bounded.rungs() == [1, 3]  # max_resource, when set, wins
 
 
+def test_by_default_no_trial_is_judged_on_its_first_report():
+    # One epoch ranks trials by how they start: on bench/early_termination.py's recorded curves a
+    # rung at report 1 stopped the two best trials. The default grace period is longer.
+    for policy in (Asha(max_resource=15), Hyperband(brackets=1, max_resource=15)):
+        curves = {}
+        assert [report(policy, curves, t, v) for t, v in (("a", 0.9), ("b", 0.1), ("c", 0.0))] == [False] * 3
+        assert policy.state()["rungs"] == [] and policy.rungs()[0] > 1
+        stops = [[report(policy, curves, t, v) for t, v in (("a", 0.9), ("b", 0.1))]
+                 for _ in range(2, policy.rungs()[0] + 1)]
+        assert stops[-1] == [False, True] and not any(map(any, stops[:-1]))  # judged at the first rung only
+
+
 # -- Hyperband ------------------------------------------------------------------------------
 def test_hyperband_brackets_have_growing_grace_periods():
-    policy = Hyperband(max_resource=9)
+    policy = Hyperband(**R1, max_resource=9)
     assert policy.bracket_total() == 3
     assert [policy.rungs(s) for s in range(3)] == [[1, 3], [3], []]
-    assert Hyperband(max_resource=8).bracket_total() == 2  # grace 1, 3 (9 > 8)
-    policy = Hyperband()
+    assert Hyperband(**R1, max_resource=8).bracket_total() == 2  # grace 1, 3 (9 > 8)
+    policy = Hyperband(**R1)
     policy.restore(None, epochs=27)
     assert policy.bracket_total() == 4
     with pytest.raises(SpecError, match="^brackets: none given and no max_resource"):
@@ -139,7 +155,7 @@ def test_hyperband_brackets_have_growing_grace_periods():
 
 
 def test_hyperband_assigns_brackets_in_turn_and_each_bracket_competes_alone():
-    policy, curves = Hyperband(max_resource=9), {}
+    policy, curves = Hyperband(**R1, max_resource=9), {}
     # Brackets in the order of first reports: t0 -> 0, t1 -> 1, t2 -> 2, t3 -> 0, t4 -> 1, t5 -> 2.
     assert report(policy, curves, "t0", 0.5) is False  # bracket 0, rung 1, alone
     assert report(policy, curves, "t1", 0.9) is False  # bracket 1: no rung before report 3
@@ -162,7 +178,7 @@ def test_hyperband_assigns_brackets_in_turn_and_each_bracket_competes_alone():
 
 def test_hyperband_with_one_bracket_is_asha():
     curves = {"a": [0.5], "b": [0.4], "c": [0.6]}
-    one, asha = Hyperband(brackets=1, max_resource=9), Asha(max_resource=9)
+    one, asha = Hyperband(**R1, brackets=1, max_resource=9), Asha(**R1, max_resource=9)
     assert [one.should_stop(t, curves) for t in curves] == [asha.should_stop(t, curves) for t in curves]
     assert [row["promoted"] for row in one.rows] == [True, False, True]
 
@@ -174,8 +190,11 @@ def test_make_policy_maps_the_records_and_yaml_mappings():
     assert (asha.reduction_factor, asha.min_resource, asha.max_resource) == (2, 2, 16)
     assert repr(asha) == "Asha(reduction_factor=2, min_resource=2, max_resource=16)"
     hyperband = make_policy(HyperbandPolicy(brackets=2))
-    assert isinstance(hyperband, Hyperband) and hyperband.brackets == 2 and hyperband.reduction_factor == 3
-    assert make_policy(AshaPolicy()).rungs(up_to=3) == [1, 3]
+    assert isinstance(hyperband, Hyperband) and hyperband.brackets == 2
+    defaults = make_policy(AshaPolicy())  # the spec's defaults, taken as they are
+    assert (defaults.reduction_factor, defaults.min_resource) == (AshaPolicy.reduction_factor, AshaPolicy.min_resource)
+    assert (hyperband.reduction_factor, hyperband.min_resource) == (HyperbandPolicy.reduction_factor,
+                                                                    HyperbandPolicy.min_resource)
 
 
 @pytest.mark.parametrize("mapping, message", [
@@ -192,8 +211,8 @@ def test_make_policy_maps_the_records_and_yaml_mappings():
     ({"type": "asha", "brackets": 2}, "^brackets: 2: unknown field of asha; allowed: reduction_factor, "
                                       "min_resource, max_resource"),
     ({"type": "hyperband", "brackets": 0}, "^brackets: 0 is out of range; allowed: int >= 1"),
-    ({"type": "hyperband", "max_resource": 9, "brackets": 4}, "^brackets: 4 is out of range; allowed: int in "
-                                                              "\\[1, 3\\]"),
+    ({"type": "hyperband", "min_resource": 1, "max_resource": 9, "brackets": 4}, "^brackets: 4 is out of range; "
+                                                                                 "allowed: int in \\[1, 3\\]"),
     ({"type": "ashaa"}, "^type: 'ashaa' is not an early-termination policy; .*did you mean 'asha'"),
 ])
 def test_bad_asha_settings_give_one_clear_error(mapping, message):
@@ -220,7 +239,7 @@ training_data: {{path: {tmp_path / 'data'}, type: mltable}}
 limits: {{max_trials: 4, max_concurrent_trials: 1}}
 sweep:
   sampling_algorithm: grid
-  early_termination: {{type: asha}}
+  early_termination: {{type: asha, reduction_factor: 3, min_resource: 1}}
 search_space:
   - model_name: {{type: choice, values: [resnet18]}}
     learning_rate: {{type: choice, values: [0.5, 0.6, 0.4, 0.9]}}

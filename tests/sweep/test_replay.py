@@ -97,7 +97,7 @@ def test_a_harsh_replay_can_stop_the_recorded_best_and_says_so(run):
 def test_concurrency_changes_what_an_asynchronous_policy_sees(run):
     # One at a time, ASHA (eta 3, rungs 1 and 3 below 4 epochs) judges each trial at rung 1 against
     # the trials before it: trial 1 (0.2 < 0.5) and 2 (0.05) stop, trial 3 (0.3) too: the best is lost.
-    result = replay(run, {"type": "asha"}, max_concurrent=1)
+    result = replay(run, {"type": "asha", "min_resource": 1}, max_concurrent=1)
     assert stops(result) == {"1": 1, "2": 1, "3": 1}
     assert result.best_survives is False
 

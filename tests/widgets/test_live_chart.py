@@ -112,11 +112,11 @@ def test_threshold_lines_from_the_folder_are_the_verdicts_thresholds(policy):
 
 def test_asha_lines_come_from_the_rung_results_the_driver_recorded(tmp_path):
     run = make_run(tmp_path / "run", 3, running=3)
-    policy = make_policy({"type": "asha", "reduction_factor": 2, "max_resource": 4})
+    policy = make_policy({"type": "asha", "reduction_factor": 2, "min_resource": 1, "max_resource": 4})
     for trial, value in (("a", 0.5), ("b", 0.75), ("c", 0.25)):
         policy.verdict(trial, {trial: [value]})
     run.store.write_run(policy_state=policy.state())
-    lines = PolicyLines(_Job({"type": "asha", "reduction_factor": 2, "max_resource": 4}))
+    lines = PolicyLines(_Job({"type": "asha", "reduction_factor": 2, "min_resource": 1, "max_resource": 4}))
     taken = SnapshotReader(run).take()  # run.json's policy_state comes with the snapshot
     assert lines.thresholds(taken) == policy.thresholds()
     (point,) = lines.thresholds(taken)
