@@ -14,7 +14,7 @@ Method:
    model (resnet18, mobilenetv2, random weights) and optimizer (sgd, adam) and a seeded subset
    of the images; every trial ran to the end, its accuracy and the duration of each epoch
    recorded. ``--record`` records the first file again, with its seed (about 30 minutes of one CPU thread).
-2. The replay: :func:`automl_nb.sweep.replay.simulate`, the simulator ``Run.replay`` uses, with
+2. The replay: :func:`automl_nb.sweep.simulate.simulate`, the simulator ``Run.replay`` uses, with
    2 concurrent trials taken in trial order: report k of a trial happens at its start time plus
    its first k epoch durations; after each report the policy is asked ``should_stop`` exactly as
    the sweep driver asks it, with only the reports that have happened by then. A stopped, failed
@@ -53,7 +53,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from automl_nb.sweep.replay import Simulation, TrialCurve, policy_judge, prepare_policy, simulate
+from automl_nb.sweep.replay import prepare_policy
+from automl_nb.sweep.simulate import Simulation, TrialCurve, policy_judge, simulate
 
 CURVES = Path(__file__).resolve().parent / "curves" / "digits.json"
 SECOND_CURVES = CURVES.with_name("digits_seed1.json")

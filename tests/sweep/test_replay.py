@@ -9,7 +9,8 @@ import pytest
 
 from automl_nb.errors import RunFolderError, SpecError
 from automl_nb.sweep.policies import Asha, Bandit
-from automl_nb.sweep.replay import TrialCurve, parse_policy_text, policy_judge, replay, replay_from_text, simulate
+from automl_nb.sweep.replay import parse_policy_text, replay, replay_from_text
+from automl_nb.sweep.simulate import TrialCurve, policy_judge, simulate
 
 # learning_rate -> the accuracy per epoch. The sweep ran with bandit slack_amount 0.4, one trial at a
 # time (trial order 0..3): trial 2 (0.05 < 0.5 - 0.4 at report 1) was stopped, the others completed.
