@@ -68,7 +68,13 @@ setup(
             "onnx>=1.17,<2",
             "onnxruntime>=1.20,<2",
             "onnxscript>=0.5,<1",
+            # A run on s3:// tested against moto's S3 server on 127.0.0.1 (the `remote` extra).
+            "s3fs>=2024.12",
+            "moto[server]>=5.0.20",
         ],
+        # Runs on object storage (submit(output="s3://..."), load_run("s3://...")); gcsfs (gs://)
+        # or adlfs (abfs://) instead for those stores.
+        "remote": ["s3fs>=2024.12"],
         # ONNX export (automl-nb export, run.export, %automl export) and Predictor.from_onnx;
         # onnxscript is the dynamo exporter's translator.
         "export": ["onnx>=1.17,<2", "onnxruntime>=1.20,<2", "onnxscript>=0.5,<1"],

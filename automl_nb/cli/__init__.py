@@ -69,7 +69,7 @@ def format_table(rows: Sequence[Mapping], columns: Sequence[str], decimals: Mapp
     return "\n".join(lines)
 
 
-def run_job(job, output: Path, **options):
+def run_job(job, output: str | Path, **options):
     """Run a job (single trial, AutoMode or sweep) through Dask and print its leaderboard.
 
     The run folder gets ``job.yaml``, ``run.json``, ``trials/<id>/``, ``leaderboard.csv`` and
@@ -141,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a job (single trial, AutoMode or sweep) from its YAML file")
     run.add_argument("job", help="the job's YAML file (Azure ML CLI v2 AutoML image job schema)")
-    run.add_argument("--output", type=Path, help="run folder (default: runs/<job name>)")
+    run.add_argument("--output", help="run folder, or a URL such as s3://bucket/runs/x (default: runs/<job name>)")
     run.add_argument("--cluster", help="Dask scheduler address (default: the job's cluster:, else a local cluster)")
     run.add_argument("--dry-run", action="store_true",
                      help="validate the job and estimate its sweep; train nothing and make no run folder")
@@ -150,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
                           "$AUTOML_NB_NO_ESTIMATE=1 does the same)")
     run.set_defaults(handler=_run_command)
     resume = commands.add_parser("resume", help="continue an interrupted run from its folder")
-    resume.add_argument("folder", type=Path, help="the run folder")
+    resume.add_argument("folder", help="the run folder, or its URL (s3://...)")
     resume.add_argument("--cluster", help="Dask scheduler address (default: the job's cluster:, else a local cluster)")
     resume.set_defaults(handler=_resume_command)
     convert = commands.add_parser("convert", help="convert COCO, Pascal VOC or an image folder to JSONL")

@@ -73,7 +73,7 @@ class AutoMLMagics(Magics):
             return None
         check_job_data(job)  # every data problem in one error, before anything is timed or made
         estimate = estimate_sweep(job, cluster=args.cluster, check_data=False, announce=print) if wanted else None
-        folder = Path(args.output) if args.output else _default_folder(job)
+        folder = args.output or _default_folder(job)  # a URL (s3://...) stays a string
         display(JobSummary(job, folder, cluster=args.cluster, estimate=estimate))
         return self._adopt(job.submit(folder, cluster=args.cluster, check_data=False), args)
 
@@ -94,6 +94,7 @@ class AutoMLMagics(Magics):
     def _run(self, reference: str | None):
         """The run a command acts on: ``-r`` (a Run variable or a folder), else the current run."""
         from automl_nb.sweep import Run, load_run
+        from automl_nb.sweep.store import is_url
 
         if reference is None:
             if self.current_run is None:
@@ -103,6 +104,8 @@ class AutoMLMagics(Magics):
         value = self.shell.user_ns.get(reference)
         if isinstance(value, Run):
             return value
+        if is_url(reference):
+            return load_run(reference)
         folder = Path(os.path.expanduser(reference))
         if (folder / "run.json").exists():
             return load_run(folder)
@@ -257,7 +260,8 @@ class AutoMLMagics(Magics):
     def _do_export(self, args) -> None:
         """Export a trial's model to ONNX and print the parity check; ``-o`` binds the ExportResult."""
         _check_variable_name(args.out)
-        result = self._run(args.run).export(args.trial, args.output, exporter=args.exporter)
+        result = self._run(args.run).export(args.trial, args.output, exporter=args.exporter,
+                                            batch_size=args.batch_size)
         print("\n".join(result.lines()))
         if args.out:
             self.shell.user_ns[args.out] = result

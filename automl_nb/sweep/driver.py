@@ -220,7 +220,7 @@ class SweepDriver(SteeringMixin):
     def _submit(self, record: TrialRecord, resume: bool) -> None:
         from automl_nb.train.setup import trial_from_job
 
-        folder = self.store.trial_folder(record.trial_id)
+        folder = self.store.trial_location(record.trial_id)  # a URL for a run on a remote store
         trial = trial_from_job(self.job, folder, record.trial_id, parameters=record.parameters, resume=resume)
         record.status, record.stopped_by = QUEUED, None
         self.starts[record.trial_id] = 0

@@ -4,6 +4,8 @@
 returns a :class:`Run` at once; the driver runs on a background thread, so the notebook stays
 usable.
 After a kernel restart, ``load_run(folder).resume()`` continues the sweep from its folder.
+A run may live on a URL (``submit(job, "s3://bucket/runs/x")``, ``load_run("s3://...")``): this
+process then works on a local mirror of it, synced while it drives (:mod:`automl_nb.sweep.remote`).
 A sweep is steered while it runs (extend, clone, requeue, live limits, a narrowed space) through
 requests logged in its folder, from any process; see :mod:`automl_nb.sweep.steering`.
 """
@@ -19,7 +21,7 @@ from typing import Any, Callable
 from automl_nb.errors import AutoMLError
 from automl_nb.sweep.executor import Executor
 from automl_nb.sweep.failures import FailureWatch
-from automl_nb.sweep.store import RunStore, free_folder
+from automl_nb.sweep.store import RunStore, free_folder, is_url, open_store
 
 DEFAULT_RUNS_FOLDER = Path("runs")
 # wait() looks for new failures at most this often (a look reads every trial record).
@@ -30,12 +32,14 @@ class Run:
     """A sweep's run folder, and its driver while this process drives it.
 
     Attributes:
-        folder: the run folder (see ``automl_nb.sweep.store``).
+        folder: the run folder (see ``automl_nb.sweep.store``); for a run on a URL, this machine's mirror of it.
+        url: the run's URL (``s3://...``) for a run on a remote store, else None.
     """
 
-    def __init__(self, folder: str | os.PathLike) -> None:
-        self.folder = Path(folder)
-        self.store = RunStore(self.folder)
+    def __init__(self, folder: str | os.PathLike | RunStore) -> None:
+        self.store = folder if isinstance(folder, RunStore) else open_store(folder)
+        self.folder = self.store.folder
+        self.url = self.store.url
         if not (self.folder / "run.json").exists():
             raise AutoMLError(f"{str(self.folder)!r} is not a run folder (no run.json); "
                               "give the folder that job.submit() or `automl-nb run` made")
@@ -326,6 +330,7 @@ class Run:
             AutoMLError: the sweep is still being driven, here or by another live process.
             DataCheckError: the data check found problems (nothing is started).
         """
+        self.store.refresh()  # a run on a URL: what the store holds now
         if self.running or self.store.driver_alive():
             raise AutoMLError(f"run {str(self.folder)!r} is still running; wait() or cancel() it first")
         job = self.store.load_job()
@@ -348,6 +353,7 @@ class Run:
             raise
         self._error = None
         self.store.write_run(status="Starting")
+        self.store.start_sync()  # a run on a URL: its files go up, the trials' come down
         self._thread = threading.Thread(target=self._drive, name=f"automl-sweep-{self.folder.name}", daemon=True)
         self._thread.start()
 
@@ -356,19 +362,25 @@ class Run:
 
         try:
             self._driver.run()  # closes the executor when it ends
+            self.store.stop_sync()  # a run on a URL: every trial's last files are in the mirror now
             write_summary(self)
         except BaseException as error:  # recorded, and raised again by wait()
             self._error = error
             self.store.write_run(status="Failed", error=f"{type(error).__name__}: {error}")
+        finally:
+            try:
+                self.store.stop_sync()  # the summary (or the failure) goes up too
+            except Exception as error:  # the store is out of reach: wait() says so
+                self._error = self._error or error
 
     def __repr__(self) -> str:
-        return f"Run({str(self.folder)!r}, status={self.status!r})"
+        return f"Run({self.store.location!r}, status={self.status!r})"
 
     def _repr_html_(self) -> str:
         """In a notebook a run shows its status and leaderboard (as of when it is displayed)."""
         from html import escape
 
-        head = f"<p><b>{escape(str(self.folder))}</b>: {escape(self.status)}</p>"
+        head = f"<p><b>{escape(self.store.location)}</b>: {escape(self.status)}</p>"
         return head + self.leaderboard().to_html(index=False, na_rep="", float_format="{:.4f}".format)
 
 
@@ -386,7 +398,8 @@ def submit(job, output: str | os.PathLike | None = None, *, cluster: str | None 
 
     Args:
         job: an image job (single trial, AutoMode or a search space).
-        output: the run folder (default ``runs/<job name>``, made unique with -2, -3...).
+        output: the run folder (default ``runs/<job name>``, made unique with -2, -3...), or a URL
+            (``s3://bucket/runs/x``, ``gs://``, ``abfs://``; see :mod:`automl_nb.sweep.remote`).
         cluster: a Dask scheduler address (overrides the job's ``cluster``).
         client: an existing ``distributed.Client`` to run on.
         check_data: first read every label line and every image header of the training and
@@ -409,17 +422,21 @@ def submit(job, output: str | os.PathLike | None = None, *, cluster: str | None 
     Example:
         >>> run = submit(job, "runs/shapes")
         >>> run = submit(job, check_data=False)  # data on a store you trust
+        >>> run = submit(job, "s3://bucket/runs/shapes")  # workers need no shared folder
     """
     job.validate()
-    folder = Path(output) if output is not None else free_folder(DEFAULT_RUNS_FOLDER / (job.name or job.task))
-    if (folder / "run.json").exists():
-        raise AutoMLError(f"output: {str(folder)!r} already holds a run; resume it with "
-                          f"load_run({str(folder)!r}).resume() or choose a new folder")
+    if is_url(output):
+        store = open_store(output, create=True)  # checks the URL; refuses one that holds a run
+    else:
+        folder = Path(output) if output is not None else free_folder(DEFAULT_RUNS_FOLDER / (job.name or job.task))
+        if (folder / "run.json").exists():
+            raise AutoMLError(f"output: {str(folder)!r} already holds a run; resume it with "
+                              f"load_run({str(folder)!r}).resume() or choose a new folder")
+        store = RunStore(folder)
     if check_data:
         _check_data(job)
-    store = RunStore(folder)
     store.create(job)
-    run = Run(folder)
+    run = Run(store)
     run._start(store.load_job(), cluster=cluster, client=client, **options)
     return run
 
@@ -432,5 +449,5 @@ def _check_data(job) -> None:
 
 
 def load_run(folder: str | os.PathLike) -> Run:
-    """The run in ``folder`` (e.g. after a kernel restart); call ``.resume()`` to continue it."""
+    """The run in ``folder`` or at a URL (``s3://...``), e.g. after a kernel restart; ``.resume()`` continues it."""
     return Run(folder)

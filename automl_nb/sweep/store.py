@@ -11,6 +11,10 @@ Layout::
 
 The leaderboard, the widgets, ``resume`` and the CLI all read this folder; nothing about a
 sweep lives only in memory.
+
+A run may live on a URL (``s3://bucket/runs/x``): then this folder is the machine's local mirror of
+it and ``remote`` keeps the two in step (see :mod:`automl_nb.sweep.remote`); a local folder has no
+``remote`` and nothing else changes.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ QUEUED, RUNNING, COMPLETED, FAILED, CANCELED = "Queued", "Running", "Completed",
 # Why a Canceled trial was stopped. Only a policy's verdict is final: a trial stopped by the
 # timeout or by Run.cancel() was never judged, so resume() continues it.
 STOPPED_BY_POLICY, STOPPED_BY_TIMEOUT, STOPPED_BY_USER = "policy", "timeout", "user"
+TRIAL_RECORD = "trial.json"
 
 
 @dataclass
@@ -109,10 +114,42 @@ class TrialRecord:
 
 
 class RunStore:
-    """Reads and writes one run folder."""
+    """Reads and writes one run folder.
 
-    def __init__(self, folder: str | os.PathLike) -> None:
+    Args:
+        folder: the run folder (for a run on a URL, this machine's mirror of it).
+        remote: for a run on a URL, its :class:`~automl_nb.sweep.remote.MirrorSync`; None for a local folder.
+    """
+
+    def __init__(self, folder: str | os.PathLike, remote: Any = None) -> None:
         self.folder = Path(folder)
+        self.remote = remote
+
+    @property
+    def url(self) -> str | None:
+        """The run's URL when it lives on a remote store, else None."""
+        return None if self.remote is None else self.remote.url
+
+    @property
+    def location(self) -> str:
+        """Where the run lives, in the user's words: its URL, else its folder."""
+        return self.url or str(self.folder)
+
+    # -- a run on a URL: the mirror's sync (no-ops for a local folder) ----------------------------
+    def start_sync(self) -> None:
+        """While a driver runs: upload its files and download the trials' files in the background."""
+        if self.remote is not None:
+            self.remote.start()
+
+    def stop_sync(self) -> None:
+        """Stop the background sync and sync a last time."""
+        if self.remote is not None:
+            self.remote.stop()
+
+    def refresh(self) -> None:
+        """Bring the mirror up to what the store holds now (e.g. before resume)."""
+        if self.remote is not None:
+            self.remote.pull(everything=True)
 
     # -- the run ---------------------------------------------------------------------------
     def create(self, job) -> None:
@@ -120,6 +157,8 @@ class RunStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.folder / "job.yaml", _portable_job(job).dump())
         self.write_run(status="NotStarted", created=time.time(), elapsed_seconds=0.0, sessions=0)
+        if self.remote is not None:
+            self.remote.push()
 
     def load_job(self):
         """The job stored with the run."""
@@ -159,16 +198,24 @@ class RunStore:
 
     # -- trials ----------------------------------------------------------------------------
     def trial_folder(self, trial_id: str) -> Path:
+        """The trial's folder on this machine (a run on a URL: in the mirror)."""
         return self.folder / "trials" / trial_id
+
+    def trial_location(self, trial_id: str) -> str:
+        """Where the trial's worker writes: its folder's URL for a run on a URL, else :meth:`trial_folder`."""
+        return f"{self.url}/trials/{trial_id}" if self.url else str(self.trial_folder(trial_id))
 
     def has_resume_point(self, trial_id: str) -> bool:
         """The trial left a checkpoint to resume from (it was interrupted after an evaluation)."""
-        from automl_nb.train.folder import TrialFolder
+        from automl_nb.train.folder import LAST_CHECKPOINT, TrialFolder
 
+        if self.remote is not None:  # the mirror holds no last.pt: the store's listing says
+            self.remote.pull()
+            return self.remote.has(f"trials/{trial_id}/{LAST_CHECKPOINT}")
         return TrialFolder(self.trial_folder(trial_id)).has_resume_point()
 
     def write_trial(self, record: TrialRecord) -> None:
-        atomic_write_json(self.trial_folder(record.trial_id) / "trial.json", asdict(record))
+        atomic_write_json(self.trial_folder(record.trial_id) / TRIAL_RECORD, asdict(record))
 
     def trials(self) -> list[TrialRecord]:
         """Every trial record, in the order the sampler asked for them.
@@ -176,7 +223,7 @@ class RunStore:
         Raises:
             RunFolderError: a ``trial.json`` is damaged (resuming without it could reuse its trial's folder).
         """
-        records = [read_trial_record(path) for path in (self.folder / "trials").glob("*/trial.json")]
+        records = [read_trial_record(path) for path in (self.folder / "trials").glob(f"*/{TRIAL_RECORD}")]
         return sorted(records, key=lambda record: record.index)
 
     def metrics(self, trial_id: str) -> list[dict]:
@@ -232,6 +279,35 @@ def _portable_job(job):
         if value is not None:
             setattr(job, key, Input(path=job.resolve_data_path(value), type=value.type))
     return job
+
+
+def is_url(location: Any) -> bool:
+    """Whether ``location`` names a remote store (``scheme://...``) rather than a local folder.
+
+    ``file://`` URLs are local folders; Path objects are always local.
+    """
+    return isinstance(location, str) and "://" in location and not location.startswith("file://")
+
+
+def local_path(location: str | os.PathLike) -> Path:
+    """A local folder given as a path or a ``file://`` URL."""
+    text = os.fspath(location)
+    return Path(text[len("file://"):] if text.startswith("file://") else text)
+
+
+def open_store(location: str | os.PathLike, *, create: bool = False) -> RunStore:
+    """The store of the run at ``location``: a local folder, or a URL (on this machine's mirror of it,
+    brought up to date now; see :mod:`automl_nb.sweep.remote`).
+
+    Args:
+        create: for a URL, start a new run there (refusing one that holds a run); a local folder
+            is made by :meth:`RunStore.create`.
+    """
+    if is_url(location):
+        from automl_nb.sweep.remote import open_remote_store
+
+        return open_remote_store(location, create=create)
+    return RunStore(local_path(location))
 
 
 def free_folder(path: str | os.PathLike) -> Path:

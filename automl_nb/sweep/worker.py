@@ -12,6 +12,10 @@ looks at it: older than ``Timing.driver_gone``, the driver is gone, and the tria
 Canceled at that evaluation, its ``status.json`` saying why; ``resume()`` continues it from
 that checkpoint. Each copy of a trial holds its folder's lease
 (:mod:`automl_nb.sweep.lease`) while it runs, so a resumed copy never writes beside an orphan.
+
+A trial of a run on a URL (its ``output_dir`` is ``s3://.../trials/<id>``) runs in a staging folder
+of its worker, uploading its files after each evaluation and at its end, and holds its lease as an
+object on the store (:mod:`automl_nb.sweep.remote_trial`); a local trial folder is written as always.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from automl_nb.sweep.lease import Lease, LeaseHeldError, LeaseTimes
-from automl_nb.sweep.store import HEARTBEAT_SECONDS, HEARTBEAT_STALE_SECONDS
+from automl_nb.sweep.remote_trial import UploadingReporter, stage_trial, trial_lease
+from automl_nb.sweep.store import HEARTBEAT_SECONDS, HEARTBEAT_STALE_SECONDS, is_url
 
 if TYPE_CHECKING:
     from automl_nb.train.trial import Trial
@@ -161,7 +166,7 @@ def run_sweep_trial(trial: Trial, channel: Channel, threads: int | None = None,
     from automl_nb.cluster import pick_gpu
 
     reporter = DaskReporter(trial.trial_id, channel)
-    lease = Lease(trial.output_dir, channel.timing.lease, holder=f"Dask worker {reporter.worker.address}")
+    lease = trial_lease(trial.output_dir, channel.timing.lease, holder=f"Dask worker {reporter.worker.address}")
     try:
         lease.acquire()
     except LeaseHeldError as error:
@@ -175,9 +180,12 @@ def run_sweep_trial(trial: Trial, channel: Channel, threads: int | None = None,
 
             torch.set_num_threads(threads)
         pick_gpu()
-        result = execute_trial(trial, reporter, trial_function)
-        if reporter.stop_reason and result.get("status") == "Canceled" and not lease.lost.is_set():
-            record_stop_reason(trial.output_dir, reporter.stop_reason)
+        # A trial folder on a URL is staged here and uploaded as the trial goes (a local one: as is).
+        with stage_trial(trial, may_write=lambda: not lease.lost.is_set()) as (staged, stage):
+            result = execute_trial(staged, reporter if stage is None else UploadingReporter(reporter, stage),
+                                   trial_function)
+            if reporter.stop_reason and result.get("status") == "Canceled" and not lease.lost.is_set():
+                record_stop_reason(staged.output_dir, reporter.stop_reason)
         return result
     finally:
         lease.release()
@@ -203,6 +211,9 @@ def execute_trial(trial: Trial, reporter, trial_function: Callable | None = None
     if trial_function is None:
         from automl_nb.train import run_trial as trial_function
     try:
+        if is_url(trial.output_dir):  # an in-process executor on a run on a URL (Dask tasks come staged)
+            with stage_trial(trial) as (staged, stage):
+                return execute_trial(staged, UploadingReporter(reporter, stage), trial_function)
         return asdict(trial_function(trial, reporter))
     except Exception as error:
         torch = sys.modules.get("torch")  # an out-of-memory error means torch is loaded already

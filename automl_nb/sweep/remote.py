@@ -1,0 +1,360 @@
+"""A run store on an fsspec URL (``s3://bucket/runs/x``, ``gs://``, ``abfs://``): no shared folder needed.
+
+Everything that reads a run works on local files, so a run on a URL has a local **mirror** on the
+machine that drives or reads it (``$AUTOML_NB_RUN_MIRRORS/<key>``, else
+``$XDG_CACHE_HOME/automl_nb/runs/<key>``, the key a hash of the URL), and the files travel whole:
+
+- The driver writes ``job.yaml``, ``run.json``, ``steering.jsonl``, the summary and each
+  ``trials/<id>/trial.json`` into its mirror as it always did (write-then-rename); a sync thread
+  (:class:`MirrorSync`) uploads each one that changed, every ``SYNC_SECONDS``, and downloads what
+  the trials uploaded (their other files; ``model_best.pt`` once the sweep ends or the run is
+  opened; ``last.pt`` stays on the store: the driver only asks whether it is there).
+- A trial on a worker gets its folder's URL as ``output_dir`` and runs in a staging folder of its
+  worker, downloading its resume point first and uploading as it goes
+  (:mod:`automl_nb.sweep.remote_trial`, which also holds its lease as an object on the store).
+
+Atomicity: each file is uploaded whole, in one PUT, from a complete local file; an object store
+replaces an object atomically, so a reader sees the old object or the new one, never half, and a
+file that is rewritten (``metrics.jsonl``, ``trial.json``, ``status.json``) is never torn. A
+download goes to a temporary file renamed into the mirror, so local readers never see half either.
+Every scheme allowed here is such an object store; a shared filesystem is given as a local path,
+which bypasses this module entirely (write-then-rename, as always).
+
+Storage options come from fsspec's configuration of each machine (``FSSPEC_S3_ENDPOINT_URL``,
+``~/.config/fsspec/*.json``) and the protocol's own credentials (``AWS_ACCESS_KEY_ID``...): the
+workers need the same configuration as the driver; nothing secret travels through Dask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from automl_nb._atomic import atomic_write_json, atomic_writer, read_json
+from automl_nb.errors import AutoMLError, RunFolderError
+from automl_nb.sweep.lease import LEASE
+from automl_nb.sweep.store import TRIAL_RECORD, RunStore
+
+log = logging.getLogger(__name__)
+
+# The schemes a run may live on, and the package that gives fsspec each one.
+SCHEMES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "abfs": "adlfs", "abfss": "adlfs",
+           "az": "adlfs"}
+# Seconds between two syncs of a driven run's mirror with its URL.
+SYNC_SECONDS = 1.0
+# Trial files the driver does not download: the resume point and kept epochs are large and only a
+# worker reads them (the driver asks the listing whether last.pt is there).
+NOT_PULLED = ("last.pt", "checkpoint_epoch_")
+_MANIFEST = ".automl_nb_sync.json"  # in the mirror: the remote version of each file it holds
+
+
+def check_url(url: str, key: str = "output") -> str:
+    """``url`` without a trailing slash, once its scheme is a run store and its package is installed.
+
+    Raises:
+        AutoMLError: another scheme, no bucket, or the protocol's package (s3fs, gcsfs, adlfs) missing.
+    """
+    scheme, _, rest = url.partition("://")
+    if scheme not in SCHEMES:
+        allowed = ", ".join(f"{name}://" for name in SCHEMES)
+        raise AutoMLError(f"{key}: {url!r}: {scheme + '://'!r} is not a store a run can live on; allowed: "
+                          f"{allowed}, or a local (or shared) folder path")
+    if not rest.strip("/"):
+        raise AutoMLError(f"{key}: {url!r}: no bucket or container; e.g. {scheme}://bucket/runs/shapes")
+    package = SCHEMES[scheme]
+    if importlib.util.find_spec(package) is None:
+        raise AutoMLError(f"{key}: {url!r} needs the {package} package, which is not installed; "
+                          f"pip install 'automl_nb[remote]' (or pip install {package})")
+    return url.rstrip("/")
+
+
+def mirror_folder(url: str) -> Path:
+    """Where this machine keeps its mirror of the run at ``url``."""
+    base = os.environ.get("AUTOML_NB_RUN_MIRRORS")
+    if not base:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "automl_nb" / "runs"
+    name = url.rstrip("/").rsplit("/", 1)[-1] or "run"
+    return Path(base) / f"{name}-{hashlib.sha256(url.rstrip('/').encode()).hexdigest()[:12]}"
+
+
+def storage_options(protocol: str) -> dict:
+    """fsspec's configuration for ``protocol``, with ``FSSPEC_<PROTOCOL>_<OPTION>`` read now (not only
+    when fsspec was imported), and no listing cache: the store changes under us."""
+    import fsspec.config
+
+    conf = json.loads(json.dumps(fsspec.config.conf))  # a copy
+    fsspec.config.set_conf_env(conf)
+    return {"use_listings_cache": False, **conf.get(protocol, {})}
+
+
+# -- one folder on the store -------------------------------------------------------------------
+@dataclass(frozen=True)
+class RemoteFolder:
+    """A folder on an object store, read and written one whole object at a time.
+
+    Attributes:
+        url: ``scheme://bucket/path`` (no trailing slash).
+    """
+
+    url: str
+
+    @property
+    def fs(self):
+        """The fsspec filesystem (fsspec caches instances, so this is cheap)."""
+        return self._fs_and_root()[0]
+
+    @property
+    def root(self) -> str:
+        return self._fs_and_root()[1]
+
+    def _fs_and_root(self):
+        from fsspec.core import url_to_fs
+
+        return url_to_fs(self.url, **storage_options(self.url.split("://", 1)[0]))
+
+    def child(self, rel: str) -> "RemoteFolder":
+        return RemoteFolder(f"{self.url}/{rel.strip('/')}")
+
+    def listing(self) -> dict[str, Any]:
+        """Every object under the folder: relative name -> its version (ETag, else size and time)."""
+        fs, root = self._fs_and_root()
+        try:
+            found = fs.find(root, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {path[len(root) + 1:]: _version(info) for path, info in found.items()
+                if path.startswith(root + "/") and info.get("type", "file") == "file"}
+
+    def exists(self, rel: str) -> bool:
+        fs, root = self._fs_and_root()
+        return fs.exists(f"{root}/{rel}")
+
+    def put(self, local: Path, rel: str) -> None:
+        """Upload a complete local file as one object (replaced whole)."""
+        fs, root = self._fs_and_root()
+        fs.put_file(str(local), f"{root}/{rel}")
+
+    def get(self, rel: str, local: Path) -> None:
+        """Download one object into ``local`` (a temporary file renamed into place)."""
+        fs, root = self._fs_and_root()
+        with fs.open(f"{root}/{rel}", "rb") as source, atomic_writer(local) as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+
+    def remove(self, rel: str) -> None:
+        fs, root = self._fs_and_root()
+        try:
+            fs.rm_file(f"{root}/{rel}")
+        except FileNotFoundError:
+            pass
+
+    def read_tagged(self, rel: str) -> tuple[bytes, str | None] | None:
+        """An object's bytes and the ETag they belong to; None when there is no such object."""
+        fs, root = self._fs_and_root()
+        try:
+            with fs.open(f"{root}/{rel}", "rb") as f:  # s3fs reads with If-Match on this ETag
+                return f.read(), _etag(getattr(f, "details", {}))
+        except FileNotFoundError:
+            return None
+
+    def write_tagged(self, rel: str, data: bytes, *, if_match: str | None = None, create: bool = False) -> str | None:
+        """Write one object only if it is absent (``create``) or still at ETag ``if_match``; return its new ETag.
+
+        Raises:
+            FileExistsError: ``create`` and the object exists.
+            PermissionError: ``if_match`` and the object changed (another writer got there first).
+        """
+        fs, root = self._fs_and_root()
+        conditions = {"IfMatch": if_match} if if_match and fs.protocol[0] in ("s3", "s3a") else {}
+        try:
+            out = fs.pipe_file(f"{root}/{rel}", data, mode="create" if create else "overwrite", **conditions)
+        except FileExistsError:
+            raise
+        except OSError as error:
+            if conditions and _precondition_failed(error):
+                raise PermissionError(f"{self.url}/{rel}: changed since ETag {if_match}") from None
+            raise
+        return _etag(out) if isinstance(out, dict) else None
+
+
+def _precondition_failed(error: OSError) -> bool:
+    """s3fs's error for a failed ``If-Match`` (HTTP 412): an EINVAL OSError caused by botocore's ClientError."""
+    response = getattr(error.__cause__, "response", None) or {}
+    return response.get("Error", {}).get("Code") == "PreconditionFailed" or "pre-condition" in str(error).lower()
+
+
+def _etag(info: dict) -> str | None:
+    value = info.get("ETag") or info.get("etag") or info.get("generation")
+    return None if value is None else str(value)
+
+
+def _version(info: dict) -> Any:
+    return _etag(info) or f"{info.get('size')}@{info.get('LastModified') or info.get('mtime')}"
+
+
+def file_state(path: Path) -> tuple[int, int] | None:
+    """A local file's size and modification time (what tells us it changed), or None when gone."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def hidden(rel: str) -> bool:
+    """Temporary and bookkeeping files (``.name.tmp``, a lease's aside copy, the manifest)."""
+    return any(part.startswith(".") for part in rel.split("/"))
+
+
+def worker_owned(rel: str) -> bool:
+    """A trial's own file (``trials/<id>/...``, but not the driver's ``trial.json`` nor the lease):
+    its worker uploads it, the driver downloads it."""
+    parts = rel.split("/")
+    return len(parts) >= 3 and parts[0] == "trials" and parts[2] not in (TRIAL_RECORD, LEASE)
+
+
+# -- the driver's mirror ------------------------------------------------------------------------
+class MirrorSync:
+    """Keeps a run's local mirror and its URL in step: the driver's files up, the trials' files down.
+
+    Args:
+        remote: the run's folder on the store.
+        mirror: the local folder the driver and every reader work on.
+    """
+
+    def __init__(self, remote: RemoteFolder, mirror: Path) -> None:
+        self.remote, self.mirror = remote, Path(mirror)
+        self.pushed: dict[str, tuple[int, int]] = {}  # the driver's files: local state as last uploaded
+        self.pulled: dict[str, Any] = self._read_manifest()  # remote version of each file downloaded
+        self.present: set[str] = set()  # every object at the last listing
+        self._lock = threading.Lock()  # one sync at a time (the thread's, and the driver's own)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return self.remote.url
+
+    def pull(self, everything: bool = False, checkpoints: bool = False) -> list[str]:
+        """Download the objects that changed on the store: the trials' files, or with ``everything``
+        the driver's files too (opening a run). Checkpoints (``model_best.pt``) come only with
+        ``everything`` or ``checkpoints`` (the sweep's end): while trials run they change at every
+        improvement and nothing on the driver's side reads them. Returns the names downloaded."""
+        with self._lock:
+            listing = self.remote.listing()
+            self.present = set(listing)
+            fetched = []
+            for rel, version in sorted(listing.items()):
+                if hidden(rel) or rel.rsplit("/", 1)[-1].startswith(NOT_PULLED) or rel.endswith("/" + LEASE):
+                    continue
+                if not (everything or worker_owned(rel)) or (rel.endswith(".pt") and not (everything or checkpoints)):
+                    continue
+                if self.pulled.get(rel) == version and (self.mirror / rel).exists():
+                    continue
+                self.remote.get(rel, self.mirror / rel)
+                self.pulled[rel] = version
+                if not worker_owned(rel):
+                    self.pushed[rel] = file_state(self.mirror / rel)  # the store's own copy: nothing to upload
+                fetched.append(rel)
+            gone = [rel for rel in self.pulled if rel not in listing and worker_owned(rel)] if listing else []
+            for rel in gone:  # the trial removed it (a fresh start); an empty listing proves nothing
+                (self.mirror / rel).unlink(missing_ok=True)
+                del self.pulled[rel]
+            if fetched or gone:
+                atomic_write_json(self.mirror / _MANIFEST, self.pulled)
+            return fetched
+
+    def push(self) -> list[str]:
+        """Upload the driver's files that changed since they were last uploaded; return their names."""
+        with self._lock:
+            names = [path for path in self.mirror.glob("*") if path.is_file()]
+            names += list(self.mirror.glob(f"trials/*/{TRIAL_RECORD}"))
+            sent = []
+            for path in sorted(names):
+                rel = path.relative_to(self.mirror).as_posix()
+                state = file_state(path)  # taken before reading: a change meanwhile is sent next time
+                if hidden(rel) or state is None or self.pushed.get(rel) == state:
+                    continue
+                self.remote.put(path, rel)
+                self.pushed[rel] = state
+                sent.append(rel)
+            return sent
+
+    def sync(self, checkpoints: bool = False) -> None:
+        """Push, then pull the trials' files (with their checkpoints, if asked)."""
+        self.push()
+        self.pull(checkpoints=checkpoints)
+
+    def has(self, rel: str) -> bool:
+        """Whether the store held ``rel`` at the last listing."""
+        return rel in self.present
+
+    # -- the background thread -----------------------------------------------------------
+    def start(self, seconds: float = SYNC_SECONDS) -> None:
+        """Sync every ``seconds`` on a thread until :meth:`stop`."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, args=(seconds,), name="automl-run-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread, then sync a last time, checkpoints too (errors raise here)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.sync(checkpoints=True)
+
+    def _loop(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            try:
+                self.sync()
+            except Exception:  # a network blip: the next turn tries again; stop() raises a lasting one
+                log.warning("syncing %s with %s failed; retrying", self.mirror, self.url, exc_info=True)
+
+    def _read_manifest(self) -> dict:
+        try:
+            data = read_json(self.mirror / _MANIFEST)
+        except (FileNotFoundError, RunFolderError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+
+def open_remote_store(url: str, *, create: bool = False) -> RunStore:
+    """The :class:`RunStore` of the run at ``url``, on this machine's mirror of it.
+
+    Opening an existing run downloads what changed since the mirror last saw it; ``create`` starts
+    a new run there (an empty mirror) and refuses a URL that already holds one.
+
+    Raises:
+        AutoMLError: a scheme that is not a store, a missing package, no run at ``url`` (or, with
+            ``create``, one already there).
+    """
+    url = check_url(url)
+    remote, mirror = RemoteFolder(url), mirror_folder(url)
+    if create:
+        bucket = remote.root.split("/", 1)[0]
+        if not remote.fs.exists(bucket):
+            raise AutoMLError(f"output: {url!r}: there is no bucket (or container) {bucket!r}, or no access to it; "
+                              "create it first, or check the credentials and endpoint (see docs/cluster.md)")
+        if remote.exists("run.json"):
+            raise AutoMLError(f"output: {url!r} already holds a run; resume it with load_run({url!r}).resume() "
+                              "or choose a new URL")
+        if mirror.exists():
+            shutil.rmtree(mirror)  # our cache of an older run at this URL, since removed from the store
+        mirror.mkdir(parents=True)
+        return RunStore(mirror, remote=MirrorSync(remote, mirror))
+    sync = MirrorSync(remote, mirror)
+    sync.pull(everything=True)
+    if not (mirror / "run.json").exists():
+        raise AutoMLError(f"{url!r} is not a run (no run.json there); give the URL that job.submit() or "
+                          "`automl-nb run --output` was given")
+    return RunStore(mirror, remote=sync)

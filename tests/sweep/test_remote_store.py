@@ -1,0 +1,275 @@
+"""A run on an S3 URL: a real S3-compatible server (moto's) on 127.0.0.1, a real 2-worker LocalCluster
+whose workers stage trials in their own folders, and a driver that works on its own local mirror.
+Nothing is shared between them but the bucket: the tests read the bucket itself to see what reached it."""
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("s3fs")
+pytest.importorskip("moto.server")
+
+from automl_nb.data.synthetic import make_dataset  # noqa: E402
+from automl_nb.errors import AutoMLError  # noqa: E402
+from automl_nb.spec import load_job  # noqa: E402
+from automl_nb.sweep import load_run  # noqa: E402
+from automl_nb.sweep.lease import LeaseHeldError, LeaseTimes  # noqa: E402
+from automl_nb.sweep.remote import check_url  # noqa: E402
+from automl_nb.sweep.remote_trial import RemoteLease  # noqa: E402
+from automl_nb.testing import ScriptedTrial  # noqa: E402
+
+BUCKET = "runs-bucket"
+JOB = """\
+task: image_classification
+training_data: {{path: {data}, type: mltable}}
+limits: {{max_trials: 3, max_concurrent_trials: {concurrent}}}
+sweep: {{sampling_algorithm: grid}}
+search_space:
+  - model_name: {{type: choice, values: [resnet18]}}
+    learning_rate: {{type: choice, values: [0.05, 0.04, 0.03]}}
+training_parameters: {{number_of_epochs: 4, use_pretrained_model: false}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """moto's S3 server on 127.0.0.1, an empty bucket, and the environment every process reads it by."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    with pytest.MonkeyPatch.context() as patch:
+        # What s3fs reads on the driver and on each worker (they inherit it): the endpoint through
+        # fsspec's configuration, credentials as for any S3 (moto accepts any).
+        for name, value in {"FSSPEC_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+                            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            patch.setenv(name, value)
+        from automl_nb.sweep.remote import RemoteFolder
+
+        fs = RemoteFolder(f"s3://{BUCKET}").fs
+        fs.mkdir(BUCKET)
+        yield fs
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shapes")
+    make_dataset("image_classification", 12, 16, folder, seed=0)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def workers(s3, tmp_path_factory):
+    """A LocalCluster of 2 worker processes; each one's folder (its staging) lies under ``root``."""
+    from distributed import Client, LocalCluster
+
+    root = tmp_path_factory.mktemp("workers")
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, local_directory=str(root),
+                           dashboard_address=None)
+    client = Client(cluster)
+    client.root = root
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture
+def mirrors(tmp_path, monkeypatch):
+    """Points the driver's mirrors at a fresh folder; call it again for another fresh one."""
+    count = iter(range(100))
+
+    def fresh() -> Path:
+        folder = tmp_path / f"driver-mirrors-{next(count)}"
+        monkeypatch.setenv("AUTOML_NB_RUN_MIRRORS", str(folder))
+        return folder
+
+    fresh()
+    return fresh
+
+
+class RecordsWhereItRan:
+    """A trial function that notes where its trial ran (folder, pid) in ``where.json``, then runs ``inner``."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def __call__(self, trial, reporter):
+        folder = Path(trial.output_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "where.json").write_text(json.dumps({"folder": str(folder), "pid": os.getpid()}))
+        return self.inner(trial, reporter)
+
+
+def wait_until(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+def objects(fs, url: str) -> set[str]:
+    root = url.split("://", 1)[1]
+    return {path[len(root) + 1:] for path in fs.find(root)}
+
+
+def bucket_json(fs, url: str, name: str):
+    return json.loads(fs.cat_file(f"{url.split('://', 1)[1]}/{name}"))
+
+
+def submit(data, url, workers, concurrent, script):
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    job = load_job(JOB.format(data=data, concurrent=concurrent))
+    return job.submit(url, client=workers, check_data=False, trial_function=RecordsWhereItRan(script))
+
+
+@pytest.mark.slow
+def test_a_sweep_on_s3_reaches_the_bucket_and_reads_back_from_a_fresh_mirror(s3, data, workers, mirrors):
+    url = f"s3://{BUCKET}/runs/sweep"
+    run = submit(data, url, workers, 2, ScriptedTrial([0.1, 0.2, 0.3, 0.4]))
+    driver_mirror = run.folder
+    assert run.url == url and str(driver_mirror).startswith(os.environ["AUTOML_NB_RUN_MIRRORS"])
+    assert run.wait(120) == "Completed"
+    assert [t.status for t in run.trials()] == ["Completed"] * 3
+
+    stored = objects(s3, url)
+    assert {"job.yaml", "run.json", "leaderboard.csv", "learning_curves.png"} <= stored
+    for trial in ("0", "1", "2"):
+        # The trials' own files reached the bucket; the completed trials left no resume point nor lease.
+        assert {f"trials/{trial}/{name}" for name in ("trial.json", "params.json", "metrics.jsonl", "status.json",
+                                                      "model_best.pt", "where.json")} <= stored
+        assert not {f"trials/{trial}/last.pt", f"trials/{trial}/lease.json"} & stored
+        assert [row["epoch"] for row in run.metrics(trial)] == [1, 2, 3, 4]
+        assert bucket_json(s3, url, f"trials/{trial}/status.json")["status"] == "Completed"
+        # Each trial ran in a worker process, in that worker's own staging folder, not in the driver's mirror.
+        where = bucket_json(s3, url, f"trials/{trial}/where.json")
+        assert where["pid"] != os.getpid()
+        assert Path(where["folder"]).is_relative_to(workers.root) and "automl_nb-staging" in where["folder"]
+        assert not Path(where["folder"]).exists()  # staging is removed once everything is uploaded
+    assert bucket_json(s3, url, "run.json")["status"] == "Completed"
+
+    # Another machine's view: a fresh mirror built from the bucket alone reads the same run.
+    fresh = mirrors()
+    again = load_run(url)
+    assert again.folder.is_relative_to(fresh) and again.folder != driver_mirror
+    assert again.status == "Completed"
+    assert again.leaderboard().equals(run.leaderboard())
+    best = "trials/0/model_best.pt"
+    assert (again.folder / best).read_bytes() == (driver_mirror / best).read_bytes()
+
+    with pytest.raises(AutoMLError, match="already holds a run"):
+        submit(data, url, workers, 2, ScriptedTrial([0.5]))
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_on_s3_resumes_from_the_url_and_finishes_only_what_remained(s3, data, workers, mirrors):
+    url = f"s3://{BUCKET}/runs/resumed"
+    reported = threading.Event()
+    script = ScriptedTrial([0.1, 0.2, 0.3, 0.4], seconds_per_epoch=0.3)
+    run = submit(data, url, workers, 1, script)
+    run.subscribe(lambda event: reported.set()
+                  if event["kind"] == "report" and event["trial"] == "1" and event["epoch"] >= 2 else None)
+    assert reported.wait(120)
+    run.cancel()
+    assert run.wait(120) == "Canceled"
+    # The canceled trial stops at its next evaluation and uploads its files a last time, its resume point too.
+    wait_until(lambda: "trials/1/lease.json" not in objects(s3, url))
+    assert bucket_json(s3, url, "trials/1/status.json")["status"] == "Canceled"
+    assert "trials/1/last.pt" in objects(s3, url)
+    first_metrics = s3.cat_file(f"{BUCKET}/runs/resumed/trials/0/metrics.jsonl")
+
+    mirrors()  # the resuming process has nothing but the URL
+    resumed = load_run(url)
+    assert resumed.status == "Canceled"
+    assert resumed.resume(client=workers, check_data=False,
+                          trial_function=RecordsWhereItRan(script)).wait(120) == "Completed"
+    first, second, third = resumed.trials()
+    assert [t.status for t in (first, second, third)] == ["Completed"] * 3
+    assert first.attempts == 1  # finished before the interruption: not run again
+    assert s3.cat_file(f"{BUCKET}/runs/resumed/trials/0/metrics.jsonl") == first_metrics
+    assert "resumed from its last checkpoint" in second.notes
+    assert [row["epoch"] for row in resumed.metrics("1")] == [1, 2, 3, 4]
+    assert bucket_json(s3, url, "run.json")["sessions"] == 2
+    assert "trials/1/last.pt" not in objects(s3, url)
+
+
+def test_the_lease_object_keeps_a_second_copy_out_until_the_first_goes_stale(s3):
+    times = LeaseTimes(renew=0.1, stale=0.6, wait=0)
+    folder = f"s3://{BUCKET}/runs/leased/trials/0"
+    first = RemoteLease(folder, times, holder="first")
+    first.acquire()
+    with pytest.raises(LeaseHeldError, match="first"):
+        RemoteLease(folder, times, holder="second").acquire()
+    first._stop.set()  # the first copy's process hangs: its heartbeat stops
+    first._renewer.join()
+    second = RemoteLease(folder, LeaseTimes(renew=0.1, stale=0.6, wait=5), holder="second")
+    second.acquire()  # once stale, taken over with a conditional PUT on the stale version
+    assert second.read()["owner"] == second.record["owner"]
+    # The first copy wakes and renews on the version it last wrote: refused, so it knows it lost the folder.
+    first._stop.clear()
+    first._renewer = threading.Thread(target=first._renew_loop)
+    first._renewer.start()
+    assert first.lost.wait(5)
+    first.release()  # not its lease any more: left alone
+    assert second.read()["owner"] == second.record["owner"]
+    second.release()
+    assert not s3.exists(f"{BUCKET}/runs/leased/trials/0/lease.json")
+
+
+@pytest.mark.parametrize("url, message", [
+    ("ftp://host/runs/x", "'ftp://' is not a store a run can live on; allowed: s3://"),
+    ("s3://", "no bucket"),
+])
+def test_a_url_that_is_no_run_store_is_refused_naming_it(url, message):
+    with pytest.raises(AutoMLError, match="output: ") as error:
+        check_url(url)
+    assert message in str(error.value) and repr(url) in str(error.value)
+
+
+def test_a_store_whose_package_is_missing_says_which_to_install():
+    import importlib.util
+
+    if importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed here")
+    with pytest.raises(AutoMLError, match=r"needs the gcsfs package.*pip install 'automl_nb\[remote\]'"):
+        check_url("gs://bucket/runs/x")
+
+
+def test_load_run_of_a_url_without_a_run_says_so(s3, mirrors):
+    with pytest.raises(AutoMLError, match="is not a run"):
+        load_run(f"s3://{BUCKET}/runs/nothing-here")
+
+
+def test_submit_to_a_bucket_that_is_not_there_says_so_and_writes_nothing(s3, data, mirrors):
+    job = load_job(JOB.format(data=data, concurrent=1))
+    with pytest.raises(AutoMLError, match="output: 's3://no-such-bucket/runs/x': there is no bucket"):
+        job.submit("s3://no-such-bucket/runs/x", check_data=False)
+    assert not s3.exists("no-such-bucket")
+
+
+def test_an_in_process_executor_stages_trials_of_a_run_on_s3_too(s3, data, mirrors):
+    from automl_nb.sweep.executor import InProcessExecutor
+
+    url = f"s3://{BUCKET}/runs/in-process"
+    job = load_job(JOB.format(data=data, concurrent=1).replace("max_trials: 3", "max_trials: 1"))
+    run = job.submit(url, check_data=False, executor=InProcessExecutor(ScriptedTrial([0.3, 0.6])))
+    assert run.wait(60) == "Completed"
+    stored = objects(s3, url)
+    assert {"trials/0/metrics.jsonl", "trials/0/model_best.pt", "trials/0/status.json"} <= stored
+    assert "trials/0/last.pt" not in stored
+    assert run.best_trial.best_metric == 0.6 and run.best_model_path.exists()
