@@ -37,25 +37,30 @@ class ClassifierGraph(nn.Module):
 
 
 class DetectorGraph(nn.Module):
-    """``[1, 3, H, W]`` pixels in [0, 1] -> boxes, labels, scores (and masks) of that image.
+    """``[B, 3, H, W]`` pixels in [0, 1] -> per image: boxes, labels, scores (and masks), flattened.
 
-    The torchvision detector resizes (``min_size``/``max_size``), normalises, runs NMS and maps
-    boxes back to the input's pixels inside the graph; ONNX export of these detectors handles one
-    image per call, so the batch is fixed at 1 while height and width are free.
+    The torchvision detector (Faster R-CNN, Mask R-CNN, RetinaNet, SageMaker's SSD) resizes
+    (``min_size``/``max_size``, the SSD to ``image_shape`` square), normalises, runs NMS and maps
+    boxes back to the input's pixels inside the graph. It takes a list of images, which tracing
+    unrolls: the batch ``B`` of the graph is the example's, fixed, while height and width are free.
+
+    Args:
+        model: the detector.
+        keys: an image's outputs in order (:func:`~automl_nb.infer.onnx_model.detection_keys`).
     """
 
-    def __init__(self, model: nn.Module, segmentation: bool) -> None:
+    def __init__(self, model: nn.Module, keys: Sequence[str]) -> None:
         super().__init__()
         self.model = model
-        self.keys = ("boxes", "labels", "scores") + (("masks",) if segmentation else ())
+        self.keys = tuple(keys)
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        output = self.model([image[0]])[0]
-        return tuple(output[key] for key in self.keys)
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = self.model(list(images))
+        return tuple(output[key] for output in outputs for key in self.keys)
 
 
 class YoloGraph(nn.Module):
-    """``[1, 3, S, S]`` letterboxed pixels in [0, 1] -> boxes (XYXY, canvas pixels), labels 1..C, scores.
+    """``[B, 3, S, S]`` letterboxed pixels in [0, 1] -> per image: boxes (XYXY, canvas pixels), labels 1..C, scores.
 
     Decoding, the score threshold, class-aware NMS and the detection cap are inside the graph,
     as :func:`~automl_nb.models.yolo.decode.non_max_suppression` does them; the letterbox and
@@ -63,7 +68,8 @@ class YoloGraph(nn.Module):
     as in Azure's YOLOv5 export. One difference: eager code keeps the best
     :data:`~automl_nb.models.yolo.decode.MAX_CANDIDATES` (box, class) pairs before NMS when more
     pass the threshold (an untrained model at a low threshold); the graph passes them all, since
-    a data-dependent cap does not trace and sorting first changes how NMS breaks exact ties.
+    a data-dependent cap does not trace and sorting first changes how NMS breaks exact ties. The
+    batch ``B`` is the example's, fixed (NMS runs per image, a loop that tracing unrolls).
     """
 
     def __init__(self, model: nn.Module, score_threshold: float, iou_threshold: float, max_detections: int) -> None:
@@ -73,17 +79,25 @@ class YoloGraph(nn.Module):
         self.max_detections = int(max_detections)
         self.keys = ("boxes", "labels", "scores")
 
-    def forward(self, canvas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        from torchvision.ops import batched_nms
-
-        from automl_nb.models.yolo.decode import decode_outputs, xywh_to_xyxy
+    def forward(self, canvases: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        from automl_nb.models.yolo.decode import decode_outputs
 
         head = self.model.head
-        rows = decode_outputs(self.model.raw_outputs(canvas), head.anchors, head.stride)[0]
+        found = []
+        for rows in decode_outputs(self.model.raw_outputs(canvases), head.anchors, head.stride):
+            found += self._nms(rows, head.num_classes)
+        return tuple(found)
+
+    def _nms(self, rows: torch.Tensor, num_classes: int) -> list[torch.Tensor]:
+        """One image's decoded rows -> its boxes, labels 1..C, scores."""
+        from torchvision.ops import batched_nms
+
+        from automl_nb.models.yolo.decode import xywh_to_xyxy
+
         rows = rows[rows[:, 4] > self.score_threshold]  # score <= objectness: a cheap first cut
-        scores = rows[:, 4:5] if head.num_classes == 1 else rows[:, 5:] * rows[:, 4:5]
+        scores = rows[:, 4:5] if num_classes == 1 else rows[:, 5:] * rows[:, 4:5]
         pairs = torch.nonzero(scores > self.score_threshold)  # (box, class) candidates
         box_index, labels = pairs[:, 0], pairs[:, 1]
         scores, boxes = scores[box_index, labels], xywh_to_xyxy(rows[box_index, :4])
         keep = batched_nms(boxes, scores, labels, self.iou_threshold)[:self.max_detections]
-        return boxes[keep], labels[keep] + 1, scores[keep]
+        return [boxes[keep], labels[keep] + 1, scores[keep]]

@@ -77,25 +77,27 @@ def _classification(graph, onnx_model, adapter, normalised_in_graph, mean, std) 
 
 
 class _Recorded(nn.Module):
-    """A detector for ``adapter.evaluate`` that runs ``detect(image) -> dict`` per image and keeps the outputs."""
+    """A detector for ``adapter.evaluate`` that runs ``detect(images) -> [dict]`` and keeps the outputs."""
 
-    def __init__(self, detect: Callable[[torch.Tensor], dict]) -> None:
+    def __init__(self, detect: Callable[[list], list[dict]]) -> None:
         super().__init__()
         self.detect = detect
         self.outputs: list[dict] = []
 
     def forward(self, images):
-        outputs = [self.detect(image) for image in images]
+        outputs = self.detect(images)
         self.outputs += outputs
         return outputs
 
 
 def _detection(graph, onnx_model, adapter, *_) -> dict:
+    """Torchvision detectors: eager one image at a time, ONNX Runtime in runs of its fixed batch."""
     keys = graph.keys
-    eager = _Recorded(lambda image: dict(zip(keys, graph(image[None]))))
-    runtime = _Recorded(lambda image: {key: torch.from_numpy(value)
-                                       for key, value in onnx_model.detect(image.numpy()).items()})
-    loader = torch.utils.data.DataLoader(adapter.valid_dataset, batch_size=1, collate_fn=adapter.collate)
+    eager = _Recorded(lambda images: [dict(zip(keys, graph(image[None]))) for image in images])
+    runtime = _Recorded(lambda images: [{key: torch.from_numpy(value) for key, value in found.items()}
+                                        for found in onnx_model.detect_batch([image.numpy() for image in images])])
+    loader = torch.utils.data.DataLoader(adapter.valid_dataset, batch_size=onnx_model.batch_size,
+                                         collate_fn=adapter.collate)
     device = torch.device("cpu")
     _, eager_scores = adapter.evaluate(eager, loader, device)
     _, runtime_scores = adapter.evaluate(runtime, loader, device)
@@ -107,25 +109,30 @@ def _detection(graph, onnx_model, adapter, *_) -> dict:
 
 @torch.inference_mode()
 def _yolo(graph, onnx_model, adapter, *_) -> dict:
-    """YOLOv5: both graphs on the adapter's letterboxed images, boxes mapped back and scored as in training."""
+    """YOLOv5: both graphs on the adapter's letterboxed images (ONNX Runtime in runs of its fixed batch),
+    boxes mapped back and scored as in training."""
     from automl_nb.metrics.detection import ImageDetections, ImageTargets, validation_metrics
 
-    loader = torch.utils.data.DataLoader(adapter.valid_dataset, batch_size=1, collate_fn=adapter.collate)
+    loader = torch.utils.data.DataLoader(adapter.valid_dataset, batch_size=onnx_model.batch_size,
+                                         collate_fn=adapter.collate)
     found = {"pytorch": [], "onnxruntime": []}
     truths, diff, example = [], 0.0, None
-    for canvas, (target,) in loader:
-        example = canvas if example is None else example
-        runtime = [torch.from_numpy(array) for array in onnx_model.run(canvas.numpy())]
-        outputs = {"pytorch": graph(canvas), "onnxruntime": runtime}
-        for name, (boxes, labels, scores) in outputs.items():
-            boxes = target["letterbox"].to_image(boxes.float())
-            kept = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-            found[name].append(ImageDetections(boxes=boxes[kept].numpy(), scores=scores[kept].float().numpy(),
-                                               labels=(labels[kept] - 1).numpy()))  # the adapter's 0-based labels
-        diff = max(diff, _score_difference(*({"scores": scores} for _, _, scores in outputs.values())))
-        height, width = target["orig_size"]
-        truths.append(ImageTargets(boxes=target["orig_boxes"].numpy(), labels=target["labels"].numpy(),
-                                   is_crowd=target["is_crowd"].numpy(), width=width, height=height))
+    for canvases, targets in loader:
+        example = canvases[:1] if example is None else example
+        eager = graph(canvases)
+        runtime = onnx_model.run_detector(list(canvases.numpy()))
+        for index, target in enumerate(targets):
+            outputs = {"pytorch": eager[3 * index:3 * index + 3],
+                       "onnxruntime": [torch.from_numpy(runtime[index][key]) for key in graph.keys]}
+            for name, (boxes, labels, scores) in outputs.items():
+                boxes = target["letterbox"].to_image(boxes.float())
+                kept = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+                found[name].append(ImageDetections(boxes=boxes[kept].numpy(), scores=scores[kept].float().numpy(),
+                                                   labels=(labels[kept] - 1).numpy()))  # the adapter's 0-based labels
+            diff = max(diff, _score_difference(*({"scores": scores} for _, _, scores in outputs.values())))
+            height, width = target["orig_size"]
+            truths.append(ImageTargets(boxes=target["orig_boxes"].numpy(), labels=target["labels"].numpy(),
+                                       is_crowd=target["is_crowd"].numpy(), width=width, height=height))
     scores = {name: validation_metrics(found[name], truths, len(adapter.classes), adapter.params) for name in found}
     return {"images": len(truths), "max_abs_diff": diff, **scores, "example": example}
 
@@ -140,16 +147,16 @@ def _score_difference(a: dict, b: dict) -> float:
 
 @torch.inference_mode()
 def _latency(graph, onnx_model, example: torch.Tensor, task: str, batches: Sequence[int], repeats: int) -> dict:
-    """Median milliseconds per call of both at each batch size (a detector's batch of 8 is 8 calls of one image)."""
+    """Median milliseconds per batch of both at each batch size: one call of the eager module on the batch;
+    ONNX Runtime in runs of its fixed batch (a detector exported at batch 1 runs a batch of 8 as 8 runs)."""
     latency = {"pytorch": {}, "onnxruntime": {}}
     for batch in batches:
+        pixels = example.expand(batch, *example.shape[1:]).contiguous()
         if is_classification(task):
-            pixels = example.expand(batch, *example.shape[1:]).contiguous()
-            runs = {"pytorch": lambda: graph(pixels), "onnxruntime": lambda: onnx_model.run(pixels.numpy())}
+            runtime = lambda: onnx_model.run(pixels.numpy())  # noqa: E731
         else:
-            runs = {"pytorch": lambda: [graph(example) for _ in range(batch)],
-                    "onnxruntime": lambda: [onnx_model.run(example.numpy()) for _ in range(batch)]}
-        for name, call in runs.items():
+            runtime = lambda: onnx_model.run_detector(list(pixels.numpy()))  # noqa: E731
+        for name, call in {"pytorch": lambda: graph(pixels), "onnxruntime": runtime}.items():
             call()  # warm-up: first calls allocate
             times = []
             for _ in range(repeats):

@@ -52,7 +52,7 @@ class ExportResult:
 
 
 def export_trial(trial_dir: str | os.PathLike, output: str | os.PathLike | None = None, *,
-                 exporter: str = "auto", parity: bool = True, **timing: Any) -> ExportResult:
+                 exporter: str = "auto", parity: bool = True, batch_size: int = 1, **timing: Any) -> ExportResult:
     """Export a trial's best model (``model_best.pt``) to ONNX and check it against PyTorch.
 
     Args:
@@ -62,6 +62,9 @@ def export_trial(trial_dir: str | os.PathLike, output: str | os.PathLike | None 
         exporter: ``auto`` (dynamo, else TorchScript; TorchScript for YOLOv5, whose NMS of a
             data-dependent number of boxes dynamo cannot export), ``dynamo`` or ``torchscript``.
         parity: run the parity check on the trial's validation images.
+        batch_size: a detector's images per run, fixed in the graph (torchvision's detectors take
+            a list of images, which tracing unrolls), with outputs ``boxes_i``, ``labels_i``... per
+            image as in Azure's batch export; a classifier's batch is free whatever this says.
         **timing: ``latency_batches`` (default 1 and 8) and ``repeats`` (default 3) of the latency
             measurement (:func:`~automl_nb.export.parity.check_parity`).
 
@@ -71,7 +74,7 @@ def export_trial(trial_dir: str | os.PathLike, output: str | os.PathLike | None 
     Raises:
         TrialError: not a trial folder, or a trial without a trained model.
         AutoMLError: the model cannot be exported, or onnx/onnxruntime are not installed.
-        ValueError: an unknown ``exporter``.
+        ValueError: an unknown ``exporter``, or a ``batch_size`` that is not an int >= 1.
 
     Example:
         >>> result = export_trial("runs/shapes/trials/0")
@@ -82,22 +85,27 @@ def export_trial(trial_dir: str | os.PathLike, output: str | os.PathLike | None 
     from automl_nb.data.transforms import IMAGENET_MEAN, IMAGENET_STD
     from automl_nb.export.graphs import ClassifierGraph, DetectorGraph
     from automl_nb.export.onnx_file import write_onnx
-    from automl_nb.infer.onnx_model import OnnxModel
+    from automl_nb.infer.onnx_model import OnnxModel, detection_keys
     from automl_nb.infer import Predictor
     from automl_nb.spec.inference import settings_json
-    from automl_nb.spec.tasks import SEGMENTATION, is_classification
+    from automl_nb.spec.tasks import is_classification
 
     check_exporter(exporter)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: {batch_size!r} is not allowed; allowed: an int >= 1 (images per run)")
     trial_dir = Path(trial_dir)
     predictor = Predictor.from_trial(trial_dir)  # TrialError for a folder without a trained model
     task, settings = predictor.task, dict(predictor.settings)
     params = _params(trial_dir)
     yolo = params.get("model_name") == "yolov5"
+    model_name = _detector_name(params)
     if not yolo and not is_classification(task) and not hasattr(predictor.model, "transform"):
-        raise AutoMLError(f"{trial_dir}: ONNX export of {params.get('model_name') or 'this detector'} is not supported "
-                          "yet; allowed: classifiers and the Faster R-CNN, Mask R-CNN, RetinaNet and YOLOv5 detectors")
+        raise AutoMLError(f"{trial_dir}: ONNX export of {model_name or 'this detector'} is not supported; allowed: "
+                          "classifiers and the Faster R-CNN, Mask R-CNN, RetinaNet, SSD and YOLOv5 detectors")
     in_graph = bool(params.get("enable_onnx_normalization")) and is_classification(task)
-    steps = layout.preprocessing(task, settings, IMAGENET_MEAN, IMAGENET_STD, in_graph)
+    batch = 1 if is_classification(task) else batch_size
+    steps = layout.preprocessing(task, settings, IMAGENET_MEAN, IMAGENET_STD, in_graph, model_name=model_name,
+                                 batch_size=batch, extra_fixed=("image_shape",) if model_name == "ssd" else ())
     if is_classification(task):
         graph = ClassifierGraph(predictor.model, task, IMAGENET_MEAN, IMAGENET_STD, normalise=in_graph)
         crop = settings["validation_crop_size"]
@@ -109,16 +117,16 @@ def export_trial(trial_dir: str | os.PathLike, output: str | os.PathLike | None 
 
         model = predictor.model
         graph = YoloGraph(model, settings["box_score_threshold"], model.nms_iou_threshold, MAX_DETECTIONS)
-        example = torch.rand(1, 3, model.image_size, model.image_size)
-        steps = layout.yolo_preprocessing(settings, model.image_size, FILL, MAX_DETECTIONS)
+        example = torch.rand(batch, 3, model.image_size, model.image_size)
+        steps = layout.yolo_preprocessing(settings, model.image_size, FILL, MAX_DETECTIONS, batch)
     else:
-        graph = DetectorGraph(predictor.model, segmentation=task == SEGMENTATION)
-        example = torch.rand(1, 3, 64, 80)
+        graph = DetectorGraph(predictor.model, detection_keys(task, model_name))
+        example = torch.rand(batch, 3, 64, 80)
     path = Path(output) if output is not None else trial_dir / layout.EXPORT_FOLDER / layout.MODEL_FILE
     if path.suffix != ".onnx":
         raise AutoMLError(f"--output {str(path)!r}: not an .onnx file name; allowed: a path ending in .onnx")
     used = write_onnx(graph.eval(), example, path, input_names=layout.input_names(task),
-                      output_names=layout.output_names(task), dynamic_axes=layout.dynamic_axes(task),
+                      output_names=steps["output_names"], dynamic_axes=layout.dynamic_axes(task, model_name, batch),
                       exporter="torchscript" if yolo and exporter == "auto" else exporter)
     model_params = {**params, **settings}
     atomic_write_json(path.with_name(layout.SETTINGS_FILE), settings_json(task, model_params, predictor.labels))
@@ -169,6 +177,13 @@ def export_run(run: Any, trial_id: str | int | None = None, output: str | os.Pat
         raise TrialError(f"trial {trial_id}: no trained model yet (no model_best.pt in {folder}); "
                          "a trial writes it at its first evaluation")
     return export_trial(folder, output, **options)
+
+
+def _detector_name(params: dict) -> str | None:
+    """The model's name: ``ssd`` for SageMaker's SSD (whose params also carry the default ``model_name``)."""
+    from automl_nb.spec import uses_sagemaker_ssd
+
+    return "ssd" if uses_sagemaker_ssd(params) else params.get("model_name")
 
 
 def _params(trial_dir: Path) -> dict:

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from automl_nb.errors import AutoMLError
+from automl_nb.spec.tasks import SEGMENTATION
 from automl_nb.train.folder import EXPORT_FOLDER, PARITY_FILE  # noqa: F401 (an export's place in a trial folder)
 
 # The files of an export, beside each other (docs/export.md), by default in <trial folder>/onnx/.
@@ -25,6 +26,27 @@ SETTINGS_FILE = "settings.json"
 LABELS_FILE = "labels.json"
 PREPROCESSING_FILE = "preprocessing.json"
 EXTRA = "export"
+
+
+def detection_keys(task: str, model_name: str | None = None) -> tuple[str, ...]:
+    """A detector's outputs per image, in Azure's order: boxes, labels, scores (RetinaNet: boxes, scores,
+    labels), then masks for instance segmentation."""
+    retinanet = (model_name or "").startswith("retinanet")
+    keys = ("boxes", "scores", "labels") if retinanet else ("boxes", "labels", "scores")
+    return keys + (("masks",) if task == SEGMENTATION else ())
+
+
+def per_image_outputs(names: Sequence[str], outputs: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """A detector graph's outputs, ``boxes_0, labels_0, ..., boxes_1...``, as one dict per image.
+
+    Names without an image suffix (``boxes``: files exported before outputs were per image) are image 0.
+    """
+    images: dict[int, dict[str, np.ndarray]] = {}
+    for name, value in zip(names, outputs):
+        key, _, image = name.rpartition("_")
+        key, image = (key, int(image)) if image.isdigit() else (name, 0)
+        images.setdefault(image, {})[key] = value
+    return [images[image] for image in sorted(images)]
 
 
 def require(module: str):
@@ -79,6 +101,11 @@ class OnnxModel:
         """The graph's outputs for one input array (``float32``, NCHW)."""
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
 
+    @property
+    def batch_size(self) -> int:
+        """A detector's images per run, fixed at export (1 for files that do not say)."""
+        return int(self.preprocessing.get("batch_size", 1))
+
     # -- classification --------------------------------------------------------------------
     def classification_input(self, image: Image.Image) -> np.ndarray:
         """``[3, crop, crop]`` float32: short side resized, centre crop, scaled (and normalised
@@ -102,12 +129,40 @@ class OnnxModel:
         letterboxed to ``image_size`` (default: the trained one; rounded up to a multiple of 32)
         and the boxes mapped back here, as the PyTorch model does.
         """
-        names = self.preprocessing["output_names"]
+        return self.detect_batch([pixels], image_size)[0]
+
+    def detect_batch(self, images: Sequence[np.ndarray], image_size: int | None = None) -> list[dict[str, np.ndarray]]:
+        """:meth:`detect` of several ``[3, H, W]`` images, :attr:`batch_size` per run.
+
+        A run's images share one height and width, so images of the same shape (or, for YOLOv5,
+        every letterboxed canvas) go together; a run that is not full repeats its last image.
+        """
         steps = self.preprocessing.get("letterbox")
-        if not steps:
-            return dict(zip(names, self.run(pixels[None])))
-        canvas, geometry = letterbox(pixels, network_size(image_size or steps["size"]), steps["fill"])
-        return geometry.to_image(dict(zip(names, self.run(canvas[None]))))
+        geometries = [None] * len(images)
+        if steps:
+            size = network_size(image_size or steps["size"])
+            boxed = [letterbox(pixels, size, steps["fill"]) for pixels in images]
+            images, geometries = [canvas for canvas, _ in boxed], [geometry for _, geometry in boxed]
+        found: list[dict[str, np.ndarray] | None] = [None] * len(images)
+        by_shape: dict[tuple, list[int]] = {}
+        for index, pixels in enumerate(images):
+            by_shape.setdefault(pixels.shape, []).append(index)
+        for indices in by_shape.values():
+            for index, detections in zip(indices, self.run_detector([images[index] for index in indices])):
+                found[index] = detections
+        return [geometry.to_image(detections) if geometry else detections
+                for detections, geometry in zip(found, geometries)]
+
+    def run_detector(self, images: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """A detector graph's outputs, one dict per image, for ``[3, H, W]`` inputs of one shape:
+        :attr:`batch_size` per run, a run that is not full padded with its last image."""
+        batch, found = self.batch_size, []
+        for start in range(0, len(images), batch):
+            chunk = list(images[start:start + batch])
+            chunk += chunk[-1:] * (batch - len(chunk))  # the graph's batch is fixed
+            outputs = per_image_outputs(self.preprocessing["output_names"], self.run(np.stack(chunk)))
+            found += outputs[:len(images) - start]
+        return found
 
     def detection_input(self, image: Image.Image) -> np.ndarray:
         """``[3, H, W]`` float32 in [0, 1] of an RGB image."""

@@ -34,14 +34,10 @@ class OnnxPredictor(Predictor):
 
     def _detect(self, images: Sequence[Image.Image]) -> list[dict[str, np.ndarray]]:
         size = self.settings.get("image_size")  # yolov5's letterbox size; None for the other detectors
-        found = []
-        for image in images:
-            pixels = self.model.detection_input(image)
-            if self.settings.get("tile_grid_size"):
-                found.append(self._keep(self._detect_tiled(pixels, size)))
-            else:
-                found.append(self._keep(self.model.detect(pixels, size)))
-        return found
+        pixels = [self.model.detection_input(image) for image in images]
+        if self.settings.get("tile_grid_size"):
+            return [self._keep(self._detect_tiled(one, size)) for one in pixels]
+        return [self._keep(found) for found in self.model.detect_batch(pixels, size)]  # runs of the graph's batch
 
     def _detect_tiled(self, pixels: np.ndarray, size: int | None) -> dict[str, np.ndarray]:
         """:func:`~automl_nb.data.tiling.predict_tiled` without torch: the model on the whole image and
@@ -93,7 +89,8 @@ def onnx_predictor(path: str | os.PathLike, *, batch_size: int = 8, threads: int
 
     Args:
         path: the ``.onnx`` file.
-        batch_size: images per run of a classifier (a detector takes one image per run).
+        batch_size: images per run of a classifier (a detector runs its exported batch, and
+            :meth:`~Predictor.predict` hands it that many images at a time).
         threads: ONNX Runtime's threads (default: its own choice).
         **settings: inference settings as for :meth:`Predictor.from_trial`; those the graph
             applies (``min_size``, ``nms_iou_threshold``, the crop size...) are fixed at export, and
@@ -124,4 +121,4 @@ def onnx_predictor(path: str | os.PathLike, *, batch_size: int = 8, threads: int
     if "max_detections" in model.preprocessing:  # yolov5: no box_detections_per_image key, the graph's cap
         exported.setdefault("box_detections_per_image", model.preprocessing["max_detections"])
     return OnnxPredictor(model, task, labels, {**exported, **given}, device=None,
-                         batch_size=batch_size if is_classification(task) else 1)
+                         batch_size=batch_size if is_classification(task) else model.batch_size)

@@ -146,6 +146,8 @@ def line_parser() -> MagicParser:
     export.add_argument("--output", metavar="FILE", help="the .onnx file (default: <trial folder>/onnx/model.onnx)")
     export.add_argument("--exporter", choices=EXPORTERS, default="auto",
                         help="torch.onnx's dynamo or TorchScript path (default: auto, dynamo then TorchScript)")
+    export.add_argument("--batch-size", type=int, default=1, metavar="B",
+                        help="a detector's images per run, fixed in the graph (default: 1)")
     export.add_argument("-o", "--out", dest="out", metavar="NAME", help="bind the ExportResult to this variable")
     replay = command("replay", "run the sweep again in simulated time under another early-termination policy: "
                                "the compute it would save and the best metric it would keep")

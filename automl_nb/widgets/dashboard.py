@@ -21,7 +21,7 @@ from automl_nb.errors import AutoMLError
 from automl_nb.ui_events import kernel_shell
 from automl_nb.widgets.figures import curves_png
 from automl_nb.widgets.html import DASHBOARD_CSS, caption_text, static_dashboard, summary_text
-from automl_nb.widgets.leaderboard import DEFAULT_SORT, arrange, parameter_columns, starting, visible
+from automl_nb.widgets.leaderboard import DEFAULT_SORT, EXPORT_COLUMNS, arrange, parameter_columns, starting, visible
 from automl_nb.widgets.live_chart import LiveChart
 from automl_nb.widgets.parallel import parallel_png
 from automl_nb.widgets.policy_lines import PolicyLines
@@ -234,7 +234,7 @@ class SweepDashboard(widgets.VBox):
         if not ended and self._curves_key is not None and time.monotonic() - self._curves_drawn < wait:
             return  # a later refresh draws them (the updater's last one always does)
         started = time.monotonic()
-        parallel = parallel_png(snapshot, self._swept or ())
+        parallel = parallel_png(snapshot, tuple(name for name in self._swept or () if name not in EXPORT_COLUMNS))
         if parallel is not None:
             self.parallel.value = parallel
         self.parallel.layout.display = None if parallel is not None else "none"

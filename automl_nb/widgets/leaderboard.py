@@ -16,6 +16,9 @@ MODEL = "model_name"
 # Columns a user can sort by besides the hyperparameters (the header's names for them).
 FIXED_SORT_KEYS = ("trial", "metric", "status", "epochs", "time", "left")
 DEFAULT_SORT = ("trial", False)
+# An exported trial's parity check, as the run's leaderboard names them (automl_nb.sweep.report):
+# columns only once some trial was exported, so the table does not grow for everyone.
+EXPORT_COLUMNS = ("onnx_parity", "onnx_max_abs_diff", "onnx_speedup_batch1")
 
 
 @dataclass(frozen=True)
@@ -24,18 +27,26 @@ class ParameterColumns:
 
     Attributes:
         swept: names that differ across trials (or may, by the search space), one column each;
-            ``model_name`` first when it is one of them.
+            ``model_name`` first when it is one of them; then, when any trial was exported to
+            ONNX, its parity columns (:data:`EXPORT_COLUMNS`), empty for the trials not exported.
         constant: name -> value for those every trial shares; shown once, above the table.
     """
 
     swept: tuple[str, ...]
     constant: dict
 
+    @property
+    def hyperparameters(self) -> tuple[str, ...]:
+        """The swept hyperparameters: :attr:`swept` without the export columns."""
+        return tuple(name for name in self.swept if name not in EXPORT_COLUMNS)
+
 
 def trial_values(row: TrialRow) -> dict[str, Any]:
-    """The trial's hyperparameters as the leaderboard knows them: its model and sampled values."""
+    """The trial's values as the leaderboard knows them: its model and sampled values, and its
+    ONNX parity columns when it was exported."""
     values = {MODEL: row.model} if row.model else {}
     values.update(row.params)
+    values.update(row.export)
     return values
 
 
@@ -86,6 +97,8 @@ def parameter_columns(rows: Iterable[TrialRow], declared: Sequence[str] = ()) ->
             swept.append(name)
         elif rows:
             constant[name] = trial_values(rows[0])[name]
+    if any(row.export for row in rows):  # last, and a column even when one trial has them all
+        swept += [name for name in EXPORT_COLUMNS if name not in swept]
     return ParameterColumns(swept=tuple(swept), constant=constant)
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from automl_nb.train.folder import EXPORT_FOLDER, PARITY_FILE  # where `automl-nb export` writes its parity report
+
 ACTIVE_STATUSES = ("Starting", "Running")
 TRIAL_ACTIVE = ("Queued", "Running")
 
@@ -34,6 +36,9 @@ class TrialRow:
         duration_s: seconds since it started (to its end when it ended).
         curve: its evaluation rows (``metrics.jsonl``).
         failure: why a Failed trial failed, one line (empty for any other status).
+        export: for a trial exported to ONNX at its default place, its parity check as the run's
+            leaderboard has it (``onnx_parity``, ``onnx_max_abs_diff``, ``onnx_speedup_batch1``);
+            empty for the others.
     """
 
     trial_id: str
@@ -48,6 +53,7 @@ class TrialRow:
     duration_s: float | None
     curve: tuple = field(default=(), repr=False)
     failure: str = ""
+    export: dict = field(default_factory=dict)
 
     @property
     def early_terminated(self) -> bool:
@@ -145,12 +151,13 @@ class SnapshotReader:
         rows = []
         for record in records:
             curve = self._curve(record.trial_id)
-            key = (self._records[record.trial_id][0], len(curve.rows))
+            parity = _stat_key(self.run.store.trial_folder(record.trial_id) / EXPORT_FOLDER / PARITY_FILE)
+            key = (self._records[record.trial_id][0], len(curve.rows), parity)  # an export comes after the trial
             cached = self._rows.get(record.trial_id)
             if cached is not None and cached[0] == key:
                 rows.append(cached[1])
                 continue
-            row = self._row(record, curve)
+            row = self._row(record, curve, parity is not None)
             if not row.active:  # a running trial's time changes every time: only an ended one's row is kept
                 self._rows[record.trial_id] = (key, row)
             rows.append(row)
@@ -194,7 +201,7 @@ class SnapshotReader:
             self.last_read.append(curve.path)
         return curve
 
-    def _row(self, record, curve: "_Curve") -> TrialRow:
+    def _row(self, record, curve: "_Curve", exported: bool = False) -> TrialRow:
         from automl_nb.sweep.failures import failure_reason
 
         metric = record.best_metric
@@ -205,13 +212,41 @@ class SnapshotReader:
             status=record.status, epochs=int(record.epochs), total_epochs=self._epochs_of(record),
             stopped_by=record.stopped_by, notes="; ".join(record.notes + ([record.error] if record.error else [])),
             duration_s=record.duration, curve=tuple(curve.rows),
-            failure=failure_reason(record) if record.status == "Failed" else "")
+            failure=failure_reason(record) if record.status == "Failed" else "",
+            export=export_columns(self.run.store.trial_folder(record.trial_id)) if exported else {})
 
     def _epochs_of(self, record) -> int | None:
         key = f"{record.trial_id}:{record.oom_retries}"
         if key not in self._total_epochs:
             self._total_epochs[key] = _number_of_epochs(self.job.task, record.parameters)
         return self._total_epochs[key]
+
+
+def _stat_key(path: Path) -> tuple | None:
+    """What tells a changed file: (mtime, size, inode); None when there is no file."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+def export_columns(trial_folder: Path) -> dict:
+    """A trial's ONNX parity as the run's leaderboard shows it (``automl_nb.sweep.report.EXPORT_COLUMNS``):
+    ``onnx_parity`` passed / FAILED, ``onnx_max_abs_diff``, ``onnx_speedup_batch1`` (PyTorch latency over
+    ONNX Runtime's at batch 1); empty when it was not exported or its report cannot be read."""
+    from automl_nb.errors import RunFolderError
+    from automl_nb.train.folder import TrialFolder
+
+    try:
+        report = TrialFolder(trial_folder).export_parity()
+        if report is None:
+            return {}
+        latency = report["latency_ms"]
+        return {"onnx_parity": "passed" if report["passed"] else "FAILED", "onnx_max_abs_diff": report["max_abs_diff"],
+                "onnx_speedup_batch1": round(latency["pytorch"]["1"] / latency["onnxruntime"]["1"], 2)}
+    except (RunFolderError, KeyError, TypeError, ZeroDivisionError):  # a report we cannot read: no columns
+        return {}
 
 
 class _Curve:

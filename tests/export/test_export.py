@@ -195,7 +195,7 @@ def test_faster_rcnn_exports_with_nms_inside_and_agrees_with_from_trial(tmp_path
     assert report["images"] == 2
     session = __import__("onnxruntime").InferenceSession(str(result.path))
     assert [i.shape for i in session.get_inputs()] == [[1, 3, "height", "width"]]
-    assert [o.name for o in session.get_outputs()] == ["boxes", "labels", "scores"]
+    assert [o.name for o in session.get_outputs()] == ["boxes_0", "labels_0", "scores_0"]  # Azure's names
     images = _images(data, 2)
     eager = Predictor.from_trial(trial).predict(images)
     exported = Predictor.from_onnx(result.path).predict(images)
@@ -221,6 +221,10 @@ def test_other_detector_families_export_and_pass_parity(tmp_path, task, model_na
     trial, data = _random_trial(tmp_path, task, model_name, min_size=48, max_size=64, box_score_threshold=0.0,
                                 box_detections_per_image=5)
     _assert_export(export_trial(trial, **FAST), task)
+    session = __import__("onnxruntime").InferenceSession(str(trial / "onnx" / "model.onnx"))
+    names = [o.name for o in session.get_outputs()]
+    assert names == {"maskrcnn_resnet18_fpn": ["boxes_0", "labels_0", "scores_0", "masks_0"],
+                     "retinanet_resnet50_fpn": ["boxes_0", "scores_0", "labels_0"]}[model_name]  # Azure's orders
     outputs = Predictor.from_onnx(trial / "onnx" / "model.onnx").predict(_images(data, 1))
     assert outputs[0]["boxes"] and ("polygon" in outputs[0]["boxes"][0]) == (task == SEGMENTATION)
 
@@ -330,7 +334,7 @@ def test_yolov5_exports_with_nms_inside_and_agrees_with_from_trial(yolo_export):
     assert report["images"] == 2
     session = __import__("onnxruntime").InferenceSession(str(result.path))
     assert [i.shape for i in session.get_inputs()] == [[1, 3, "height", "width"]]
-    assert [o.name for o in session.get_outputs()] == ["boxes", "labels", "scores"]
+    assert [o.name for o in session.get_outputs()] == ["boxes_0", "labels_0", "scores_0"]  # Azure's names
     assert "NonMaxSuppression" in _op_types(onnx.load(str(result.path)).graph)  # NMS inside the graph
     steps = json.loads(result.path.with_name("preprocessing.json").read_text())
     assert steps["letterbox"]["size"] == 64 and "nms_iou_threshold" in steps["fixed_in_graph"]
@@ -403,3 +407,69 @@ def test_numpy_class_aware_nms_keeps_what_torchvision_keeps():
         expected = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(labels), threshold)
         kept = class_aware_nms(boxes, scores, labels, threshold)
         assert kept.tolist() == expected.tolist() and 3 <= len(kept) < 200
+
+
+def _calibrated_ssd(root):
+    """A random-weight SageMaker SSD (resnet-50, image_shape 300: the smallest allowed) whose scores vary.
+
+    Fresh batch-norm statistics and head weights saturate its softmax (every score 1.0, so NMS ties
+    everywhere): set the statistics from two batches of normalised random images, as the yolov5 fixture
+    does, and shrink the heads.
+    """
+    from automl_nb.models.detection import detector_from_params
+
+    trial, data = _random_trial(root, DETECTION, None, base_network="resnet-50", image_shape=300,
+                                box_score_threshold=0.0, box_detections_per_image=5)
+    folder = TrialFolder(trial)
+    state = folder.load_checkpoint(BEST_CHECKPOINT)
+    model = detector_from_params(state["params"], 3, pretrained=False)
+    model.load_state_dict(state["model"])
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, torch.nn.BatchNorm2d):
+                layer.reset_running_stats()
+                layer.momentum = None
+        model.backbone.train()
+        for _ in range(2):
+            model.backbone(model.transform([torch.rand(3, 300, 300), torch.rand(3, 300, 300)])[0].tensors)
+        for conv in [*model.head.classification_head.module_list, *model.head.regression_head.module_list]:
+            conv.weight *= 0.02
+    folder.save_checkpoint(BEST_CHECKPOINT, {**state, "model": model.eval().state_dict()})
+    return trial, data
+
+
+@pytest.mark.slow
+def test_ssd_exports_at_a_fixed_batch_with_azure_names_and_agrees_with_from_trial(tmp_path):
+    from automl_nb.infer.onnx_model import OnnxModel
+
+    trial, data = _calibrated_ssd(tmp_path)
+    result = export_trial(trial, batch_size=2, **FAST)
+    report = _assert_export(result, DETECTION)
+    assert report["images"] == 2 and set(report["latency_ms"]["onnxruntime"]) == {"1"}
+    session = __import__("onnxruntime").InferenceSession(str(result.path))
+    # Azure's batch layout: the batch is fixed at export, height and width free, outputs per image.
+    assert [i.shape for i in session.get_inputs()] == [[2, 3, "height", "width"]]
+    assert [o.name for o in session.get_outputs()] == ["boxes_0", "labels_0", "scores_0",
+                                                       "boxes_1", "labels_1", "scores_1"]
+    steps = json.loads(result.path.with_name("preprocessing.json").read_text())
+    assert steps["batch_size"] == 2 and "image_shape" in steps["fixed_in_graph"]
+    # Two images of one size share a run, the third (another size) runs padded with itself.
+    images = _images(data, 2) + _noise_images((50, 90))
+    eager = Predictor.from_trial(trial).predict(images)
+    exported = Predictor.from_onnx(result.path).predict(images)
+    assert len({tuple(round(x["score"], 4) for x in e["boxes"]) for e in eager}) == 3  # scores vary by image
+    for a, b in zip(eager, exported):
+        assert len(a["boxes"]) == len(b["boxes"]) == 5
+        assert [x["label"] for x in a["boxes"]] == [x["label"] for x in b["boxes"]]
+        np.testing.assert_allclose([x["score"] for x in a["boxes"]], [x["score"] for x in b["boxes"]], atol=1e-4)
+        np.testing.assert_allclose([list(x["box"].values()) for x in a["boxes"]],
+                                   [list(x["box"].values()) for x in b["boxes"]], atol=1e-3)
+    # Each image of a run gets its own detections: a run of (first, second) gives second's as a run of its own.
+    model = OnnxModel(result.path)
+    first, second = (model.detection_input(__import__("PIL.Image").Image.open(p).convert("RGB")) for p in images[:2])
+    together, alone = model.run_detector([first, second]), model.run_detector([second])
+    assert len(together) == 2 and len(alone) == 1
+    np.testing.assert_allclose(together[1]["scores"], alone[0]["scores"], atol=1e-5)
+    assert not np.allclose(together[0]["scores"], together[1]["scores"])
+    with pytest.raises(ValueError, match="batch_size: 0 is not allowed; allowed: an int >= 1"):
+        export_trial(trial, batch_size=0, parity=False)

@@ -23,10 +23,13 @@ URL_VARIABLE = "AUTOML_NB_YOLOV5_WEIGHTS_URL"
 DEFAULT_BASE_URL = "https://github.com/ultralytics/yolov5/releases/download/v7.0"
 # sha256 of the v7.0 release assets, by file name. None: not pinned. This project's machines have no
 # network, so the hashes could not be computed here from the files of
-# https://github.com/ultralytics/yolov5/releases/tag/v7.0 (nor found in a source we could check);
-# fill them in with `sha256sum yolov5s.pt ...` of those files. A pinned hash that differs from the
-# download's raises (TrialError) and the file is not kept; an unpinned file is kept after
-# load_pretrained checked that its backbone fits the model.
+# https://github.com/ultralytics/yolov5/releases/tag/v7.0, and no source we could check states them:
+# searched (December 2026) public code and docs for the file names with "sha256"/hash prefixes,
+# ultralytics/yolov5 and ultralytics/assets, release notes and packaging recipes. yolort's tests pin
+# a hash prefix of the v4.0 yolov5s.pt, a different file. Fill them in with `sha256sum yolov5s.pt ...`
+# of the release files. A pinned hash that differs from the download's raises (TrialError) and the
+# file is not kept; an unpinned file is kept after load_pretrained checked that its backbone fits
+# the model.
 RELEASE_SHA256: dict[str, str | None] = {
     "yolov5s.pt": None,
     "yolov5m.pt": None,
