@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from automl_nb.sweep.store import TrialRecord
-
-# Columns of a trial exported to ONNX at its default place (<trial folder>/onnx/, automl-nb export).
-EXPORT_COLUMNS = ("onnx_parity", "onnx_max_abs_diff", "onnx_speedup_batch1")
+from automl_nb.train.folder import EXPORT_COLUMNS, TrialFolder
 
 
 def leaderboard(records: Sequence[TrialRecord], primary_metric: str, trial_folder: Callable[[str], Path] | None = None):
@@ -32,31 +30,14 @@ def leaderboard(records: Sequence[TrialRecord], primary_metric: str, trial_folde
         "notes": "; ".join(r.notes + ([r.error] if r.error else [])),
     } for r in records]
     columns = ["trial", "model", "params", primary_metric, "status", "epochs", "duration_s", "notes"]
-    exported = {r.trial_id: _parity_columns(trial_folder(r.trial_id)) for r in records} if trial_folder else {}
+    exported = {r.trial_id: TrialFolder(trial_folder(r.trial_id)).parity_columns() for r in records} if trial_folder else {}
     if any(exported.values()):
         for row in rows:
-            row.update(exported[row["trial"]] or {})
+            row.update(exported[row["trial"]])
         columns += list(EXPORT_COLUMNS)
     table = pd.DataFrame(rows, columns=columns)
     table = table.sort_values(primary_metric, ascending=False, na_position="last", kind="stable")
     return table.reset_index(drop=True)
-
-
-def _parity_columns(folder: Path) -> dict | None:
-    """The leaderboard's export columns of a trial from its ``onnx/parity.json``; None when not exported."""
-    from automl_nb.errors import RunFolderError
-    from automl_nb.train.folder import TrialFolder
-
-    try:
-        report = TrialFolder(folder).export_parity()
-        if report is None:
-            return None
-        latency = report["latency_ms"]
-        speedup = latency["pytorch"]["1"] / latency["onnxruntime"]["1"]
-        return {"onnx_parity": "passed" if report["passed"] else "FAILED",
-                "onnx_max_abs_diff": report["max_abs_diff"], "onnx_speedup_batch1": round(speedup, 2)}
-    except (RunFolderError, KeyError, TypeError, ZeroDivisionError):  # a report we cannot read: no columns
-        return None
 
 
 def write_summary(run) -> None:

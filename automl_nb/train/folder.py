@@ -48,6 +48,8 @@ LAST_CHECKPOINT = "last.pt"
 # automl_nb.export writes here by default; parity.json is its check against PyTorch.
 EXPORT_FOLDER = "onnx"
 PARITY_FILE = "parity.json"
+# The leaderboard's columns for a trial exported to ONNX (TrialFolder.parity_columns).
+EXPORT_COLUMNS = ("onnx_parity", "onnx_max_abs_diff", "onnx_speedup_batch1")
 # The fields of a Trial that params.json records (``parameters`` holds the resolved ones).
 _TRIAL_FIELDS = ("trial_id", "task", "parameters", "training_data", "validation_data", "validation_data_size",
                  "target_column_name")
@@ -86,6 +88,20 @@ class TrialFolder:
         None when it was not exported there."""
         name = f"{EXPORT_FOLDER}/{PARITY_FILE}"
         return self.read_json(name) if self.has(name) else None
+
+    def parity_columns(self) -> dict:
+        """The export's parity as the leaderboards show it (:data:`EXPORT_COLUMNS`): ``onnx_parity``
+        passed / FAILED, ``onnx_max_abs_diff``, ``onnx_speedup_batch1`` (PyTorch latency over ONNX
+        Runtime's at batch 1); empty when the trial was not exported or its report cannot be read."""
+        try:
+            report = self.export_parity()
+            if report is None:
+                return {}
+            latency = report["latency_ms"]
+            return {"onnx_parity": "passed" if report["passed"] else "FAILED", "onnx_max_abs_diff": report["max_abs_diff"],
+                    "onnx_speedup_batch1": round(latency["pytorch"]["1"] / latency["onnxruntime"]["1"], 2)}
+        except (RunFolderError, KeyError, TypeError, ZeroDivisionError):  # a report we cannot read: no columns
+            return {}
 
     # -- params.json: the trial and its parameters -------------------------------------------
     def write_description(self, trial: "Trial", parameters: Mapping[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from automl_nb.train.folder import EXPORT_COLUMNS
 from automl_nb.widgets.snapshot import RunSnapshot, TrialRow
 
 MODEL = "model_name"
@@ -18,7 +19,6 @@ FIXED_SORT_KEYS = ("trial", "metric", "status", "epochs", "time", "left")
 DEFAULT_SORT = ("trial", False)
 # An exported trial's parity check, as the run's leaderboard names them (automl_nb.sweep.report):
 # columns only once some trial was exported, so the table does not grow for everyone.
-EXPORT_COLUMNS = ("onnx_parity", "onnx_max_abs_diff", "onnx_speedup_batch1")
 
 
 @dataclass(frozen=True)

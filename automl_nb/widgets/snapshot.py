@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automl_nb.train.folder import EXPORT_FOLDER, PARITY_FILE  # where `automl-nb export` writes its parity report
+from automl_nb.train.folder import EXPORT_FOLDER, PARITY_FILE, TrialFolder  # an export's parity report
 
 ACTIVE_STATUSES = ("Starting", "Running")
 TRIAL_ACTIVE = ("Queued", "Running")
@@ -213,7 +213,7 @@ class SnapshotReader:
             stopped_by=record.stopped_by, notes="; ".join(record.notes + ([record.error] if record.error else [])),
             duration_s=record.duration, curve=tuple(curve.rows),
             failure=failure_reason(record) if record.status == "Failed" else "",
-            export=export_columns(self.run.store.trial_folder(record.trial_id)) if exported else {})
+            export=TrialFolder(self.run.store.trial_folder(record.trial_id)).parity_columns() if exported else {})
 
     def _epochs_of(self, record) -> int | None:
         key = f"{record.trial_id}:{record.oom_retries}"
@@ -229,24 +229,6 @@ def _stat_key(path: Path) -> tuple | None:
     except FileNotFoundError:
         return None
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-
-
-def export_columns(trial_folder: Path) -> dict:
-    """A trial's ONNX parity as the run's leaderboard shows it (``automl_nb.sweep.report.EXPORT_COLUMNS``):
-    ``onnx_parity`` passed / FAILED, ``onnx_max_abs_diff``, ``onnx_speedup_batch1`` (PyTorch latency over
-    ONNX Runtime's at batch 1); empty when it was not exported or its report cannot be read."""
-    from automl_nb.errors import RunFolderError
-    from automl_nb.train.folder import TrialFolder
-
-    try:
-        report = TrialFolder(trial_folder).export_parity()
-        if report is None:
-            return {}
-        latency = report["latency_ms"]
-        return {"onnx_parity": "passed" if report["passed"] else "FAILED", "onnx_max_abs_diff": report["max_abs_diff"],
-                "onnx_speedup_batch1": round(latency["pytorch"]["1"] / latency["onnxruntime"]["1"], 2)}
-    except (RunFolderError, KeyError, TypeError, ZeroDivisionError):  # a report we cannot read: no columns
-        return {}
 
 
 class _Curve:

@@ -123,7 +123,8 @@ def test_cli_exports_the_best_trial_with_checker_and_parity(run_folder, capsys, 
     table = run.leaderboard()
     assert table.loc[0, "onnx_parity"] == "passed" and table.loc[0, "onnx_speedup_batch1"] > 0
     assert table.loc[0, "onnx_max_abs_diff"] == json.loads(path.with_name("parity.json").read_text())["max_abs_diff"]
-    from automl_nb.sweep.report import EXPORT_COLUMNS, leaderboard
+    from automl_nb.sweep.report import leaderboard
+    from automl_nb.train.folder import EXPORT_COLUMNS
 
     unexported = leaderboard(run.trials(), "accuracy", lambda trial: run_folder / "no-such-trial")
     assert not set(EXPORT_COLUMNS) & set(unexported.columns)
