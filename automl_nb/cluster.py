@@ -40,6 +40,8 @@ class ClusterHandle:
         uses_gpus: the workers advertise GPU resources, so each trial asks for one.
         owns_client: the client was made here (closed with the handle).
         cpus: the CPU cores a local cluster's trials share (None for a remote cluster).
+        gpus_per_trial: GPUs each worker owns and each trial asks for (``distributed: true`` trains
+            on all of them, see docs/distributed.md).
     """
 
     client: Any
@@ -48,6 +50,7 @@ class ClusterHandle:
     uses_gpus: bool = False
     owns_client: bool = True
     cpus: int | None = None
+    gpus_per_trial: int = 1
 
     @property
     def owned(self) -> bool:
@@ -56,8 +59,8 @@ class ClusterHandle:
 
     @property
     def trial_resources(self) -> dict[str, float] | None:
-        """What each trial asks of its worker: one GPU where workers have them."""
-        return {GPU: 1} if self.uses_gpus else None
+        """What each trial asks of its worker: its GPUs where workers have them."""
+        return {GPU: self.gpus_per_trial} if self.uses_gpus else None
 
     def close(self) -> None:
         """Close what this handle made: the client, and the local cluster (its workers die)."""
@@ -110,7 +113,8 @@ def split_threads(cpus: int, trials: int) -> int:
     return max(1, cpus // max(trials, 1))
 
 
-def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: int | None = None) -> ClusterHandle:
+def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: int | None = None,
+                  gpus_per_trial: int = 1) -> ClusterHandle:
     """Start a LocalCluster sized for a sweep.
 
     Args:
@@ -118,6 +122,8 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
         gpus: GPUs to use (default: all visible). With GPUs there is one worker per GPU and
             at most that many trials at once.
         cpus: CPU cores to split between CPU trials (default: all this process may use).
+        gpus_per_trial: GPUs each worker owns (a ``GPU`` resource of that many; worker ``n`` has
+            GPUs ``n * gpus_per_trial`` onwards), for trials with ``distributed: true``.
 
     Returns:
         A handle owning the cluster.
@@ -127,9 +133,10 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
 
     gpus = gpu_count() if gpus is None else gpus
     cpus = cpus or usable_cpus()
-    workers = gpus if gpus else max_concurrent_trials
+    gpus_per_trial = max(1, min(gpus_per_trial, gpus)) if gpus else 1
+    workers = gpus // gpus_per_trial if gpus else max_concurrent_trials
     threads = split_threads(cpus, workers)
-    options: dict[str, Any] = {"resources": {GPU: 1}} if gpus else {}
+    options: dict[str, Any] = {"resources": {GPU: gpus_per_trial}} if gpus else {}
     config = {
         "distributed.scheduler.allowed-failures": ALLOWED_WORKER_DEATHS,
         # Dask's default worker environment sets MALLOC_TRIM_THRESHOLD_=65536, which makes
@@ -154,7 +161,8 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                                silence_logs=logging.ERROR, **options)
     client = Client(cluster, set_as_default=False)
-    return ClusterHandle(client, cluster, threads_per_trial=threads, uses_gpus=bool(gpus), cpus=cpus)
+    return ClusterHandle(client, cluster, threads_per_trial=threads, uses_gpus=bool(gpus), cpus=cpus,
+                         gpus_per_trial=gpus_per_trial)
 
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -194,7 +202,7 @@ def _environment(values: dict[str, str], unset: tuple[str, ...] = ()) -> Iterato
 
 
 def connect(address: str | Mapping[str, str] | None = None, client: Any = None, *,
-            max_concurrent_trials: int = Limits.max_concurrent_trials) -> ClusterHandle:
+            max_concurrent_trials: int = Limits.max_concurrent_trials, gpus_per_trial: int = 1) -> ClusterHandle:
     """The cluster a sweep runs on: ``client`` if given, else ``address``, else a new local one.
 
     Args:
@@ -203,6 +211,7 @@ def connect(address: str | Mapping[str, str] | None = None, client: Any = None, 
             ``ImageJob.cluster_connection()`` gives it): encryption is then required.
         client: a ``distributed.Client`` of the user's (not closed with the handle).
         max_concurrent_trials: sizes a local cluster.
+        gpus_per_trial: GPUs each worker of a local cluster owns (see :func:`local_cluster`).
 
     Raises:
         AutoMLError: the scheduler at ``address`` cannot be reached, or refused our TLS.
@@ -214,7 +223,7 @@ def connect(address: str | Mapping[str, str] | None = None, client: Any = None, 
     if client is not None:
         return ClusterHandle(client, uses_gpus=_has_gpu_workers(client), owns_client=False)
     if address is None:
-        return local_cluster(max_concurrent_trials)
+        return local_cluster(max_concurrent_trials, gpus_per_trial=gpus_per_trial)
     from distributed import Client
 
     target, security = _target(address)
@@ -257,13 +266,14 @@ def _has_gpu_workers(client: Any) -> bool:
 
 
 def pick_gpu() -> None:
-    """In a GPU worker of a local cluster, make this worker's GPU (by worker name) the current one."""
+    """In a GPU worker of a local cluster, make this worker's (first) GPU, by worker name, the current one."""
     import torch
 
     if not torch.cuda.is_available():
         return
     from distributed import get_worker
 
-    name = get_worker().name
-    if isinstance(name, int) or str(name).isdigit():
-        torch.cuda.set_device(int(name) % torch.cuda.device_count())
+    worker = get_worker()
+    owned = int(worker.state.total_resources.get(GPU, 1))  # local_cluster's gpus_per_trial
+    if isinstance(worker.name, int) or str(worker.name).isdigit():
+        torch.cuda.set_device(int(worker.name) * owned % torch.cuda.device_count())

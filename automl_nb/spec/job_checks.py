@@ -188,8 +188,9 @@ def warn_not_acted_on(training_parameters: Mapping[str, Any], search_space: Sequ
     nodes = node_count_per_trial(properties)
     if nodes > 1:
         _warn(f"properties.{NODE_COUNT_PER_TRIAL}: {show(properties[NODE_COUNT_PER_TRIAL])} is accepted but not "
-              f"acted on yet: each trial trains on one machine (kv_store has no effect either); the trials of a "
-              f"sweep still run side by side on the cluster's workers")
+              f"acted on yet: each trial trains on one machine (kv_store has no effect either), so submitting the "
+              f"job is refused; set it to 1 or leave it out (distributed: true trains a trial on every GPU of its "
+              f"Dask worker)")
     for found in misspelt_properties(properties):
         _warn(f"{found} (kept as a plain property; AutoML reads only {NODE_COUNT_PER_TRIAL})")
     if test_data is not None:

@@ -176,9 +176,9 @@ _TABLE = (
     Parameter("number_of_workers", "int", "Data loader workers (None: automatic).", minimum=0),
     Parameter("random_seed", "int", "Seed for deterministic training (None: each trial derives its own).",
               minimum=0),
-    Parameter("distributed", "bool", "Multi-GPU training of one trial (not available yet: one device a trial).",
-              not_acted_on="each trial trains on one device (one GPU, or the CPU); multi-GPU training of a "
-                           "trial is not available yet"),
+    Parameter("distributed", "bool", "Train each trial with DDP on every device its Dask worker owns: one process "
+              "per GPU (NCCL), or on CPU one per core of the trial's share (gloo); training_batch_size is the "
+              "global batch, split between the processes (docs/distributed.md)."),
     Parameter("enable_onnx_normalization", "bool", "Put input normalisation inside the exported ONNX model "
               "of a classifier (automl-nb export): it then takes pixels in [0, 1]. Detectors always "
               "normalise inside their graph.", default=False),

@@ -388,7 +388,14 @@ def _dask_executor(job, cluster: str | None, client: Any, trial_function: Callab
     from automl_nb.cluster import connect
     from automl_nb.sweep.executor import DaskExecutor
 
-    handle = connect(cluster or job.cluster_connection(), client, max_concurrent_trials=job.limits.max_concurrent_trials)
+    concurrent = job.limits.max_concurrent_trials
+    gpus_per_trial = 1
+    if job.training_parameters.get("distributed"):  # a local cluster's GPUs, shared out between the trials
+        from automl_nb.cluster import gpu_count
+
+        gpus_per_trial = max(1, gpu_count() // concurrent)
+    handle = connect(cluster or job.cluster_connection(), client, max_concurrent_trials=concurrent,
+                     gpus_per_trial=gpus_per_trial)
     return DaskExecutor(handle, trial_function)
 
 
@@ -416,6 +423,7 @@ def submit(job, output: str | os.PathLike | None = None, *, cluster: str | None 
 
     Raises:
         SpecError: the job is invalid (nothing is created).
+        AutoMLError: ``properties.node_count_per_trial`` above 1: a trial runs on one machine.
         DataCheckError: the data check found problems; its ``problems`` lists them all, its
             message the first 20 (nothing is created).
 
@@ -425,6 +433,9 @@ def submit(job, output: str | os.PathLike | None = None, *, cluster: str | None 
         >>> run = submit(job, "s3://bucket/runs/shapes")  # workers need no shared folder
     """
     job.validate()
+    from automl_nb.train.distributed import check_node_count  # torch-free: the kernel may import it
+
+    check_node_count(job.properties)  # a trial runs on one machine
     if is_url(output):
         store = open_store(output, create=True)  # checks the URL; refuses one that holds a run
     else:

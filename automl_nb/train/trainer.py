@@ -3,7 +3,9 @@
 The loop is task-agnostic: a task adapter (see :mod:`automl_nb.train.classification`)
 supplies datasets, the model, the loss and the scores. The loop owns the optimizer,
 schedule, mixed precision, gradient accumulation, evaluation cadence, early stopping,
-checkpoints and reporting.
+checkpoints and reporting. On a rank of a data-parallel trial (``distributed: true``) it asks its
+``ranks`` (:mod:`automl_nb.train.ranks`) what differs: the DDP wrapper, this rank's batches, the
+sums over ranks, and rank 0's verdict; only rank 0 writes and reports.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Mapping
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 
 from automl_nb.data.cache import chunk_sampler
 from automl_nb.errors import TrialError
@@ -28,6 +30,7 @@ from automl_nb.train.early_stopping import EarlyStopping, early_stopping_delay
 from automl_nb.train.evaluate import evaluate_model
 from automl_nb.train.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, TrialFolder, epoch_checkpoint, load_checkpoint_file
 from automl_nb.train.optim import build_optimizer, build_scheduler
+from automl_nb.train.ranks import SingleProcess
 from automl_nb.train.setup import freeze_layers, make_adapter, resolve_trial_parameters
 from automl_nb.train.trial import NullReporter, Reporter, Trial, TrialResult
 
@@ -38,6 +41,10 @@ def run_trial(trial: Trial, reporter: Reporter | None = None) -> TrialResult:
     Args:
         trial: what to train on what, and where to write.
         reporter: receives each evaluation's metrics and may stop the trial.
+
+    With ``distributed: true`` and more than one device here
+    (:func:`~automl_nb.train.distributed.processes_for_trial`), DDP processes started from this
+    one train the trial (:mod:`automl_nb.train.distributed`); this process relays their reports.
 
     Returns:
         How the trial ended.
@@ -52,6 +59,12 @@ def run_trial(trial: Trial, reporter: Reporter | None = None) -> TrialResult:
     folder.path.mkdir(parents=True, exist_ok=True)
     try:
         params = resolve_trial_parameters(trial)
+        if params["distributed"]:
+            from automl_nb.train.distributed import processes_for_trial, run_distributed_trial
+
+            processes = processes_for_trial()
+            if processes > 1:  # one device: the ordinary loop, no process group to pay for
+                return run_distributed_trial(trial, reporter or NullReporter(), processes)
         return _Training(trial, params, folder, reporter or NullReporter()).run()
     except KeyboardInterrupt:
         folder.write_status("Canceled", reason="interrupted")
@@ -59,6 +72,20 @@ def run_trial(trial: Trial, reporter: Reporter | None = None) -> TrialResult:
     except Exception as error:
         folder.write_status("Failed", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
         raise
+
+
+def run_trial_rank(trial: Trial, reporter: Reporter, ranks) -> TrialResult:
+    """Run ``trial`` as one rank of a data-parallel trial (see :mod:`automl_nb.train.distributed`).
+
+    Only rank 0 writes the trial folder and calls ``reporter``; an error is raised, not recorded:
+    the process that started the ranks records it.
+
+    Args:
+        trial: the trial, as every rank gets it.
+        reporter: rank 0's reporter (the other ranks' is never called).
+        ranks: a :class:`~automl_nb.train.ranks.ProcessGroup` of an initialised process group.
+    """
+    return _Training(trial, resolve_trial_parameters(trial), TrialFolder(trial.output_dir), reporter, ranks).run()
 
 
 def seed_everything(seed: int) -> None:
@@ -76,10 +103,12 @@ def effective_seed(trial: Trial, params: Mapping) -> int:
 
 
 class _Training:
-    """State of one run of the loop; built by :func:`run_trial`."""
+    """State of one run of the loop; built by :func:`run_trial` (or :func:`run_trial_rank` on each rank)."""
 
-    def __init__(self, trial: Trial, params: dict, folder: TrialFolder, reporter: Reporter) -> None:
+    def __init__(self, trial: Trial, params: dict, folder: TrialFolder, reporter: Reporter,
+                 ranks: SingleProcess | None = None) -> None:
         self.trial, self.params, self.folder, self.reporter = trial, params, folder, reporter
+        self.ranks = ranks or SingleProcess()
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         # cuDNN's autotuner picks kernels by timing, which breaks bit-exact repeats: use it
         # only when the user asked for no seed.
@@ -89,15 +118,20 @@ class _Training:
         seed_everything(self.seed)
         self.adapter = make_adapter(trial, params, self.seed)
         self.adapter.to(self.device)
-        self.model = self.adapter.build_model(bool(params["use_pretrained_model"]))
-        self.frozen = freeze_layers(self.model, params)
+        # network: the model itself (evaluated, saved); model: what trains (DDP's wrapper on ranks).
+        self.network = self.model = self.adapter.build_model(bool(params["use_pretrained_model"]))
+        self.frozen = freeze_layers(self.network, params)
         self._load_initial_checkpoint()
         self.memory_format = torch.contiguous_format
         if self.device.type == "cuda":
             # channels_last speeds up convolutions on tensor cores by ~20%.
             self.memory_format = torch.channels_last
             torch.backends.cudnn.benchmark = self.autotune
-        self.model.to(self.device, memory_format=self.memory_format)
+        self.network.to(self.device, memory_format=self.memory_format)
+        self.model = self.ranks.wrap(self.network)
+        if self.ranks.rank:
+            # Other ranks draw other augmentations; rank 0 keeps the one-process trial's draws.
+            seed_everything(self.seed + self.ranks.rank)
         self.train_loader, self.valid_loader = self._loaders()
         self.accumulate = params["gradient_accumulation_step"]
         self.steps_per_epoch = math.ceil(len(self.train_loader) / self.accumulate)
@@ -130,9 +164,15 @@ class _Training:
         generator = torch.Generator().manual_seed(self.seed)
         # Images streamed through the cache are read a chunk at a time (see chunk_sampler).
         sampler = chunk_sampler(train_set, generator)
-        # A last batch of one image breaks batch norm in training mode: drop it.
-        train = DataLoader(train_set, batch_size=batch, shuffle=sampler is None, sampler=sampler, generator=generator,
-                           drop_last=len(train_set) % batch == 1 and len(train_set) > 1, **common)
+        if self.ranks.world_size > 1:  # each rank takes its slice of each global batch
+            order = sampler if sampler is not None else RandomSampler(train_set, generator=generator)
+            train = DataLoader(train_set, batch_sampler=self.ranks.batch_sampler(order, batch), generator=generator,
+                               **common)
+        else:
+            # A last batch of one image breaks batch norm in training mode: drop it.
+            train = DataLoader(train_set, batch_size=batch, shuffle=sampler is None, sampler=sampler,
+                               generator=generator, drop_last=len(train_set) % batch == 1 and len(train_set) > 1,
+                               **common)
         valid = DataLoader(self.adapter.valid_dataset, batch_size=self.params["validation_batch_size"], **common)
         return train, valid
 
@@ -148,10 +188,10 @@ class _Training:
         if not isinstance(state.get("model"), dict):
             raise TrialError(f"checkpoint_run_id: {path} holds no model weights (no 'model' state dict)")
         state = state["model"]
-        own = self.model.state_dict()
+        own = self.network.state_dict()
         # Incremental training may change the classes: keep only tensors whose shape fits.
         fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        self.model.load_state_dict(fitting, strict=False)
+        self.network.load_state_dict(fitting, strict=False)
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -160,29 +200,37 @@ class _Training:
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> TrialResult:
+        writes = self.ranks.writes  # rank 0 of a data-parallel trial, or the one process
         if self.trial.resume and self.folder.has_resume_point():
             self._resume()
-        else:
+        elif writes:
             self.folder.clear_metrics()
-        self._write_description()
-        self.folder.write_status("Running", epoch=self.start_epoch - 1, started=self.started)
+        if writes:
+            self._write_description()
+            self.folder.write_status("Running", epoch=self.start_epoch - 1, started=self.started)
         status, stopped_early, row, epoch = "Completed", False, {}, self.start_epoch - 1
-        for epoch in range(self.start_epoch, self.params["number_of_epochs"] + 1):
+        last_epoch = self.params["number_of_epochs"]
+        for epoch in range(self.start_epoch, last_epoch + 1):
             train_loss, train_scores, images_per_second = self._train_epoch(epoch)
             if self.schedule_every == "epoch":
                 self.scheduler.step()
             if not self._evaluates_at(epoch):
                 continue
-            row = self._evaluate(epoch, train_loss, train_scores, images_per_second)
-            metric = row.get(self.adapter.primary_metric)
-            if self.params["early_stopping"] and metric is not None and self.stopper.update(metric):
-                stopped_early = True
-            if stopped_early or epoch == self.params["number_of_epochs"]:
+            canceled = False
+            if writes:  # the other ranks wait for rank 0's verdict below
+                row = self._evaluate(epoch, train_loss, train_scores, images_per_second)
+                metric = row.get(self.adapter.primary_metric)
+                if self.params["early_stopping"] and metric is not None and self.stopper.update(metric):
+                    stopped_early = True
+                if not (stopped_early or epoch == last_epoch):
+                    # Resume points sit at evaluations, where metrics.jsonl has its rows.
+                    self._save_last(epoch)
+                    self.folder.write_status("Running", epoch=epoch, best_metric=self.best_metric, started=self.started)
+                    canceled = self.reporter.should_stop()
+            stopped_early, canceled = self.ranks.verdict(stopped_early, canceled)
+            if stopped_early or epoch == last_epoch:
                 break  # complete: a stop asked for now comes too late to matter
-            # Resume points sit at evaluations, where metrics.jsonl has its rows.
-            self._save_last(epoch)
-            self.folder.write_status("Running", epoch=epoch, best_metric=self.best_metric, started=self.started)
-            if self.reporter.should_stop():
+            if canceled:
                 status = "Canceled"
                 break
         return self._finish(status, stopped_early, epoch, row)
@@ -192,7 +240,7 @@ class _Training:
 
     def _train_epoch(self, epoch: int) -> tuple[float, dict, float]:
         self.model.train()
-        for name, module in self.model.named_modules():
+        for name, module in self.network.named_modules():
             if name and (name + ".").startswith(self.frozen):
                 module.eval()  # frozen layers keep their batch-norm statistics too
         keep_outputs = bool(self.params["log_training_metrics"])
@@ -202,10 +250,13 @@ class _Training:
         self.optimizer.zero_grad(set_to_none=True)
         batches = len(self.train_loader)
         for i, batch in enumerate(self.train_loader):
-            with self._autocast():
-                loss, logits, target = self.adapter.forward_loss(self.model, batch, self.device, self.memory_format)
-            self.scaler.scale(loss / self.accumulate).backward()
-            if (i + 1) % self.accumulate == 0 or i + 1 == batches:
+            steps = (i + 1) % self.accumulate == 0 or i + 1 == batches
+            with self.ranks.skip_sync(self.model, steps):  # DDP averages gradients at each step's last batch
+                with self._autocast():
+                    loss, logits, target = self.adapter.forward_loss(self.model, batch, self.device,
+                                                                     self.memory_format)
+                self.scaler.scale(loss / self.accumulate).backward()
+            if steps:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 self.optimizer.zero_grad(set_to_none=True)
@@ -217,16 +268,19 @@ class _Training:
             if keep_outputs and logits is not None:  # detectors return no per-image outputs in training
                 outputs.append(logits.detach().float().cpu())
                 targets.append(target.cpu())
-        mean_loss = total_loss.item() / max(seen, 1)
+        total, seen = self.ranks.sum(total_loss, seen)  # every rank's images
+        mean_loss = total / max(seen, 1)
         if not math.isfinite(mean_loss):
             raise TrialError(f"training loss became {mean_loss} in epoch {epoch}; "
                              f"try a lower learning_rate (now {self.params['learning_rate']})")
+        if keep_outputs:
+            outputs, targets = self.ranks.gather(outputs), self.ranks.gather(targets)
         scores = self.adapter.score(torch.cat(outputs), torch.cat(targets)) if outputs else {}
         return mean_loss, scores, seen / (time.perf_counter() - started)
 
     def _evaluate(self, epoch: int, train_loss: float, train_scores: dict, images_per_second: float) -> dict:
         per_image: list = []  # each image's outputs, from this same pass, for predictions.jsonl
-        valid_loss, scores = evaluate_model(self.model, self.valid_loader, self.adapter, self.device,
+        valid_loss, scores = evaluate_model(self.network, self.valid_loader, self.adapter, self.device,
                                             self.memory_format, self._autocast, keep=per_image)
         primary = self.adapter.primary_metric
         row = {"epoch": epoch, "train_loss": train_loss, "validation_loss": valid_loss,
@@ -256,7 +310,7 @@ class _Training:
         write_predictions(self.folder.path, prediction_rows(per_image, self.adapter.classes))
 
     def _model_state(self, epoch: int) -> dict:
-        return {"model": self.model.state_dict(), "epoch": epoch, "task": self.trial.task,
+        return {"model": self.network.state_dict(), "epoch": epoch, "task": self.trial.task,
                 "params": self.params, "labels": self.adapter.classes, "metric": self.best_metric}
 
     def _save_last(self, epoch: int) -> None:
@@ -270,7 +324,7 @@ class _Training:
 
     def _resume(self) -> None:
         state = self.folder.load_checkpoint(LAST_CHECKPOINT, self.device)
-        self.model.load_state_dict(state["model"])
+        self.network.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -281,7 +335,8 @@ class _Training:
         random.setstate(state["rng"]["python"])
         self.train_loader.generator.set_state(state["rng"]["loader"].cpu())
         self.start_epoch = state["epoch"] + 1
-        self.folder.truncate_metrics(state["epoch"])
+        if self.ranks.writes:
+            self.folder.truncate_metrics(state["epoch"])
 
     def _write_description(self) -> None:
         self.folder.write_description(self.trial, self.params)
@@ -289,12 +344,14 @@ class _Training:
         self.folder.write_settings(self.adapter.settings())
 
     def _finish(self, status: str, stopped_early: bool, epoch: int, row: dict) -> TrialResult:
-        if status == "Completed":
+        if status == "Completed" and self.ranks.writes:
             self.folder.remove_resume_point()  # from a resumed run
         result = TrialResult(
             trial_id=self.trial.trial_id, status=status, primary_metric=self.adapter.primary_metric,
             best_metric=self.best_metric, best_epoch=self.best_epoch, epochs_completed=epoch,
             output_dir=str(self.folder.path), stopped_early=stopped_early, last_metrics=row)
+        if not self.ranks.writes:
+            return result
         self.folder.write_status(status, epoch=epoch, best_metric=self.best_metric, best_epoch=self.best_epoch,
                                  stopped_early=stopped_early, started=self.started, ended=time.time())
         return result

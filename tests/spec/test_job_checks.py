@@ -80,22 +80,15 @@ def test_freeze_layer_pattern_is_a_valid_regex_at_load():
         load_job(text)
 
 
-# ----- keys accepted but not acted on yet
-@pytest.mark.parametrize("key, says", [
-    ("distributed", "each trial trains on one device"),
-])
-def test_keys_not_acted_on_warn_when_set(key, says):
+# ----- keys accepted but not acted on yet (none in the table now; distributed trains with DDP)
+def test_distributed_is_acted_on_and_gets_no_notice():
     job = image_classification(training_data="d")
-    job.set_training_parameters(**{key: True})
-    (notice,) = _warnings(job.validate)
-    assert notice.startswith(f"training_parameters.{key}: True is accepted but not acted on yet: {says}")
-    job.set_training_parameters(**{key: False})  # what happens anyway: nothing to say
+    job.set_training_parameters(distributed=True)
     assert _warnings(job.validate) == []
     job = image_classification(training_data="d")
-    job.extend_search_space({"model_name": Choice(["resnet18"]), key: Choice([False, True])})
+    job.extend_search_space({"model_name": Choice(["resnet18"]), "distributed": Choice([False, True])})
     job.set_sweep(sampling_algorithm="grid")
-    (notice,) = _warnings(job.validate)
-    assert notice.startswith(f"search_space[0].{key}: True is accepted but not acted on yet")
+    assert _warnings(job.validate) == []
 
 
 def test_a_plain_job_gets_no_notice():

@@ -136,8 +136,7 @@ def test_changing_the_task_offers_its_models_and_parameters():
     assert builder.models.options[0].startswith("maskrcnn_")
     assert "mask_pixel_score_threshold" in builder.add_parameter.options
     assert "training_crop_size" not in builder.add_parameter.options
-    # validated but not acted on yet: not offered
-    assert "distributed" not in builder.add_parameter.options
+    assert "distributed" in builder.add_parameter.options  # acted on now (DDP): offered
     builder.add_parameter.value = "mask_pixel_score_threshold"
     assert "mask_pixel_score_threshold" in builder._editors and builder.add_parameter.value == ""
 
