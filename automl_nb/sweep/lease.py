@@ -120,7 +120,10 @@ class Lease:
             self._renewer.join()
         current = self.read()
         if current is not None and current.get("owner") == self.record["owner"]:
-            self.path.unlink(missing_ok=True)
+            self._remove()
+
+    def _remove(self) -> None:
+        self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> "Lease":
         self.acquire()

@@ -231,13 +231,8 @@ class RemoteLease(Lease):
             except OSError:  # the store did not answer: keep the lease, try at the next beat
                 log.warning("%s: renewing the lease failed; retrying", self.path, exc_info=True)
 
-    def release(self) -> None:
-        self._stop.set()
-        if self._renewer is not None:
-            self._renewer.join()
-        current = self.read()
-        if current is not None and current.get("owner") == self.record["owner"]:
-            self.remote.remove(LEASE)
+    def _remove(self) -> None:
+        self.remote.remove(LEASE)
 
 
 def trial_lease(folder: str | os.PathLike, times: LeaseTimes = LeaseTimes(), holder: str = "") -> Lease:

@@ -62,6 +62,9 @@ def s3(tmp_path_factory):
         fs = RemoteFolder(f"s3://{BUCKET}").fs
         fs.mkdir(BUCKET)
         yield fs
+        # moto keeps its buckets in this process, not in the server: with the slow tests run first,
+        # this module's fixtures are set up twice in one process.
+        fs.rm(BUCKET, recursive=True)
     server.stop()
 
 
