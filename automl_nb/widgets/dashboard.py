@@ -97,7 +97,7 @@ class SweepDashboard(widgets.VBox):
         self._user_sorted = False
         self._curves_drawn = 0.0  # time.monotonic() of the last drawing, and how long it took
         self._curves_seconds = 0.0
-        self._refresh_seconds = 0.0  # what the last refresh took, the lock held
+        self._refresh_seconds = 0.0  # the CPU time the last refresh took, the lock held
         self.snapshot: RunSnapshot | None = None
         self._reader = SnapshotReader(self.run)
         self._rows: dict[str, TrialRowView] = {}
@@ -159,11 +159,13 @@ class SweepDashboard(widgets.VBox):
     def refresh(self) -> RunSnapshot:
         """Re-read the run folder and redraw; return the snapshot shown."""
         with self._lock:
-            started = time.monotonic()  # once the lock is held: a wait for a drawing elsewhere is no cost
+            # What a refresh costs the sweep is this thread's CPU time, once the lock is held: neither
+            # a wait for a drawing elsewhere nor a wait for a core the trials' workers hold.
+            started = time.thread_time()
             snapshot = self._reader.take()
             self._apply(snapshot)
             self.snapshot = snapshot
-            self._refresh_seconds = time.monotonic() - started
+            self._refresh_seconds = time.thread_time() - started
             return snapshot
 
     def _apply(self, snapshot: RunSnapshot, resort: bool = False) -> None:
@@ -233,7 +235,7 @@ class SweepDashboard(widgets.VBox):
         wait = max(self.curves_interval, IDLE_FACTOR * self._curves_seconds)
         if not ended and self._curves_key is not None and time.monotonic() - self._curves_drawn < wait:
             return  # a later refresh draws them (the updater's last one always does)
-        started = time.monotonic()
+        started = time.thread_time()
         parallel = parallel_png(snapshot, tuple(name for name in self._swept or () if name not in EXPORT_COLUMNS))
         if parallel is not None:
             self.parallel.value = parallel
@@ -241,7 +243,7 @@ class SweepDashboard(widgets.VBox):
         if ended:  # the static form's PNG, ready for the display update after the sweep (no wait there)
             self.curves_png()
         self._curves_key = key
-        self._curves_drawn, self._curves_seconds = time.monotonic(), time.monotonic() - started
+        self._curves_drawn, self._curves_seconds = time.monotonic(), time.thread_time() - started
 
     def select(self, trial_id: str) -> None:
         """Mark a trial's row (what a click on its curve does; "" for none), showing it if off the page.

@@ -2,7 +2,9 @@
 
 It is woken by the sweep's events (when this kernel drives the sweep) and otherwise polls
 every ``poll_seconds``. The sweep runs in this process too (same GIL), so what a refresh costs
-the sweep loses: after a refresh that cost t seconds the updater waits 19 t, about 5% at most.
+the sweep loses: after a refresh that cost t seconds of CPU the updater waits 19 t, about 5% at
+most. (CPU, not wall time: on a machine whose cores the trials fill, a refresh waits for a core
+far longer than it works, and pacing by that wait left the dashboard silent for seconds.)
 """
 
 from __future__ import annotations
