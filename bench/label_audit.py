@@ -113,9 +113,16 @@ def detection_scores(findings, removed: dict[str, list[dict]]) -> dict:
 
 
 # -- the parts ---------------------------------------------------------------------------------
-def sweep(job, folder: Path):
+def sweep(job, rates: list[float], parameters: dict, folder: Path, what: str):
+    """A grid over the learning ``rates``, one trial at a time in this process, timed."""
+    job.set_limits(max_trials=len(rates), max_concurrent_trials=1)
+    job.set_training_parameters(**parameters)
+    job.extend_search_space({"learning_rate": Choice(rates)})
+    job.set_sweep(sampling_algorithm="grid")
+    started = time.perf_counter()
     run = job.submit(folder, executor=InProcessExecutor(max_workers=1), check_data=False)
     run.wait(report=None)
+    print(f"{what} sweep: {time.perf_counter() - started:.0f} s", flush=True)
     return run
 
 
@@ -177,13 +184,7 @@ def classification_part(out: Path, colour_by_class: bool = True) -> None:
     noisy = data.with_name("noisy.jsonl")
     flipped = flip_labels(data, noisy, ["circle", "square", "triangle"])
     job = image_classification(training_data=Input(path=str(noisy), type="uri_file"), name="audit")
-    job.set_limits(max_trials=len(CLASSIFICATION_RATES), max_concurrent_trials=1)
-    job.set_training_parameters(**CLASSIFICATION_PARAMETERS)
-    job.extend_search_space({"learning_rate": Choice(CLASSIFICATION_RATES)})
-    job.set_sweep(sampling_algorithm="grid")
-    started = time.perf_counter()
-    run = sweep(job, out / "run")
-    print(f"classification sweep: {time.perf_counter() - started:.0f} s", flush=True)
+    run = sweep(job, CLASSIFICATION_RATES, CLASSIFICATION_PARAMETERS, out / "run", "classification")
     what = "colour by class" if colour_by_class else "shapes alone"
     audit_and_retrain(f"classification ({what}), 5% of labels flipped", run, noisy, test, "image_classification",
                       classification_scores, "accuracy", flipped)
@@ -195,13 +196,7 @@ def detection_part(out: Path) -> None:
     noisy = data.with_name("noisy.jsonl")
     removed = remove_boxes(data, noisy)
     job = image_object_detection(training_data=Input(path=str(noisy), type="uri_file"), name="audit")
-    job.set_limits(max_trials=len(YOLO_RATES), max_concurrent_trials=1)
-    job.set_training_parameters(**YOLO_PARAMETERS)
-    job.extend_search_space({"learning_rate": Choice(YOLO_RATES)})
-    job.set_sweep(sampling_algorithm="grid")
-    started = time.perf_counter()
-    run = sweep(job, out / "run")
-    print(f"detection sweep: {time.perf_counter() - started:.0f} s")
+    run = sweep(job, YOLO_RATES, YOLO_PARAMETERS, out / "run", "detection")
     audit_and_retrain("detection, 5% of boxes removed", run, noisy, test, "image_object_detection",
                       detection_scores, "mean_average_precision", removed, DETECTION_CONFIDENCES)
 
