@@ -94,7 +94,7 @@ class AutoMLMagics(Magics):
     def _run(self, reference: str | None):
         """The run a command acts on: ``-r`` (a Run variable or a folder), else the current run."""
         from automl_nb.sweep import Run, load_run
-        from automl_nb.sweep.store import is_url
+        from automl_nb.sweep.store import is_remote
 
         if reference is None:
             if self.current_run is None:
@@ -104,7 +104,7 @@ class AutoMLMagics(Magics):
         value = self.shell.user_ns.get(reference)
         if isinstance(value, Run):
             return value
-        if is_url(reference):
+        if is_remote(reference):
             return load_run(reference)
         folder = Path(os.path.expanduser(reference))
         if (folder / "run.json").exists():

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
+from automl_nb.sweep.remote_trial import stage_trial
 from automl_nb.sweep.worker import VERDICT_WAIT_SECONDS, Channel, Timing, execute_trial, run_sweep_trial
 
 EventSink = Callable[[dict], None]
@@ -222,7 +223,8 @@ class InProcessExecutor:
 
     def _run(self, trial, reporter: "_ThreadReporter") -> dict:
         reporter.send("start", pid=threading.get_native_id(), worker="in-process")
-        return execute_trial(trial, reporter, self.trial_function)
+        with stage_trial(trial, reporter) as (staged, staged_reporter):  # a trial of a run on a URL: staged here
+            return execute_trial(staged, staged_reporter, self.trial_function)
 
     def send_verdict(self, trial_id: str, epoch: float, stop: bool) -> None:
         with self.changed:

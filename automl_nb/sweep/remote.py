@@ -305,13 +305,16 @@ class MirrorSync:
         self._thread = threading.Thread(target=self._loop, args=(seconds,), name="automl-run-sync", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop the thread, then sync a last time, checkpoints too (errors raise here)."""
+    def stop(self, pull: bool = True) -> None:
+        """Stop the thread, then sync a last time, checkpoints too (``pull=False``: only upload;
+        errors raise here)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        self.sync(checkpoints=True)
+        self.push()
+        if pull:
+            self.pull(checkpoints=True)
 
     def _loop(self, seconds: float) -> None:
         while not self._stop.wait(seconds):

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 
 from automl_nb.sweep.lease import LEASE, Lease, LeaseTimes, describe
 from automl_nb.sweep.remote import RemoteFolder, check_url, file_state, hidden
-from automl_nb.sweep.store import TRIAL_RECORD, is_url
+from automl_nb.sweep.store import TRIAL_RECORD, is_remote
 
 log = logging.getLogger(__name__)
 
@@ -139,15 +139,15 @@ def staging_root() -> Path:
 
 
 @contextmanager
-def stage_trial(trial, may_write: Callable[[], bool] = lambda: True) -> Iterator[tuple[Any, TrialStage | None]]:
+def stage_trial(trial, reporter, may_write: Callable[[], bool] = lambda: True) -> Iterator[tuple[Any, Any]]:
     """Run a trial whose ``output_dir`` is a URL in a local staging folder; a local trial passes through.
 
-    Yields ``(trial, stage)``: the trial with its staging folder as ``output_dir`` and the
-    :class:`TrialStage` (None for a local trial). On leaving, the trial's files are uploaded a
-    last time and the staging folder is removed.
+    Yields ``(trial, reporter)``: the trial with its staging folder as ``output_dir``, and a reporter
+    that uploads what changed after each evaluation (a local trial: both as given). On leaving, the
+    trial's files are uploaded a last time and the staging folder is removed.
     """
-    if not is_url(trial.output_dir):
-        yield trial, None
+    if not is_remote(trial.output_dir):
+        yield trial, reporter
         return
     remote = RemoteFolder(check_url(trial.output_dir, key="output_dir"))
     local = staging_root() / hashlib.sha256(remote.url.encode()).hexdigest()[:16]
@@ -156,7 +156,7 @@ def stage_trial(trial, may_write: Callable[[], bool] = lambda: True) -> Iterator
     stage = TrialStage(remote, local, may_write)
     stage.download()
     try:
-        yield replace(trial, output_dir=str(local)), stage
+        yield replace(trial, output_dir=str(local)), UploadingReporter(reporter, stage)
         stage.upload()
     finally:
         stage.wait()
@@ -237,6 +237,6 @@ class RemoteLease(Lease):
 
 def trial_lease(folder: str | os.PathLike, times: LeaseTimes = LeaseTimes(), holder: str = "") -> Lease:
     """The lease of a trial folder: on the store for a URL, else the local folder's."""
-    if is_url(folder):
+    if is_remote(folder):
         return RemoteLease(check_url(os.fspath(folder), key="output_dir"), times, holder)
     return Lease(folder, times, holder)

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from automl_nb.errors import AutoMLError
 from automl_nb.sweep.executor import Executor
 from automl_nb.sweep.failures import FailureWatch
-from automl_nb.sweep.store import RunStore, free_folder, is_url, open_store
+from automl_nb.sweep.store import RunStore, free_folder, is_remote, open_store
 
 DEFAULT_RUNS_FOLDER = Path("runs")
 # wait() looks for new failures at most this often (a look reads every trial record).
@@ -369,7 +369,7 @@ class Run:
             self.store.write_run(status="Failed", error=f"{type(error).__name__}: {error}")
         finally:
             try:
-                self.store.stop_sync()  # the summary (or the failure) goes up too
+                self.store.stop_sync(pull=False)  # the summary (or the failure) goes up too
             except Exception as error:  # the store is out of reach: wait() says so
                 self._error = self._error or error
 
@@ -436,7 +436,7 @@ def submit(job, output: str | os.PathLike | None = None, *, cluster: str | None 
     from automl_nb.train.distributed import check_node_count  # torch-free: the kernel may import it
 
     check_node_count(job.properties)  # a trial runs on one machine
-    if is_url(output):
+    if is_remote(output):
         store = open_store(output, create=True)  # checks the URL; refuses one that holds a run
     else:
         folder = Path(output) if output is not None else free_folder(DEFAULT_RUNS_FOLDER / (job.name or job.task))

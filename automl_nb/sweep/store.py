@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from automl_nb._atomic import atomic_write_json, atomic_write_text, read_json
+from automl_nb.data.records import is_url
 from automl_nb.errors import RunFolderError
 
 # Trial statuses, as Azure names its child runs.
@@ -141,10 +142,10 @@ class RunStore:
         if self.remote is not None:
             self.remote.start()
 
-    def stop_sync(self) -> None:
-        """Stop the background sync and sync a last time."""
+    def stop_sync(self, pull: bool = True) -> None:
+        """Stop the background sync and sync a last time (``pull=False``: only upload)."""
         if self.remote is not None:
-            self.remote.stop()
+            self.remote.stop(pull=pull)
 
     def refresh(self) -> None:
         """Bring the mirror up to what the store holds now (e.g. before resume)."""
@@ -209,8 +210,7 @@ class RunStore:
         """The trial left a checkpoint to resume from (it was interrupted after an evaluation)."""
         from automl_nb.train.folder import LAST_CHECKPOINT, TrialFolder
 
-        if self.remote is not None:  # the mirror holds no last.pt: the store's listing says
-            self.remote.pull()
+        if self.remote is not None:  # the mirror holds no last.pt: the last listing (a sync turn, refresh) says
             return self.remote.has(f"trials/{trial_id}/{LAST_CHECKPOINT}")
         return TrialFolder(self.trial_folder(trial_id)).has_resume_point()
 
@@ -281,12 +281,12 @@ def _portable_job(job):
     return job
 
 
-def is_url(location: Any) -> bool:
+def is_remote(location: Any) -> bool:
     """Whether ``location`` names a remote store (``scheme://...``) rather than a local folder.
 
     ``file://`` URLs are local folders; Path objects are always local.
     """
-    return isinstance(location, str) and "://" in location and not location.startswith("file://")
+    return isinstance(location, str) and is_url(location) and not location.startswith("file://")
 
 
 def local_path(location: str | os.PathLike) -> Path:
@@ -303,7 +303,7 @@ def open_store(location: str | os.PathLike, *, create: bool = False) -> RunStore
         create: for a URL, start a new run there (refusing one that holds a run); a local folder
             is made by :meth:`RunStore.create`.
     """
-    if is_url(location):
+    if is_remote(location):
         from automl_nb.sweep.remote import open_remote_store
 
         return open_remote_store(location, create=create)

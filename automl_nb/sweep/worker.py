@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from automl_nb.sweep.lease import Lease, LeaseHeldError, LeaseTimes
-from automl_nb.sweep.remote_trial import UploadingReporter, stage_trial, trial_lease
-from automl_nb.sweep.store import HEARTBEAT_SECONDS, HEARTBEAT_STALE_SECONDS, is_url
+from automl_nb.sweep.remote_trial import stage_trial, trial_lease
+from automl_nb.sweep.store import HEARTBEAT_SECONDS, HEARTBEAT_STALE_SECONDS
 
 if TYPE_CHECKING:
     from automl_nb.train.trial import Trial
@@ -181,9 +181,8 @@ def run_sweep_trial(trial: Trial, channel: Channel, threads: int | None = None,
             torch.set_num_threads(threads)
         pick_gpu()
         # A trial folder on a URL is staged here and uploaded as the trial goes (a local one: as is).
-        with stage_trial(trial, may_write=lambda: not lease.lost.is_set()) as (staged, stage):
-            result = execute_trial(staged, reporter if stage is None else UploadingReporter(reporter, stage),
-                                   trial_function)
+        with stage_trial(trial, reporter, may_write=lambda: not lease.lost.is_set()) as (staged, staged_reporter):
+            result = execute_trial(staged, staged_reporter, trial_function)
             if reporter.stop_reason and result.get("status") == "Canceled" and not lease.lost.is_set():
                 record_stop_reason(staged.output_dir, reporter.stop_reason)
         return result
@@ -211,9 +210,6 @@ def execute_trial(trial: Trial, reporter, trial_function: Callable | None = None
     if trial_function is None:
         from automl_nb.train import run_trial as trial_function
     try:
-        if is_url(trial.output_dir):  # an in-process executor on a run on a URL (Dask tasks come staged)
-            with stage_trial(trial) as (staged, stage):
-                return execute_trial(staged, UploadingReporter(reporter, stage), trial_function)
         return asdict(trial_function(trial, reporter))
     except Exception as error:
         torch = sys.modules.get("torch")  # an out-of-memory error means torch is loaded already
