@@ -20,6 +20,7 @@ import argparse
 from pathlib import Path
 
 from automl_nb.errors import AutoMLError
+from automl_nb.spec.limits import LIMIT_KEYS
 
 
 def add_steering_parsers(commands: argparse._SubParsersAction) -> None:
@@ -27,7 +28,7 @@ def add_steering_parsers(commands: argparse._SubParsersAction) -> None:
 
     def command(name: str, help_text: str, handler) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument("run", type=Path, metavar="RUN", help="the run folder")
+        parser.add_argument("run", metavar="RUN", help="the run folder, or its URL (s3://...)")
         parser.set_defaults(handler=handler)
         return parser
 
@@ -45,8 +46,8 @@ def add_steering_parsers(commands: argparse._SubParsersAction) -> None:
     requeue = command("requeue", "run Failed trials again (an out-of-memory retry keeps its smaller batch)", _requeue)
     requeue.add_argument("trials", nargs="*", metavar="TRIAL", help="the trial ids (default: every Failed trial)")
     limits = command("limits", "change the sweep's limits while it runs (trials running go on)", _limits)
-    for key, metavar in (("max_trials", "N"), ("max_concurrent_trials", "N"), ("timeout_minutes", "M")):
-        limits.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int, metavar=metavar,
+    for key in LIMIT_KEYS:
+        limits.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int, metavar="M" if "minutes" in key else "N",
                             help=f"the new {key}")
     narrow = command("narrow", "draw new trials from a narrower search space, within the job's", _narrow)
     narrow.add_argument("space", type=Path, metavar="SPACE.yaml",
@@ -54,29 +55,28 @@ def add_steering_parsers(commands: argparse._SubParsersAction) -> None:
     command("steering", "list the run's steering requests and what became of them", _steering)
 
 
-def _run(folder: Path):
+def _run(location: str):
+    """The run at a folder or a URL (``s3://...``, as ``automl-nb resume`` takes)."""
     from automl_nb.sweep import load_run
+    from automl_nb.sweep.store import is_remote
 
-    if not (folder / "run.json").is_file():
-        raise AutoMLError(f"RUN {str(folder)!r} is not a run folder (a folder with run.json)")
-    return load_run(folder)
+    if not is_remote(location) and not (Path(location) / "run.json").is_file():
+        raise AutoMLError(f"RUN {location!r} is not a run folder (a folder with run.json)")
+    return load_run(location)
 
 
 def _said(run, request_id: str, what: str) -> int:
     """Tell when a logged request takes effect (the magics' words, with the command that resumes)."""
-    from automl_nb.sweep.steering import when_applied
+    from automl_nb.sweep.steering import request_logged
 
-    when = when_applied(run)
-    if when.endswith("resumes"):
-        when += f" (automl-nb resume {run.folder})"
-    print(f"{run.folder}: {what}: request {request_id} logged; {when}")
+    print(request_logged(run, request_id, what, "automl-nb resume"))
     return 0
 
 
 def _stop(args) -> int:
     run = _run(args.run)
     run.stop_trial(args.trial)
-    print(f"{run.folder}: trial {args.trial} stops at its next evaluation")
+    print(f"{run.store.location}: trial {args.trial} stops at its next evaluation")
     return 0
 
 
@@ -99,8 +99,6 @@ def _requeue(args) -> int:
 
 
 def _limits(args) -> int:
-    from automl_nb.sweep.steering import LIMIT_KEYS
-
     run = _run(args.run)
     changes = {key: getattr(args, key) for key in LIMIT_KEYS if getattr(args, key) is not None}
     shown = " ".join(f"{key}={value}" for key, value in changes.items())

@@ -169,7 +169,7 @@ class AutoMLMagics(Magics):
 
     def _do_limits(self, args) -> None:
         run = self._run(args.run)
-        from automl_nb.sweep.steering import LIMIT_KEYS
+        from automl_nb.spec.limits import LIMIT_KEYS
 
         changes = key_values(args.limits, "limits")
         unknown = [key for key in changes if key not in LIMIT_KEYS]
@@ -390,12 +390,9 @@ def _trial_of(key: Any) -> str:
 
 def _said(run, request_id: str, what: str) -> None:
     """Tell when a logged steering request takes effect."""
-    from automl_nb.sweep.steering import when_applied
+    from automl_nb.sweep.steering import request_logged
 
-    when = when_applied(run)
-    if when.endswith("resumes"):
-        when += f" (%automl resume {run.folder})"
-    print(f"{run.folder}: {what}: request {request_id} logged; {when}")
+    print(request_logged(run, request_id, what, "%automl resume"))
 
 
 def _expand(patterns: list[str]) -> list[str]:

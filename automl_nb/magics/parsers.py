@@ -13,7 +13,7 @@ import shlex
 from IPython.core.error import UsageError
 
 from automl_nb.export import EXPORTERS
-from automl_nb.spec import Limits
+from automl_nb.spec.limits import LIMIT_KEYS
 from automl_nb.spec.explain import XAI_ALGORITHMS, XAI_PARAMETERS
 
 
@@ -189,7 +189,7 @@ def _steering_commands(command) -> None:
     clone.add_argument("edits", nargs="*", metavar="KEY=VALUE", help="parameters to change, e.g. learning_rate=0.002")
     requeue = command("requeue", "run Failed trials again (an out-of-memory retry keeps its smaller batch)")
     requeue.add_argument("trials", nargs="*", metavar="TRIAL", help="the trial ids (default: every Failed trial)")
-    limits = command("limits", f"change {', '.join(Limits().to_dict())} while the sweep runs")
+    limits = command("limits", f"change {', '.join(LIMIT_KEYS)} while the sweep runs")
     limits.add_argument("limits", nargs="+", metavar="KEY=VALUE", help="e.g. max_trials=20 timeout_minutes=90")
     narrow_help = ("draw new trials from a narrower search space: %%automl narrow with the space's YAML as the cell, "
                    "or -f FILE")

@@ -88,3 +88,7 @@ class Limits:
             if key not in names:
                 unknown_key(key, "limit", names, data[key])
         return cls(**{key: value for key, value in data.items() if value is not None})
+
+
+# The limits by name: a job's, the builder's boxes, and what steering may change while a sweep runs.
+LIMIT_KEYS = tuple(item.name for item in fields(Limits))

@@ -19,18 +19,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from automl_nb._atomic import append_jsonl
 from automl_nb.errors import AutoMLError, SpecError
 from automl_nb.spec import Limits
+from automl_nb.spec.limits import LIMIT_KEYS
 from automl_nb.sweep.store import CANCELED, COMPLETED, FAILED, TrialRecord
 
 STEERING_FILE = "steering.jsonl"
 KINDS = ("stop", "extend", "clone", "requeue", "limits", "narrow")
-LIMIT_KEYS = tuple(item.name for item in fields(Limits))  # the limits a running sweep may change: all of them
 
 
 def append_request(folder: str | Path, kind: str, **arguments: Any) -> dict:
@@ -52,6 +52,15 @@ def when_applied(run) -> str:
     if run.running or run.store.driver_alive():
         return "the driver applies it at its next turn"
     return "applied when the run resumes"
+
+
+def request_logged(run, request_id: str, what: str, resume_command: str) -> str:
+    """What the magics and the CLI say of a logged request: when it takes effect, and the command
+    that resumes the run when none drives it (``resume_command``, e.g. ``%automl resume``)."""
+    when = when_applied(run)
+    if when.endswith("resumes"):
+        when += f" ({resume_command} {run.store.location})"
+    return f"{run.store.location}: {what}: request {request_id} logged; {when}"
 
 
 class SteeringLog:

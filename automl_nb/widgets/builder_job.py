@@ -14,11 +14,10 @@ from typing import Any
 
 from automl_nb.errors import AutoMLError, SpecError
 from automl_nb.spec.inputs import DEFAULT_TARGET_COLUMN_NAME
-from automl_nb.spec.limits import Limits
+from automl_nb.spec.limits import LIMIT_KEYS, Limits
 from automl_nb.spec.sweep_settings import Sweep
 from automl_nb.widgets.editors import parse_value
 
-LIMIT_KEYS = ("max_trials", "max_concurrent_trials", "timeout_minutes")
 MISSING_TRAINING_DATA = "training_data: missing; type the path of a JSONL file or MLTable folder"
 INVALID_HEADER = "not valid yet (an invalid field is left out of the YAML below):"
 # What a new builder shows: the spec's defaults.

@@ -214,7 +214,7 @@ class LimitsForm:
     request with the boxes changed."""
 
     def __init__(self, job: Any, request: Callable, run: Any) -> None:
-        from automl_nb.sweep.steering import LIMIT_KEYS
+        from automl_nb.spec.limits import LIMIT_KEYS
 
         self.job, self._make, self.run = job, request, run
         self.boxes = {key: widgets.IntText(description=key, layout=widgets.Layout(width=FIELD_WIDTH, max_width="100%"))
