@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from automl_nb.analysis.predictions import IOU_THRESHOLD, SCORE_THRESHOLD, match_detections
+from automl_nb.analysis.predictions import IOU_THRESHOLD, SCORE_THRESHOLD, box_array, match_detections
 from automl_nb.errors import AutoMLError
 from automl_nb.metrics.classification import MULTILABEL_THRESHOLD
 from automl_nb.spec.tasks import CLASSIFICATION_TASKS, MULTILABEL
@@ -115,16 +115,11 @@ def image_average_precision(row: Mapping, labels: Sequence[str]) -> float:
     from automl_nb.metrics.voc import voc_map
 
     index = {label: k for k, label in enumerate(labels)}
-    detections = ImageDetections(boxes=[_xyxy(b) for b in row["boxes"]], scores=[b["score"] for b in row["boxes"]],
+    detections = ImageDetections(boxes=box_array(row["boxes"]), scores=[b["score"] for b in row["boxes"]],
                                  labels=[index[b["label"]] for b in row["boxes"]])
-    targets = ImageTargets(boxes=[_xyxy(t) for t in row["truth"]], labels=[index[t["label"]] for t in row["truth"]],
+    targets = ImageTargets(boxes=box_array(row["truth"]), labels=[index[t["label"]] for t in row["truth"]],
                            width=1, height=1)
     return voc_map([detections], [targets], len(labels), IOU_THRESHOLD)["map"]
-
-
-def _xyxy(item: Mapping) -> list[float]:
-    box = item["box"]
-    return [box["topX"], box["topY"], box["bottomX"], box["bottomY"]]
 
 
 def compare(rows_a: Any, rows_b: Any, task: str, labels: Sequence[str],

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from automl_nb.analysis.diff import outcome, predicted, rows_of
-from automl_nb.analysis.predictions import IOU_THRESHOLD, SCORE_THRESHOLD, match_detections
+from automl_nb.analysis.predictions import IOU_THRESHOLD, SCORE_THRESHOLD, box_array, match_detections
 from automl_nb.spec.tasks import CLASSIFICATION_TASKS, MULTILABEL
 
 # The extra row and column of a detection's confusion matrix.
@@ -112,7 +112,7 @@ def _object_pairs(row: Mapping, labels: list, score_threshold: float) -> list[tu
     left = [d for d in sorted(range(len(boxes)), key=lambda d: -boxes[d]["score"])
             if boxes[d]["score"] >= score_threshold and not got["match"][d]]
     open_truth = [t for t, found in enumerate(got["found"]) if not found]
-    overlaps = box_iou([_xyxy(b) for b in boxes], [_xyxy(t) for t in truth]).reshape(len(boxes), len(truth))
+    overlaps = box_iou(box_array(boxes), box_array(truth)).reshape(len(boxes), len(truth))
     for d in left:
         best = max(open_truth, key=lambda t: overlaps[d, t], default=None)
         if best is not None and overlaps[d, best] >= IOU_THRESHOLD:
@@ -122,11 +122,6 @@ def _object_pairs(row: Mapping, labels: list, score_threshold: float) -> list[tu
             pairs.append((edge, labels.index(boxes[d]["label"])))
     pairs += [(labels.index(truth[t]["label"]), edge) for t in open_truth]
     return pairs
-
-
-def _xyxy(item: Mapping) -> list[float]:
-    box = item["box"]
-    return [box["topX"], box["topY"], box["bottomX"], box["bottomY"]]
 
 
 def top_losses(table: Any, task: str, count: int, score_threshold: float = SCORE_THRESHOLD) -> list[int]:
@@ -270,11 +265,11 @@ def ap_by_size(table: Any, labels: Sequence[str], sizes: Sequence[tuple[int, int
     detections, targets, areas = [], [], []
     for row, (width, height) in zip(rows, sizes):
         scale = np.array([width, height, width, height], float)
-        truth = np.array([_xyxy(obj) for obj in row["truth"]], float).reshape(-1, 4) * scale
+        truth = box_array(row["truth"]) * scale
         areas += list((truth[:, 2] - truth[:, 0]) * (truth[:, 3] - truth[:, 1]))
         targets.append(ImageTargets(boxes=truth, labels=[labels.index(o["label"]) for o in row["truth"]],
                                     width=width, height=height))
-        boxes = np.array([_xyxy(box) for box in row["boxes"]], float).reshape(-1, 4) * scale
+        boxes = box_array(row["boxes"]) * scale
         detections.append(ImageDetections(boxes=boxes, scores=[b["score"] for b in row["boxes"]],
                                           labels=[labels.index(b["label"]) for b in row["boxes"]]))
     scores = coco_map(detections, targets, len(labels))

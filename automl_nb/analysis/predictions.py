@@ -37,6 +37,7 @@ from automl_nb._atomic import atomic_write_text
 from automl_nb.errors import RunFolderError
 from automl_nb.infer.outputs import box_output, normalise_polygon
 from automl_nb.metrics.detection_types import box_iou
+from automl_nb.metrics.voc import DEFAULT_IOU_THRESHOLD
 
 if TYPE_CHECKING:
     import pandas
@@ -48,9 +49,10 @@ PREDICTIONS = "predictions.jsonl"
 # A display and analysis cut-off (not a hyperparameter): detections at or above it count as
 # the model's answer in ``match``/``tp``/``fp``/``fn``. Viewers may recolour at another one.
 SCORE_THRESHOLD = 0.5
-# IoU a detection needs to match a truth object, as VOC's AP@0.5.
-IOU_THRESHOLD = 0.5
-# What the file keeps of each image's detections, so that every trial can keep its file.
+# IoU a detection needs to match a truth object: the validation's default (VOC's AP@0.5).
+IOU_THRESHOLD = DEFAULT_IOU_THRESHOLD
+# What the file keeps of each image's detections, so that every trial can keep its file (a size
+# bound of the file, not the model's score threshold or box cap).
 KEEP_SCORE = 0.1
 MAX_BOXES = 100
 # Decimals kept of probabilities, scores and coordinates (1e-6 of an image is far below a pixel).

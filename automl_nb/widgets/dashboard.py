@@ -21,7 +21,7 @@ from automl_nb.errors import AutoMLError
 from automl_nb.ui_events import kernel_shell
 from automl_nb.widgets.figures import curves_png
 from automl_nb.widgets.html import DASHBOARD_CSS, caption_text, static_dashboard, summary_text
-from automl_nb.widgets.leaderboard import DEFAULT_SORT, EXPORT_COLUMNS, arrange, parameter_columns, starting, visible
+from automl_nb.widgets.leaderboard import DEFAULT_SORT, arrange, parameter_columns, starting, visible
 from automl_nb.widgets.live_chart import LiveChart
 from automl_nb.widgets.parallel import parallel_png
 from automl_nb.widgets.policy_lines import PolicyLines
@@ -104,6 +104,7 @@ class SweepDashboard(widgets.VBox):
         self.sort_key, self.sort_descending = DEFAULT_SORT
         self._order: list[str] = []
         self._swept: tuple | None = None
+        self._hyperparameters: tuple = ()  # the swept ones without the export columns
         self._curves_key: tuple | None = None
         self._static_png: tuple | None = None  # (curves key, PNG) of the static form, drawn when asked
         self._policy_lines = PolicyLines(self._reader.job)
@@ -175,7 +176,7 @@ class SweepDashboard(widgets.VBox):
         columns = parameter_columns(snapshot.rows, snapshot.swept)
         self.caption.value = _escape(_STARTING if starting(snapshot) else caption_text(columns.constant))
         if columns.swept != self._swept:
-            self._swept = columns.swept
+            self._swept, self._hyperparameters = columns.swept, columns.hyperparameters
             self._build_header(snapshot.primary_metric)
         with self.progress.hold_sync():
             self.progress.max = max(1, snapshot.max_trials)
@@ -236,7 +237,7 @@ class SweepDashboard(widgets.VBox):
         if not ended and self._curves_key is not None and time.monotonic() - self._curves_drawn < wait:
             return  # a later refresh draws them (the updater's last one always does)
         started = time.thread_time()
-        parallel = parallel_png(snapshot, tuple(name for name in self._swept or () if name not in EXPORT_COLUMNS))
+        parallel = parallel_png(snapshot, self._hyperparameters)
         if parallel is not None:
             self.parallel.value = parallel
         self.parallel.layout.display = None if parallel is not None else "none"

@@ -75,7 +75,7 @@ class ErrorAnalysis(StaticHtml, widgets.VBox):
                 control.observe(lambda change: self.show_class_errors(), names="value")
             pages["errors by class"] = widgets.VBox([widgets.HBox([self.error_class, self.error_kind]),
                                                      self.error_title, self.error_gallery])
-            pages["AP by size"] = widgets.HTML(self.sizes_html())
+            pages["AP by size"] = widgets.HTML(self.sizes_html)
             self.show_class_errors()
         self.tabs = widgets.Tab(children=list(pages.values()))
         self.tabs.titles = tuple(pages)
@@ -125,8 +125,10 @@ class ErrorAnalysis(StaticHtml, widgets.VBox):
         self.error_gallery.children = self._tiles([n for n, _ in found[: self.limit]])
         return found
 
+    @functools.cached_property
     def sizes_html(self) -> str:
-        """COCO's AP@[.5:.95] by object size as a table (or why it cannot be had)."""
+        """COCO's AP@[.5:.95] by object size as a table (or why it cannot be had); once per panel:
+        it opens every image for its size and runs COCO's evaluation."""
         from automl_nb.data.images import image_size
         from automl_nb.errors import DataError
 
@@ -227,7 +229,7 @@ class ErrorAnalysis(StaticHtml, widgets.VBox):
                        + "</tr>" for r, name in enumerate(matrix.rows))
         worst = "".join(f'<figure style="margin:0 8px 8px 0">{img_tag(self.thumbnail(n))}'
                         f"<figcaption>{self.caption_html(n)}</figcaption></figure>" for n in self.worst)
-        sizes = "" if self.classification else f"<h4>AP by size</h4>{self.sizes_html()}"
+        sizes = "" if self.classification else f"<h4>AP by size</h4>{self.sizes_html}"
         return (f'<div class="automl-error-analysis-static"><p>{self.summary.value}</p>'
                 f'<h4>Confusion (true \\ predicted)</h4><table><tr><th></th>{head}</tr>{body}</table>'
                 f'<h4>{self.worst_title()}</h4><div style="display:flex;flex-wrap:wrap">{worst}</div>'

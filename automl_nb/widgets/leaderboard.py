@@ -17,8 +17,6 @@ MODEL = "model_name"
 # Columns a user can sort by besides the hyperparameters (the header's names for them).
 FIXED_SORT_KEYS = ("trial", "metric", "status", "epochs", "time", "left")
 DEFAULT_SORT = ("trial", False)
-# An exported trial's parity check, as the run's leaderboard names them (automl_nb.sweep.report):
-# columns only once some trial was exported, so the table does not grow for everyone.
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,9 @@ class ParameterColumns:
     Attributes:
         swept: names that differ across trials (or may, by the search space), one column each;
             ``model_name`` first when it is one of them; then, when any trial was exported to
-            ONNX, its parity columns (:data:`EXPORT_COLUMNS`), empty for the trials not exported.
+            ONNX, its parity columns (:data:`~automl_nb.train.folder.EXPORT_COLUMNS`), empty for the
+            trials not exported: columns only once some trial was exported, so the table does not
+            grow for everyone.
         constant: name -> value for those every trial shares; shown once, above the table.
     """
 
