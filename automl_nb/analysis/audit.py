@@ -118,11 +118,12 @@ def audit_labels(run: Any, *, trials: Sequence[str | int] | None = None, confide
     import pandas
 
     from automl_nb.data.mltable import load_records
+    from automl_nb.sweep.run import as_run
     from automl_nb.train.folder import LABELS, TrialFolder
 
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.5 < confidence < 1:
         raise ValueError(f"confidence: {confidence!r} is not a number in (0.5, 1)")
-    run = open_run(run)
+    run = as_run(run)
     folders = [TrialFolder(run.store.trial_folder(trial_id)) for trial_id in chosen_trials(run, trials)]
     description = folders[0].description()
     task, column = description["task"], description["target_column_name"]
@@ -318,12 +319,3 @@ def _best_score(boxes: Sequence[Mapping], box: np.ndarray) -> float:
         return 0.0
     overlaps = box_iou(box_array(boxes), box)[:, 0]
     return max((b["score"] for b, iou in zip(boxes, overlaps) if iou >= IOU_THRESHOLD), default=0.0)
-
-
-def open_run(run: Any):
-    """``run`` itself, or the :class:`~automl_nb.sweep.Run` of a run folder."""
-    if isinstance(run, (str, os.PathLike)):
-        from automl_nb.sweep.run import load_run
-
-        return load_run(run)
-    return run

@@ -462,3 +462,9 @@ def _check_data(job) -> None:
 def load_run(folder: str | os.PathLike) -> Run:
     """The run in ``folder`` or at a URL (``s3://...``), e.g. after a kernel restart; ``.resume()`` continues it."""
     return Run(folder)
+
+
+def as_run(source: Any) -> Any:
+    """``source`` if it is a :class:`Run` (or anything else that is not a place), else the run at
+    that folder or URL (:func:`load_run`): what the panels and the audit take as their ``run``."""
+    return load_run(source) if isinstance(source, (str, os.PathLike)) else source

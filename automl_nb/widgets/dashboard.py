@@ -10,7 +10,6 @@ or during ``run.wait()`` (see :mod:`automl_nb.ui_events`).
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 import time
 from typing import Any
@@ -86,11 +85,11 @@ class SweepDashboard(widgets.VBox):
 
     def __init__(self, run: Any, *, poll_seconds: float = 2.0, min_interval: float = 1.0, page_size: int = 50,
                  curves_interval: float = 5.0) -> None:
-        from automl_nb.sweep import Run, load_run
+        from automl_nb.sweep.run import as_run
 
         if page_size < 1:
             raise ValueError(f"page_size: {page_size} must be at least 1")
-        self.run = run if isinstance(run, Run) else load_run(os.fspath(run))
+        self.run = as_run(run)
         self.poll_seconds, self.min_interval = poll_seconds, min_interval
         self.page_size, self.curves_interval = page_size, curves_interval
         self._limit = page_size

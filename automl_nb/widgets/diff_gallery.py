@@ -72,11 +72,12 @@ def load_predictions(source: Any, trial: str | int) -> TrialPredictions:
     """
     from automl_nb.analysis.diff import rows_of
     from automl_nb.analysis.predictions import read_predictions
-    from automl_nb.sweep import Run, load_run
+    from automl_nb.sweep import Run
+    from automl_nb.sweep.run import as_run
     from automl_nb.train.folder import LABELS, PARAMS, TrialFolder
 
     if isinstance(source, (str, os.PathLike)) and (Path(source) / "run.json").exists():
-        source = load_run(source)
+        source = as_run(source)
     if not isinstance(source, Run):
         raise AutoMLError(f"{source!r} is neither a Run nor a run folder (a folder with run.json)")
     folder = TrialFolder(source.store.trial_folder(str(trial)))

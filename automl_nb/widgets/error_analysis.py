@@ -54,7 +54,12 @@ class ErrorAnalysis(StaticHtml, widgets.VBox):
     def __init__(self, run: Any, trial: str | int | None = None, *, limit: int | None = None,
                  score_threshold: float | None = None) -> None:
         limit, threshold = panel_options(GALLERY if limit is None else limit, score_threshold)
-        self.trial = load_predictions(run, _best_trial(run) if trial is None else trial)
+        if trial is None:  # the best one: the run is opened once, here
+            from automl_nb.sweep.run import as_run
+
+            run = as_run(run)
+            trial = _best_trial(run)
+        self.trial = load_predictions(run, trial)
         self.task, self.labels, self.rows = self.trial.task, self.trial.labels, self.trial.rows
         self.limit, self.score_threshold = limit, threshold
         self.classification = self.task in CLASSIFICATION_TASKS
@@ -238,9 +243,6 @@ class ErrorAnalysis(StaticHtml, widgets.VBox):
 
 
 def _best_trial(run: Any) -> str:
-    from automl_nb.sweep import Run, load_run
-
-    run = run if isinstance(run, Run) else load_run(run)
     best = run.best_trial
     if best is None:
         raise AutoMLError(f"{run.folder}: no trial has scored yet ({run.status}); name one: ErrorAnalysis(run, '0')")

@@ -79,10 +79,11 @@ class LabelAudit(StaticHtml, widgets.VBox):
     """
 
     def __init__(self, run: Any, *, findings: Any = None, **options: Any) -> None:
-        from automl_nb.analysis.audit import audit_labels, open_run
+        from automl_nb.analysis.audit import audit_labels
+        from automl_nb.sweep.run import as_run
         from automl_nb.train.folder import LABELS, TrialFolder
 
-        run = open_run(run)
+        run = as_run(run)
         self.findings = findings if findings is not None else audit_labels(run, **options)
         trials = self.findings.trials
         self.classes = TrialFolder(run.store.trial_folder(trials[0])).read_json(LABELS) if trials else []
