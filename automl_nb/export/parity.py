@@ -1,4 +1,9 @@
-"""ONNX Runtime against PyTorch on a trial's validation images: outputs, primary metric, latency."""
+"""ONNX Runtime against PyTorch on a trial's validation images: outputs, primary metric, latency.
+
+A classifier's outputs are compared as probabilities. A detector's are compared per image, detection by
+detection: the same number of detections, paired within a label by their boxes, then the largest score
+difference and the largest box-coordinate difference (pixels) over the pairs, each with its tolerance.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,14 @@ from automl_nb.spec.tasks import MULTILABEL, is_classification
 
 # Largest difference of probabilities (classifiers) or of detection scores that still passes.
 OUTPUT_TOLERANCE = 1e-3
+# Largest difference of a detection's box coordinate between paired detections that still passes, in pixels of the
+# graph's input image (YOLOv5's: its letterboxed canvas). Float32 holds a coordinate near N px to N * 6e-8; the two
+# runtimes' kernels add up in other orders through tens of layers, which moved boxes by up to 1.3e-5 of the image's
+# side in our exports (random weights: YOLOv5 on a 64 px canvas 8e-4 px, Faster R-CNN on 640 px images run at 800 px
+# 8e-4 px, the 40 px test images 1e-5 to 3e-5 px). On a 4000 px photo (boxes mapped back from torchvision's 1333 px)
+# that is about 0.05 px: a quarter pixel leaves 5x beyond it and is no visible change, while a box off by a pixel
+# (another anchor, scale or offset) fails.
+BOX_TOLERANCE_PX = 0.25
 # Largest difference of the primary metric, in points (metric x 100).
 METRIC_TOLERANCE_POINTS = 0.5
 LATENCY_BATCHES = (1, 8)
@@ -39,7 +52,11 @@ def check_parity(graph: nn.Module, onnx_model: OnnxModel, adapter, normalised_in
     Returns:
         A JSON-able report: ``passed``, ``max_abs_diff``, ``metric`` with the ``pytorch`` and
         ``onnxruntime`` values and their difference in points, ``latency_ms`` of both at batch 1 and
-        8, the number of ``images`` and the tolerances.
+        8, the number of ``images`` and the ``tolerance`` of each figure. A detector's report also has
+        ``max_box_diff_px``, the largest box-coordinate difference of paired detections, and
+        ``unpaired_images``, the images whose detections could not be paired one to one (another
+        number of detections, or other labels); then ``max_abs_diff`` (its scores' largest difference)
+        and ``max_box_diff_px`` are inf, and the check fails.
     """
     from automl_nb.export.graphs import YoloGraph
 
@@ -48,13 +65,18 @@ def check_parity(graph: nn.Module, onnx_model: OnnxModel, adapter, normalised_in
     report = compare(graph, onnx_model, adapter, normalised_in_graph, mean, std)
     metric = adapter.primary_metric
     points = abs(report["pytorch"][metric] - report["onnxruntime"][metric]) * 100
-    diff = report["max_abs_diff"]
-    passed = bool(points <= METRIC_TOLERANCE_POINTS and diff <= OUTPUT_TOLERANCE)
-    return {"passed": passed, "images": report["images"], "max_abs_diff": diff,
-            "metric": {"name": metric, "pytorch": report["pytorch"][metric],
-                       "onnxruntime": report["onnxruntime"][metric], "difference_points": points},
-            "latency_ms": _latency(graph, onnx_model, report["example"], adapter.task, latency_batches, repeats),
-            "tolerance": {"max_abs_diff": OUTPUT_TOLERANCE, "metric_points": METRIC_TOLERANCE_POINTS}}
+    diff, boxes = report["max_abs_diff"], report.get("max_box_diff_px")  # boxes: detectors only
+    passed = bool(points <= METRIC_TOLERANCE_POINTS and diff <= OUTPUT_TOLERANCE
+                  and (boxes is None or boxes <= BOX_TOLERANCE_PX))
+    result = {"passed": passed, "images": report["images"], "max_abs_diff": diff,
+              "metric": {"name": metric, "pytorch": report["pytorch"][metric],
+                         "onnxruntime": report["onnxruntime"][metric], "difference_points": points},
+              "latency_ms": _latency(graph, onnx_model, report["example"], adapter.task, latency_batches, repeats),
+              "tolerance": {"max_abs_diff": OUTPUT_TOLERANCE, "metric_points": METRIC_TOLERANCE_POINTS}}
+    if boxes is not None:
+        result.update(max_box_diff_px=boxes, unpaired_images=report["unpaired_images"])
+        result["tolerance"]["max_box_diff_px"] = BOX_TOLERANCE_PX
+    return result
 
 
 @torch.inference_mode()
@@ -101,10 +123,10 @@ def _detection(graph, onnx_model, adapter, *_) -> dict:
     device = torch.device("cpu")
     _, eager_scores = adapter.evaluate(eager, loader, device)
     _, runtime_scores = adapter.evaluate(runtime, loader, device)
-    diff = max((_score_difference(a, b) for a, b in zip(eager.outputs, runtime.outputs)), default=0.0)
     example = next(iter(loader))[0][0][None]
-    return {"images": len(eager.outputs), "max_abs_diff": diff, "pytorch": eager_scores,
-            "onnxruntime": runtime_scores, "example": example}
+    return {"images": len(eager.outputs), **_worst([_paired_differences(a, b) for a, b in zip(eager.outputs,
+                                                                                             runtime.outputs)]),
+            "pytorch": eager_scores, "onnxruntime": runtime_scores, "example": example}
 
 
 @torch.inference_mode()
@@ -116,7 +138,7 @@ def _yolo(graph, onnx_model, adapter, *_) -> dict:
     loader = torch.utils.data.DataLoader(adapter.valid_dataset, batch_size=onnx_model.batch_size,
                                          collate_fn=adapter.collate)
     found = {"pytorch": [], "onnxruntime": []}
-    truths, diff, example = [], 0.0, None
+    truths, pairs, example = [], [], None
     for canvases, targets in loader:
         example = canvases[:1] if example is None else example
         eager = graph(canvases)
@@ -129,20 +151,60 @@ def _yolo(graph, onnx_model, adapter, *_) -> dict:
                 kept = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
                 found[name].append(ImageDetections(boxes=boxes[kept].numpy(), scores=scores[kept].float().numpy(),
                                                    labels=(labels[kept] - 1).numpy()))  # the adapter's 0-based labels
-            diff = max(diff, _score_difference(*({"scores": scores} for _, _, scores in outputs.values())))
+            # Compared as the graphs give them, in canvas pixels (mapping them back is the same code for both).
+            pairs.append(_paired_differences(*(dict(zip(graph.keys, values)) for values in outputs.values())))
             height, width = target["orig_size"]
             truths.append(ImageTargets(boxes=target["orig_boxes"].numpy(), labels=target["labels"].numpy(),
                                        is_crowd=target["is_crowd"].numpy(), width=width, height=height))
     scores = {name: validation_metrics(found[name], truths, len(adapter.classes), adapter.params) for name in found}
-    return {"images": len(truths), "max_abs_diff": diff, **scores, "example": example}
+    return {"images": len(truths), **_worst(pairs), **scores, "example": example}
 
 
-def _score_difference(a: dict, b: dict) -> float:
-    """Largest difference of two detection lists' scores, best first (ties may swap boxes, not scores)."""
-    first, second = np.sort(a["scores"].float().numpy())[::-1], np.sort(b["scores"].float().numpy())[::-1]
-    if len(first) != len(second):
-        return math.inf
-    return float(np.abs(first - second).max()) if len(first) else 0.0
+def _paired_differences(a: dict, b: dict) -> tuple[float, float] | None:
+    """The largest score and box-coordinate differences of one image's detections by two runtimes, paired one
+    to one; None when they cannot be paired (another number of detections, or labels that differ).
+
+    A detection pairs with the other's detection of its label whose box is nearest (the largest coordinate
+    difference; the score difference breaks a tie), nearest pairs first. Pairing by rank of score would pair
+    the wrong boxes wherever near-equal scores swap ranks between runtimes (or pass any boxes when scores
+    tie); paired by box, a score that moved to another box shows as a score difference.
+    """
+    boxes_a, boxes_b = _array(a["boxes"]).reshape(-1, 4), _array(b["boxes"]).reshape(-1, 4)
+    if len(boxes_a) != len(boxes_b):
+        return None
+    if not len(boxes_a):
+        return 0.0, 0.0
+    box = _far_if_nan(np.abs(boxes_a[:, None, :] - boxes_b[None, :, :]).max(axis=2))
+    score = _far_if_nan(np.abs(_array(a["scores"])[:, None] - _array(b["scores"])[None, :]))
+    same_label = (_array(a["labels"])[:, None] == _array(b["labels"])[None, :]).ravel()
+    order = np.lexsort((score.ravel(), box.ravel()))  # nearest boxes first, then nearest scores
+    free_a, free_b = np.ones(len(boxes_a), bool), np.ones(len(boxes_b), bool)
+    worst_score = worst_box = 0.0
+    for flat in order[same_label[order]]:
+        i, j = divmod(int(flat), len(boxes_b))
+        if free_a[i] and free_b[j]:
+            free_a[i] = free_b[j] = False
+            worst_score, worst_box = max(worst_score, score[i, j]), max(worst_box, box[i, j])
+    return None if free_a.any() else (float(worst_score), float(worst_box))
+
+
+def _far_if_nan(differences: np.ndarray) -> np.ndarray:
+    """Differences with a nan (from a nan in either output) as inf: max() would pass a nan over."""
+    return np.where(np.isnan(differences), math.inf, differences)
+
+
+def _worst(pairs: list[tuple[float, float] | None]) -> dict:
+    """The report's detection figures from each image's :func:`_paired_differences`: inf when one is None."""
+    unpaired = sum(pair is None for pair in pairs)
+    if unpaired:
+        return {"max_abs_diff": math.inf, "max_box_diff_px": math.inf, "unpaired_images": unpaired}
+    return {"max_abs_diff": max((score for score, _ in pairs), default=0.0),
+            "max_box_diff_px": max((box for _, box in pairs), default=0.0), "unpaired_images": 0}
+
+
+def _array(values) -> np.ndarray:
+    """A tensor or array of one image's detections as float64 numbers (labels too: compared for equality)."""
+    return torch.as_tensor(values).detach().double().numpy()
 
 
 @torch.inference_mode()

@@ -41,9 +41,10 @@ class ExportResult:
             return lines + ["parity: not checked"]
         p, metric, latency = self.parity, self.parity["metric"], self.parity["latency_ms"]
         verdict = "passed" if p["passed"] else "FAILED (the file is kept; see parity.json beside it)"
+        boxes = f"max box diff {p['max_box_diff_px']:.2g} px, " if "max_box_diff_px" in p else ""  # detectors
         lines.append(f"parity {verdict} on {p['images']} validation images: max abs diff {p['max_abs_diff']:.2g}, "
-                     f"{metric['name']} pytorch {metric['pytorch']:.4f} vs onnxruntime {metric['onnxruntime']:.4f} "
-                     f"({metric['difference_points']:.2f} points)")
+                     f"{boxes}{metric['name']} pytorch {metric['pytorch']:.4f} vs onnxruntime "
+                     f"{metric['onnxruntime']:.4f} ({metric['difference_points']:.2f} points)")
         for batch in latency["pytorch"]:
             eager, ort = latency["pytorch"][batch], latency["onnxruntime"][batch]
             lines.append(f"latency at batch {batch}: pytorch {eager:.1f} ms, onnxruntime {ort:.1f} ms "
