@@ -26,6 +26,7 @@ from automl_nb.spec.inputs import (
 )
 from automl_nb.spec.job_checks import (
     TLS_FILES, check_checkpoints, check_cluster, check_kv_store, is_scheduler_address, resolve_path, warn_not_acted_on,
+    warn_rungs_out_of_reach,
 )
 from automl_nb.spec.limits import Limits
 from automl_nb.spec.parameter import MODEL_NAME
@@ -345,7 +346,8 @@ class ImageJob:
     def validate(self) -> None:
         """Check the whole job before any trial starts.
 
-        Warns about keys kept but not acted on yet (see :mod:`automl_nb.spec.job_checks`).
+        Warns about keys kept but not acted on yet, and about an asha or hyperband policy whose
+        first rung no trial reaches before its last report (see :mod:`automl_nb.spec.job_checks`).
 
         Raises:
             SpecError: missing training_data; any invalid training parameter for the task and
@@ -380,6 +382,8 @@ class ImageJob:
         check_checkpoints(fixed, self.search_space)
         check_kv_store(fixed, self.search_space, self.properties)
         warn_not_acted_on(fixed, self.search_space, self.properties, self.test_data, self.outputs)
+        policy = self.sweep.early_termination if self.sweep else None
+        warn_rungs_out_of_reach(self.task, fixed, self.search_space, policy, planned_epochs=self.run_mode == "automode")
 
     def _check_metric_for_comparison(self, fixed: Mapping[str, Any]) -> None:
         """Trials of a sweep are compared by the primary metric, which ``validation_metric_type: none`` leaves out."""

@@ -9,18 +9,25 @@
 - Warnings for what a job sets that is kept but not acted on yet: the table's ``not_acted_on``
   keys (``distributed``), ``properties.node_count_per_trial``
   above 1, ``test_data`` and ``outputs``.
+- A warning for ``asha`` or ``hyperband`` early termination whose first rung no trial reaches
+  before its last report (:func:`warn_rungs_out_of_reach`): it would stop nothing.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import warnings
 from typing import Any, Iterator, Mapping, Sequence
 
+from automl_nb.errors import SpecError
 from automl_nb.spec._checks import fail, show, unknown_key
 from automl_nb.spec.distributions import Choice, Distribution
+from automl_nb.spec.parameter import MODEL_NAME
 from automl_nb.spec.properties import NODE_COUNT_PER_TRIAL, misspelt_properties, node_count_per_trial
+from automl_nb.spec.resolve import resolve_parameters, resolve_with_sampled
+from automl_nb.spec.sweep_settings import AshaPolicy
 from automl_nb.spec.table import PARAMETERS
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
@@ -199,6 +206,108 @@ def warn_not_acted_on(training_parameters: Mapping[str, Any], search_space: Sequ
     if outputs:
         _warn(f"outputs: {', '.join(outputs)} kept with the job and written by dump; a run writes its models and "
               "metrics to its run folder (submit(output=...), %%automl --output), not to these")
+
+
+# What decides how many times a trial reports (its model names its default number_of_epochs).
+_REPORT_KEYS = (MODEL_NAME, "number_of_epochs", "evaluation_frequency")
+
+
+def trial_reports(number_of_epochs: int, evaluation_frequency: int) -> int:
+    """How many times a trial reports its metric: once per validation, at every ``evaluation_frequency``-th
+    epoch and at the last (as ``automl_nb.train.trainer`` validates); a policy's report ``k`` is the k-th.
+
+    Example:
+        >>> trial_reports(15, 1), trial_reports(10, 3), trial_reports(2, 5)
+        (15, 4, 1)
+    """
+    return number_of_epochs // evaluation_frequency + (1 if number_of_epochs % evaluation_frequency else 0)
+
+
+def warn_rungs_out_of_reach(task: str, training_parameters: Mapping[str, Any],
+                            search_space: Sequence[Mapping[str, Any]], early_termination: Any, *,
+                            planned_epochs: bool = False) -> None:
+    """Warn when ``asha``'s or ``hyperband``'s first rung comes at or after every trial's last report.
+
+    Rungs count reports, from ``min_resource`` up and below ``max_resource`` (unset: the job's
+    ``number_of_epochs``), as :class:`automl_nb.sweep.policies.Asha` counts them; a rung at a trial's
+    last report stops nothing. Nothing is said when a trial's number of reports is not known here: a
+    range (not a choice) of ``number_of_epochs`` or ``evaluation_frequency``, or AutoMode
+    (``planned_epochs``) planning the epochs of its models because ``number_of_epochs`` is not fixed.
+
+    Args:
+        task: the job's task.
+        training_parameters: its fixed (checked) training parameters.
+        search_space: its checked subspaces (empty without a sweep).
+        early_termination: the sweep's policy record, or None.
+        planned_epochs: AutoMode picks the trials' models and, unless fixed, their epochs.
+    """
+    if not isinstance(early_termination, AshaPolicy):  # HyperbandPolicy is one too
+        return
+    if planned_epochs and "number_of_epochs" not in {_our_name(key) for key in training_parameters}:
+        return
+    counts = []
+    for given, sampled in _trial_settings(training_parameters, search_space):
+        if given is None:  # a range of epochs or frequency: not known here
+            return
+        count = _reports(task, given, sampled)
+        if count is not None:
+            counts.append(count)
+    if not counts:
+        return
+    reports, epochs, frequency = max(counts)  # the trials that report the most
+    first = early_termination.min_resource
+    where = f"early_termination: {early_termination.type} will stop no trial: its first rung is at report {first} " \
+            f"(min_resource)"
+    if reports <= first:
+        times = f"{reports} time{'s' if reports > 1 else ''}"
+        fewer = " or lower evaluation_frequency" if frequency > 1 else ""
+        lower = f", or min_resource below {reports}" if reports > 1 else ""
+        _warn(f"{where}, but the trials report at most {times} (once per validation: number_of_epochs {epochs}, "
+              f"evaluation_frequency {frequency}), and a rung at a trial's last report stops nothing; set "
+              f"number_of_epochs above {first * frequency}{fewer}{lower}")
+        return
+    try:  # unset, max_resource is the job's number_of_epochs, as the sweep driver gives it to the policy
+        bound = early_termination.max_resource or resolve_parameters(task, training_parameters)["number_of_epochs"]
+    except SpecError:
+        return
+    if bound <= first:
+        _warn(f"{where}, but rungs come only below max_resource, which is unset and so the job's number_of_epochs "
+              f"({bound}), though trials report up to {reports} times; set max_resource above {first} (e.g. "
+              f"{reports}), or number_of_epochs in training_parameters")
+
+
+def _our_name(key: str) -> str:
+    """A parameter's own name for a SageMaker alias (``epochs`` -> ``number_of_epochs``)."""
+    parameter = PARAMETERS.get(key)
+    return (parameter.maps_to if parameter is not None else None) or key
+
+
+def _trial_settings(training_parameters: Mapping[str, Any],
+                    search_space: Sequence[Mapping[str, Any]]) -> Iterator[tuple[dict | None, frozenset]]:
+    """Each set of the values that decide a trial's reports, with the keys left to sampling: per subspace,
+    one per combination of its choices of :data:`_REPORT_KEYS`; None for a subspace that samples one of
+    them from a range."""
+    for subspace in search_space or [{}]:
+        fixed = {**training_parameters, **{key: value for key, value in subspace.items()
+                                           if not isinstance(value, Distribution)}}
+        sampled = frozenset(key for key, value in subspace.items() if isinstance(value, Distribution))
+        choices = {key: subspace[key] for key in sampled if _our_name(key) in _REPORT_KEYS}
+        if any(not isinstance(choice, Choice) for choice in choices.values()):
+            yield None, sampled
+            continue
+        for values in itertools.product(*(choice.values for choice in choices.values())):
+            yield {**fixed, **dict(zip(choices, values))}, sampled - set(choices)
+
+
+def _reports(task: str, given: Mapping[str, Any], sampled: frozenset) -> tuple[int, int, int] | None:
+    """``(reports, number_of_epochs, evaluation_frequency)`` of a trial with ``given``; None when these values
+    do not resolve (such a trial fails before it reports)."""
+    try:
+        resolved = resolve_with_sampled(task, given, sampled=sampled)
+    except SpecError:
+        return None
+    epochs, frequency = resolved["number_of_epochs"], resolved["evaluation_frequency"]
+    return trial_reports(epochs, frequency), epochs, frequency
 
 
 def _warn(message: str) -> None:

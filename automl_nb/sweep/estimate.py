@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from automl_nb.errors import AutoMLError, DataCheckError, SpecError
 from automl_nb.spec import MODEL_NAME, Choice, Distribution, get_parameter
+from automl_nb.spec.job_checks import trial_reports
 from automl_nb.train.estimate import STEP_KEYS, StepTiming, TimingCache, make_request, time_requests, timing_key
 
 # The resolved parameters whose values give a trial a different duration: the step's, and how
@@ -95,8 +96,7 @@ class ConfigurationEstimate:
     def evaluations(self, epochs: int | None = None) -> int:
         """Epochs of ``epochs`` (default: all) that validate: every ``evaluation_frequency``-th and the last."""
         epochs = self.epochs if epochs is None else epochs
-        frequency = int(self.parameters["evaluation_frequency"])
-        return epochs // frequency + (1 if epochs % frequency else 0)
+        return trial_reports(epochs, int(self.parameters["evaluation_frequency"]))
 
     @property
     def train_steps(self) -> float:
