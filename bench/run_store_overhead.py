@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["AUTOML_NB_RUN_MIRRORS"] = str(tmp / "mirrors")
         data = tmp / "data"
         make_dataset("image_classification", 12, 16, data, seed=0)
-        from automl_nb.sweep.remote import RemoteFolder
+        from automl_nb.object_store import RemoteFolder
 
         RemoteFolder("s3://bench").fs.mkdir("bench")
         cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, local_directory=str(tmp / "workers"),

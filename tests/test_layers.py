@@ -21,6 +21,7 @@ PACKAGE = ROOT / "automl_nb"
 LAYERS = [
     {"errors"},
     {"_atomic", "lazy_exports", "ui_events"},  # ui_events: kernel plumbing the sweep waits on
+    {"object_store"},  # whole-object and conditional writes: the run store and the shared image cache
     {"spec"},
     {"metrics", "plots"},
     {"data", "cluster"},

@@ -21,7 +21,7 @@ class AdvancedSetting:
     default: bool | float | None
     tasks: tuple[str, ...]
     description: str
-    kind: str = "bool"  # "bool", "positive_number" or "positive_integer" (null allowed: the default)
+    kind: str = "bool"  # "bool", "positive_number", "positive_integer" or "url" (null allowed: the default)
 
 
 ADVANCED_SETTINGS = (
@@ -37,6 +37,11 @@ ADVANCED_SETTINGS = (
     AdvancedSetting("max_cache_gb", None, TASKS,
                     "With stream_image_files, the image cache's size bound in GB (null: keep 5% of the disk free).",
                     kind="positive_number"),
+    AdvancedSetting("shared_cache_url", None, TASKS,
+                    "With stream_image_files, an object store URL (s3://, gs://, abfs://) holding an image cache "
+                    "that every worker shares: a shard one worker decoded, the others download (null: "
+                    "$AUTOML_NB_SHARED_IMAGE_CACHE, else a run on a URL shares <run>/image-cache, else none). "
+                    "Our extension.", kind="url"),
     AdvancedSetting("box_batch_size_per_image", None, DETECTION_TASKS,
                     "Faster/Mask R-CNN: proposals sampled per image to train the box (and mask) head; torchvision's "
                     "box_batch_size_per_image (null: its 512). Small images hold few objects: 64 trains several "
@@ -66,6 +71,18 @@ def normalise_advanced_settings(param: Parameter, value: Any, task: str) -> dict
 
 
 def _advanced_value(setting: AdvancedSetting, item: Any, where: str) -> Any:
+    if setting.kind == "url":
+        if item is None:
+            return None
+        if not isinstance(item, str):
+            fail(where, f"{show(item)} is not a URL; allowed: s3://, gs:// or abfs:// URL, or null")
+        from automl_nb.errors import AutoMLError
+        from automl_nb.object_store import check_url
+
+        try:
+            return check_url(item, where, "an image cache", otherwise="")
+        except AutoMLError as error:
+            fail(where, str(error).removeprefix(f"{where}: "))
     if setting.kind == "positive_integer":
         if item is None:
             return None

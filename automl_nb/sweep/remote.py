@@ -28,52 +28,27 @@ workers need the same configuration as the driver; nothing secret travels throug
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import json
 import logging
 import os
 import shutil
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from automl_nb._atomic import atomic_write_json, atomic_writer, read_json
+from automl_nb._atomic import atomic_write_json, read_json
 from automl_nb.errors import AutoMLError, RunFolderError
+from automl_nb.object_store import RemoteFolder, check_url
 from automl_nb.sweep.lease import LEASE
-from automl_nb.sweep.store import TRIAL_RECORD, RunStore
+from automl_nb.sweep.store import IMAGE_CACHE, TRIAL_RECORD, RunStore
 
 log = logging.getLogger(__name__)
 
-# The schemes a run may live on, and the package that gives fsspec each one.
-SCHEMES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "abfs": "adlfs", "abfss": "adlfs",
-           "az": "adlfs"}
 # Seconds between two syncs of a driven run's mirror with its URL.
 SYNC_SECONDS = 1.0
 # Trial files the driver does not download: the resume point and kept epochs are large and only a
 # worker reads them (the driver asks the listing whether last.pt is there).
 NOT_PULLED = ("last.pt", "checkpoint_epoch_")
 _MANIFEST = ".automl_nb_sync.json"  # in the mirror: the remote version of each file it holds
-
-
-def check_url(url: str, key: str = "output") -> str:
-    """``url`` without a trailing slash, once its scheme is a run store and its package is installed.
-
-    Raises:
-        AutoMLError: another scheme, no bucket, or the protocol's package (s3fs, gcsfs, adlfs) missing.
-    """
-    scheme, _, rest = url.partition("://")
-    if scheme not in SCHEMES:
-        allowed = ", ".join(f"{name}://" for name in SCHEMES)
-        raise AutoMLError(f"{key}: {url!r}: {scheme + '://'!r} is not a store a run can live on; allowed: "
-                          f"{allowed}, or a local (or shared) folder path")
-    if not rest.strip("/"):
-        raise AutoMLError(f"{key}: {url!r}: no bucket or container; e.g. {scheme}://bucket/runs/shapes")
-    package = SCHEMES[scheme]
-    if importlib.util.find_spec(package) is None:
-        raise AutoMLError(f"{key}: {url!r} needs the {package} package, which is not installed; "
-                          f"pip install 'automl_nb[remote]' (or pip install {package})")
-    return url.rstrip("/")
 
 
 def mirror_folder(url: str) -> Path:
@@ -83,120 +58,6 @@ def mirror_folder(url: str) -> Path:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "automl_nb" / "runs"
     name = url.rstrip("/").rsplit("/", 1)[-1] or "run"
     return Path(base) / f"{name}-{hashlib.sha256(url.rstrip('/').encode()).hexdigest()[:12]}"
-
-
-def storage_options(protocol: str) -> dict:
-    """fsspec's configuration for ``protocol``, with ``FSSPEC_<PROTOCOL>_<OPTION>`` read now (not only
-    when fsspec was imported), and no listing cache: the store changes under us."""
-    import fsspec.config
-
-    conf = json.loads(json.dumps(fsspec.config.conf))  # a copy
-    fsspec.config.set_conf_env(conf)
-    return {"use_listings_cache": False, **conf.get(protocol, {})}
-
-
-# -- one folder on the store -------------------------------------------------------------------
-@dataclass(frozen=True)
-class RemoteFolder:
-    """A folder on an object store, read and written one whole object at a time.
-
-    Attributes:
-        url: ``scheme://bucket/path`` (no trailing slash).
-    """
-
-    url: str
-
-    @property
-    def fs(self):
-        """The fsspec filesystem (fsspec caches instances, so this is cheap)."""
-        return self._fs_and_root()[0]
-
-    @property
-    def root(self) -> str:
-        return self._fs_and_root()[1]
-
-    def _fs_and_root(self):
-        from fsspec.core import url_to_fs
-
-        return url_to_fs(self.url, **storage_options(self.url.split("://", 1)[0]))
-
-    def child(self, rel: str) -> "RemoteFolder":
-        return RemoteFolder(f"{self.url}/{rel.strip('/')}")
-
-    def listing(self) -> dict[str, Any]:
-        """Every object under the folder: relative name -> its version (ETag, else size and time)."""
-        fs, root = self._fs_and_root()
-        try:
-            found = fs.find(root, detail=True)
-        except FileNotFoundError:
-            return {}
-        return {path[len(root) + 1:]: _version(info) for path, info in found.items()
-                if path.startswith(root + "/") and info.get("type", "file") == "file"}
-
-    def exists(self, rel: str) -> bool:
-        fs, root = self._fs_and_root()
-        return fs.exists(f"{root}/{rel}")
-
-    def put(self, local: Path, rel: str) -> None:
-        """Upload a complete local file as one object (replaced whole)."""
-        fs, root = self._fs_and_root()
-        fs.put_file(str(local), f"{root}/{rel}")
-
-    def get(self, rel: str, local: Path) -> None:
-        """Download one object into ``local`` (a temporary file renamed into place)."""
-        fs, root = self._fs_and_root()
-        with fs.open(f"{root}/{rel}", "rb") as source, atomic_writer(local) as target:
-            shutil.copyfileobj(source, target, 1 << 20)
-
-    def remove(self, rel: str) -> None:
-        fs, root = self._fs_and_root()
-        try:
-            fs.rm_file(f"{root}/{rel}")
-        except FileNotFoundError:
-            pass
-
-    def read_tagged(self, rel: str) -> tuple[bytes, str | None] | None:
-        """An object's bytes and the ETag they belong to; None when there is no such object."""
-        fs, root = self._fs_and_root()
-        try:
-            with fs.open(f"{root}/{rel}", "rb") as f:  # s3fs reads with If-Match on this ETag
-                return f.read(), _etag(getattr(f, "details", {}))
-        except FileNotFoundError:
-            return None
-
-    def write_tagged(self, rel: str, data: bytes, *, if_match: str | None = None, create: bool = False) -> str | None:
-        """Write one object only if it is absent (``create``) or still at ETag ``if_match``; return its new ETag.
-
-        Raises:
-            FileExistsError: ``create`` and the object exists.
-            PermissionError: ``if_match`` and the object changed (another writer got there first).
-        """
-        fs, root = self._fs_and_root()
-        conditions = {"IfMatch": if_match} if if_match and fs.protocol[0] in ("s3", "s3a") else {}
-        try:
-            out = fs.pipe_file(f"{root}/{rel}", data, mode="create" if create else "overwrite", **conditions)
-        except FileExistsError:
-            raise
-        except OSError as error:
-            if conditions and _precondition_failed(error):
-                raise PermissionError(f"{self.url}/{rel}: changed since ETag {if_match}") from None
-            raise
-        return _etag(out) if isinstance(out, dict) else None
-
-
-def _precondition_failed(error: OSError) -> bool:
-    """s3fs's error for a failed ``If-Match`` (HTTP 412): an EINVAL OSError caused by botocore's ClientError."""
-    response = getattr(error.__cause__, "response", None) or {}
-    return response.get("Error", {}).get("Code") == "PreconditionFailed" or "pre-condition" in str(error).lower()
-
-
-def _etag(info: dict) -> str | None:
-    value = info.get("ETag") or info.get("etag") or info.get("generation")
-    return None if value is None else str(value)
-
-
-def _version(info: dict) -> Any:
-    return _etag(info) or f"{info.get('size')}@{info.get('LastModified') or info.get('mtime')}"
 
 
 def file_state(path: Path) -> tuple[int, int] | None:
@@ -248,7 +109,7 @@ class MirrorSync:
         ``everything`` or ``checkpoints`` (the sweep's end): while trials run they change at every
         improvement and nothing on the driver's side reads them. Returns the names downloaded."""
         with self._lock:
-            listing = self.remote.listing()
+            listing = self.remote.listing(skip=(IMAGE_CACHE,))
             self.present = set(listing)
             fetched = []
             for rel, version in sorted(listing.items()):

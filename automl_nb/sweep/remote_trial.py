@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from automl_nb.sweep.lease import LEASE, Lease, LeaseTimes, describe
-from automl_nb.sweep.remote import RemoteFolder, check_url, file_state, hidden
-from automl_nb.sweep.store import TRIAL_RECORD, is_remote
+from automl_nb.object_store import RemoteFolder, check_url
+from automl_nb.sweep.remote import file_state, hidden
+from automl_nb.sweep.store import IMAGE_CACHE, TRIAL_RECORD, is_remote
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +143,10 @@ def staging_root() -> Path:
 def stage_trial(trial, reporter, may_write: Callable[[], bool] = lambda: True) -> Iterator[tuple[Any, Any]]:
     """Run a trial whose ``output_dir`` is a URL in a local staging folder; a local trial passes through.
 
-    Yields ``(trial, reporter)``: the trial with its staging folder as ``output_dir``, and a reporter
-    that uploads what changed after each evaluation (a local trial: both as given). On leaving, the
-    trial's files are uploaded a last time and the staging folder is removed.
+    Yields ``(trial, reporter)``: the trial with its staging folder as ``output_dir`` (and, unless it
+    has one, the run's ``image-cache/`` as its shared image cache), and a reporter that uploads what
+    changed after each evaluation (a local trial: both as given). On leaving, the trial's files are
+    uploaded a last time and the staging folder is removed.
     """
     if not is_remote(trial.output_dir):
         yield trial, reporter
@@ -156,7 +158,9 @@ def stage_trial(trial, reporter, may_write: Callable[[], bool] = lambda: True) -
     stage = TrialStage(remote, local, may_write)
     stage.download()
     try:
-        yield replace(trial, output_dir=str(local)), UploadingReporter(reporter, stage)
+        run_url = remote.url.rsplit("/trials/", 1)[0]
+        staged = replace(trial, output_dir=str(local), image_cache_url=trial.image_cache_url or f"{run_url}/{IMAGE_CACHE}")
+        yield staged, UploadingReporter(reporter, stage)
         stage.upload()
     finally:
         stage.wait()

@@ -37,6 +37,8 @@ QUEUED, RUNNING, COMPLETED, FAILED, CANCELED = "Queued", "Running", "Completed",
 # timeout or by Run.cancel() was never judged, so resume() continues it.
 STOPPED_BY_POLICY, STOPPED_BY_TIMEOUT, STOPPED_BY_USER = "policy", "timeout", "user"
 TRIAL_RECORD = "trial.json"
+# A run on a URL: the image cache its trials share, beside its trials (the driver never syncs it).
+IMAGE_CACHE = "image-cache"
 
 
 @dataclass

@@ -42,7 +42,7 @@ def make_adapter(trial: Trial, params: dict, seed: int):
     classes = class_names(list(train) + list(valid))
     check_declared_counts(params, len(classes), len(train) + (0 if trial.validation_data else len(valid)))
     # advanced_settings.stream_image_files: the datasets read through the image cache.
-    reader = image_reader(trial.task, params, list(train) + list(valid))
+    reader = image_reader(trial.task, params, list(train) + list(valid), shared_default=trial.image_cache_url)
     return adapter_for(trial.task, params, train, valid, classes, reader=reader)
 
 

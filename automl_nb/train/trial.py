@@ -24,6 +24,8 @@ class Trial:
         target_column_name: the JSONL key holding labels.
         output_dir: the trial's folder; created if missing.
         resume: continue from ``output_dir/last.pt`` when it exists.
+        image_cache_url: the shared image cache the trial streams through unless its parameters
+            or its machine name another (a run on a URL sets its ``image-cache/``); None: none.
     """
 
     trial_id: str
@@ -35,6 +37,7 @@ class Trial:
     validation_data_size: float | None = None
     target_column_name: str = DEFAULT_TARGET_COLUMN_NAME
     resume: bool = False
+    image_cache_url: str | None = None
 
 
 @runtime_checkable

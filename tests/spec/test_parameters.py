@@ -188,7 +188,8 @@ def test_advanced_settings_json_string_and_dict():
     resolved = resolve_parameters(DETECTION, {"advanced_settings": '{"apply_automl_train_augmentations": false}'})
     assert resolved["advanced_settings"] == {
         "apply_mosaic_for_yolo": True, "apply_automl_train_augmentations": False, "stream_image_files": False,
-        "skip_unreadable_images": False, "max_cache_gb": None, "box_batch_size_per_image": None}
+        "skip_unreadable_images": False, "max_cache_gb": None, "shared_cache_url": None,
+        "box_batch_size_per_image": None}
 
 
 def test_roi_sampling_takes_a_positive_integer_for_detectors_only():
@@ -230,7 +231,7 @@ def test_augmentation_switches_only_for_detection_and_segmentation():
     assert check_parameters(MULTICLASS, {"advanced_settings": {"stream_image_files": True}})
     assert {s.name for s in ADVANCED_SETTINGS} == {
         "apply_mosaic_for_yolo", "apply_automl_train_augmentations", "stream_image_files",
-        "skip_unreadable_images", "max_cache_gb", "box_batch_size_per_image"}
+        "skip_unreadable_images", "max_cache_gb", "shared_cache_url", "box_batch_size_per_image"}
 
 
 # ----- unknown keys and applicability

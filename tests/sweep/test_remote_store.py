@@ -4,7 +4,6 @@ Nothing is shared between them but the bucket: the tests read the bucket itself 
 
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -20,7 +19,7 @@ from automl_nb.errors import AutoMLError  # noqa: E402
 from automl_nb.spec import load_job  # noqa: E402
 from automl_nb.sweep import load_run  # noqa: E402
 from automl_nb.sweep.lease import LeaseHeldError, LeaseTimes  # noqa: E402
-from automl_nb.sweep.remote import check_url  # noqa: E402
+from automl_nb.object_store import check_url  # noqa: E402
 from automl_nb.sweep.remote_trial import RemoteLease  # noqa: E402
 from automl_nb.testing import ScriptedTrial  # noqa: E402
 
@@ -37,35 +36,12 @@ training_parameters: {{number_of_epochs: 4, use_pretrained_model: false}}
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    """moto's S3 server on 127.0.0.1, an empty bucket, and the environment every process reads it by."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    with pytest.MonkeyPatch.context() as patch:
-        # What s3fs reads on the driver and on each worker (they inherit it): the endpoint through
-        # fsspec's configuration, credentials as for any S3 (moto accepts any).
-        for name, value in {"FSSPEC_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-                            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-            patch.setenv(name, value)
-        from automl_nb.sweep.remote import RemoteFolder
-
-        fs = RemoteFolder(f"s3://{BUCKET}").fs
-        fs.mkdir(BUCKET)
-        yield fs
-        # moto keeps its buckets in this process, not in the server: with the slow tests run first,
-        # this module's fixtures are set up twice in one process.
-        fs.rm(BUCKET, recursive=True)
-    server.stop()
+def s3(s3_server):
+    """The S3 server with an empty bucket."""
+    s3_server.mkdir(BUCKET)
+    yield s3_server
+    s3_server.rm(BUCKET, recursive=True)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +81,7 @@ def mirrors(tmp_path, monkeypatch):
 
 
 class RecordsWhereItRan:
-    """A trial function that notes where its trial ran (folder, pid) in ``where.json``, then runs ``inner``."""
+    """A trial function that notes where its trial ran (folder, pid, image cache) in ``where.json``, then runs ``inner``."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
@@ -113,7 +89,8 @@ class RecordsWhereItRan:
     def __call__(self, trial, reporter):
         folder = Path(trial.output_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "where.json").write_text(json.dumps({"folder": str(folder), "pid": os.getpid()}))
+        (folder / "where.json").write_text(json.dumps({"folder": str(folder), "pid": os.getpid(),
+                                                       "image_cache_url": trial.image_cache_url}))
         return self.inner(trial, reporter)
 
 
@@ -164,9 +141,12 @@ def test_a_sweep_on_s3_reaches_the_bucket_and_reads_back_from_a_fresh_mirror(s3,
         assert where["pid"] != os.getpid()
         assert Path(where["folder"]).is_relative_to(workers.root) and "automl_nb-staging" in where["folder"]
         assert not Path(where["folder"]).exists()  # staging is removed once everything is uploaded
+        assert where["image_cache_url"] == f"{url}/image-cache"  # the run's trials share one image cache
     assert bucket_json(s3, url, "run.json")["status"] == "Completed"
 
-    # Another machine's view: a fresh mirror built from the bucket alone reads the same run.
+    # Another machine's view: a fresh mirror built from the bucket alone reads the same run; it leaves
+    # the trials' image cache on the store.
+    s3.pipe_file(f"{BUCKET}/runs/sweep/image-cache/a-64px/urls.json", b"[]")
     fresh = mirrors()
     again = load_run(url)
     assert again.folder.is_relative_to(fresh) and again.folder != driver_mirror
@@ -174,6 +154,7 @@ def test_a_sweep_on_s3_reaches_the_bucket_and_reads_back_from_a_fresh_mirror(s3,
     assert again.leaderboard().equals(run.leaderboard())
     best = "trials/0/model_best.pt"
     assert (again.folder / best).read_bytes() == (driver_mirror / best).read_bytes()
+    assert not (again.folder / "image-cache").exists()
 
     with pytest.raises(AutoMLError, match="already holds a run"):
         submit(data, url, workers, 2, ScriptedTrial([0.5]))

@@ -8,6 +8,8 @@ machine; later epochs and trials read whole chunks of decoded pixels from it.
   :class:`CachedImageReader` when ``advanced_settings.stream_image_files`` is true.
 - :class:`ImageCache` is one dataset's store; :func:`enforce_bound` keeps the cache root
   under ``max_cache_gb``; :func:`chunk_sampler` shuffles chunk by chunk when needed.
+- :class:`SharedFolder`: the same store on an object store, shared by a cluster's workers
+  (``advanced_settings.shared_cache_url``; a run on a URL shares ``<run>/image-cache``).
 - ``automl-nb cache build|info|clear``: :mod:`automl_nb.cli.cache`.
 
 Zarr is imported only when a cache is opened, so importing this package stays light.
@@ -22,8 +24,10 @@ from automl_nb.data.cache.evict import enforce_bound
 from automl_nb.data.cache.fetch import Fetcher, FetchFailure
 from automl_nb.data.cache.reader import CachedImageReader
 from automl_nb.data.cache.settings import (
-    cache_resolution, default_cache_root, max_cache_bytes, skip_unreadable_images, stream_image_files,
+    cache_resolution, default_cache_root, max_cache_bytes, shared_cache_url, skip_unreadable_images,
+    stream_image_files,
 )
+from automl_nb.data.cache.shared import SharedFolder
 from automl_nb.data.cache.store import ImageCache
 from automl_nb.data.images import ImageReader, open_image
 from automl_nb.data.records import ImageRecord
@@ -31,7 +35,7 @@ from automl_nb.spec.tasks import CLASSIFICATION_TASKS
 
 
 def image_reader(task: str, params: Mapping[str, Any], records: Sequence[ImageRecord],
-                 root: str | os.PathLike | None = None) -> ImageReader:
+                 root: str | os.PathLike | None = None, shared_default: str | None = None) -> ImageReader:
     """The image reader a trial's datasets use.
 
     Args:
@@ -40,6 +44,8 @@ def image_reader(task: str, params: Mapping[str, Any], records: Sequence[ImageRe
         records: every record the trial reads (training and validation), so all trials of
             a dataset, whatever their split, share one cache.
         root: cache root (default: :func:`default_cache_root`).
+        shared_default: the shared cache's root URL unless the parameters or the environment
+            name one (:func:`shared_cache_url`); None: none.
 
     Returns:
         :func:`open_image` unless ``stream_image_files`` is true; then a
@@ -55,7 +61,8 @@ def image_reader(task: str, params: Mapping[str, Any], records: Sequence[ImageRe
     if not stream_image_files(params):
         return open_image
     cache = ImageCache.open(root or default_cache_root(), [r.image_url for r in records],
-                            cache_resolution(task, params), max_bytes=max_cache_bytes(params))
+                            cache_resolution(task, params), max_bytes=max_cache_bytes(params),
+                            shared_url=shared_cache_url(params, shared_default))
     return CachedImageReader(cache, skip_unreadable=skip_unreadable_images(params),
                              as_stored=task in CLASSIFICATION_TASKS)
 
@@ -68,7 +75,7 @@ def chunk_sampler(dataset, generator=None):
 
 
 __all__ = [
-    "CachedImageReader", "FetchFailure", "Fetcher", "ImageCache", "cache_resolution",
+    "CachedImageReader", "FetchFailure", "Fetcher", "ImageCache", "SharedFolder", "cache_resolution",
     "chunk_sampler", "default_cache_root", "enforce_bound", "image_reader", "max_cache_bytes",
-    "skip_unreadable_images", "stream_image_files",
+    "shared_cache_url", "skip_unreadable_images", "stream_image_files",
 ]

@@ -18,10 +18,13 @@ from automl_nb.spec.tasks import CLASSIFICATION_TASKS
 STREAM_IMAGE_FILES = "stream_image_files"
 MAX_CACHE_GB = "max_cache_gb"
 SKIP_UNREADABLE_IMAGES = "skip_unreadable_images"
+SHARED_CACHE_URL = "shared_cache_url"
 
 # The cache root for every trial and Dask worker of a machine; an environment variable so all
 # worker processes agree without passing it around.
 CACHE_ROOT_VARIABLE = "AUTOML_NB_IMAGE_CACHE"
+# The shared tier's root for every worker of a machine (a cluster's workers set it to share one).
+SHARED_CACHE_VARIABLE = "AUTOML_NB_SHARED_IMAGE_CACHE"
 
 # Cache resolutions are rounded up to this step, so trials with nearby sizes share one cache.
 RESOLUTION_STEP = 64
@@ -58,6 +61,25 @@ def max_cache_bytes(params: Mapping[str, Any]) -> int | None:
 def skip_unreadable_images(params: Mapping[str, Any]) -> bool:
     """True: a corrupt or unreachable image is reported by URL and skipped; False: it fails the trial."""
     return bool(_advanced(params, SKIP_UNREADABLE_IMAGES, False))
+
+
+def shared_cache_url(params: Mapping[str, Any], run_default: str | None = None) -> str | None:
+    """The root URL of the shared image cache a trial uses, or None for its machine's cache alone.
+
+    In order: ``advanced_settings.shared_cache_url``, ``$AUTOML_NB_SHARED_IMAGE_CACHE``, then
+    ``run_default`` (a run on a URL shares ``<run>/image-cache``).
+
+    Raises:
+        AutoMLError: the environment variable names no object store (the setting is checked with the job).
+    """
+    from automl_nb.object_store import check_url
+
+    url = _advanced(params, SHARED_CACHE_URL, None)
+    if url:
+        return url
+    if os.environ.get(SHARED_CACHE_VARIABLE):
+        return check_url(os.environ[SHARED_CACHE_VARIABLE], f"${SHARED_CACHE_VARIABLE}", "an image cache", otherwise="")
+    return run_default
 
 
 def default_cache_root() -> Path:

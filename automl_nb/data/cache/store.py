@@ -10,6 +10,10 @@ Layout of one dataset's folder under the cache root (``<url hash>-<resolution>px
     errors/<shard>.json   why the images of a shard that failed for good failed
     locks/<shard>.lock    the shard's lock; its modification time is its last use
 
+With a shared URL, a dataset folder of the same name on an object store is a second tier that
+the workers of a cluster share: a shard is downloaded from it before its images are fetched,
+and a shard filled here is uploaded to it (:mod:`automl_nb.data.cache.shared`).
+
 An image is stored at its own size when its long side is at most the resolution ``S``,
 else shrunk to fit (aspect kept), top-left in its ``S x S`` cell, the rest zeros. Labels
 are normalised to [0, 1], so the original size is all it takes to map them back.
@@ -27,7 +31,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -39,10 +45,12 @@ from automl_nb._atomic import atomic_write_text
 from automl_nb.data.cache.evict import enforce_bound, shard_paths
 from automl_nb.data.cache.fetch import Fetcher, FetchFailure
 from automl_nb.data.cache.locks import file_lock
+from automl_nb.data.cache.shared import URLS_FILE, SharedFolder
 from automl_nb.errors import DataError
 
+log = logging.getLogger(__name__)
+
 FORMAT_VERSION = 1
-URLS_FILE = "urls.json"
 ZARR_FOLDER = "images.zarr"
 
 # Row status in ``meta[:, STATUS]``; 0 is also what an evicted (deleted) chunk reads as.
@@ -141,6 +149,7 @@ class ImageCache:
         fetcher: how images are fetched (default: 16 parallel requests, 3 retries).
         max_bytes: bound on the whole cache root's size, kept after each fill by evicting
             least recently used shards (None: only keep 5% of the disk free).
+        shared: the folder of this dataset in a shared cache on an object store, or None.
 
     Example:
         >>> cache = ImageCache.open("~/.cache/automl_nb/images", urls, resolution=256)
@@ -148,11 +157,13 @@ class ImageCache:
     """
 
     def __init__(self, folder: str | os.PathLike, fetcher: Fetcher | None = None,
-                 max_bytes: int | None = None) -> None:
+                 max_bytes: int | None = None, shared: SharedFolder | None = None) -> None:
         self.folder = Path(folder)
         self.root = self.folder.parent
         self.fetcher = fetcher or Fetcher()
         self.max_bytes = max_bytes
+        self.shared = shared
+        self._unshared: set[int] = set()  # shards filled from their sources since last offered to `shared`
         try:
             self.urls: list[str] = json.loads((self.folder / URLS_FILE).read_text(encoding="utf-8"))
         except FileNotFoundError as error:
@@ -169,7 +180,8 @@ class ImageCache:
     @classmethod
     def open(cls, root: str | os.PathLike, urls: Sequence[str], resolution: int, *,
              images_per_chunk: int | None = None, chunks_per_shard: int | None = None, codec: str = "zstd",
-             fetcher: Fetcher | None = None, max_bytes: int | None = None) -> "ImageCache":
+             fetcher: Fetcher | None = None, max_bytes: int | None = None,
+             shared_url: str | None = None) -> "ImageCache":
         """The cache of these images at ``resolution`` or more: an existing one, else a new, empty one.
 
         Args:
@@ -180,6 +192,9 @@ class ImageCache:
             images_per_chunk, chunks_per_shard: layout of a new cache (default: by bytes).
             codec: Blosc compressor of a new cache: ``zstd`` (default), ``lz4`` or ``none``.
             fetcher, max_bytes: see the class.
+            shared_url: the root of a shared cache on an object store (``s3://bucket/image-cache``):
+                a dataset folder found there is copied rather than made anew, and is this
+                cache's ``shared`` tier if its layout is the local one.
 
         Raises:
             DataError: no URLs.
@@ -191,14 +206,21 @@ class ImageCache:
             raise ValueError(f"resolution must be >= 1 pixel, got {resolution}")
         root = Path(root).expanduser()
         key = dataset_key(urls)
-        existing = cls.find(root, key, resolution)
-        if existing is not None:
-            return cls(existing, fetcher, max_bytes)
-        folder = root / f"{key}-{resolution}px"
-        with file_lock(folder / "locks" / "create.lock", exclusive=True):
-            if not (folder / URLS_FILE).exists():
-                cls._create(folder, sorted(set(urls)), resolution, images_per_chunk, chunks_per_shard, codec)
-        return cls(folder, fetcher, max_bytes)
+        folder = cls.find(root, key, resolution)
+        if folder is None and shared_url:
+            name = SharedFolder.find(shared_url, key, resolution)
+            if name is not None:  # another machine made it: take its layout, so shards copy as they are
+                folder = root / name
+                with file_lock(folder / "locks" / "create.lock", exclusive=True):
+                    if not (folder / URLS_FILE).exists():
+                        SharedFolder(f"{shared_url}/{name}").download_metadata(folder)
+        if folder is None:
+            folder = root / f"{key}-{resolution}px"
+            with file_lock(folder / "locks" / "create.lock", exclusive=True):
+                if not (folder / URLS_FILE).exists():
+                    cls._create(folder, sorted(set(urls)), resolution, images_per_chunk, chunks_per_shard, codec)
+        shared = _attach_shared(f"{shared_url.rstrip('/')}/{folder.name}", folder) if shared_url else None
+        return cls(folder, fetcher, max_bytes, shared)
 
     @staticmethod
     def find(root: str | os.PathLike, key: str, resolution: int) -> Path | None:
@@ -296,6 +318,7 @@ class ImageCache:
         for row in np.flatnonzero(meta[:, STATUS] == MISSING):
             failure = failures.get(self.urls[start + row])
             errors[int(row)] = failure.message if failure else "not fetched"
+        self._share(shard)
         self._enforce_bound(shard)
         return Chunk(chunk, start, pixels, meta, errors)
 
@@ -307,6 +330,7 @@ class ImageCache:
         """
         with file_lock(self._lock(shard), exclusive=True, touch=True):
             failures = self._fill(shard)
+        self._share(shard)
         self._enforce_bound(shard)
         return failures
 
@@ -317,6 +341,8 @@ class ImageCache:
         meta = meta_array[start:stop]
         todo = np.flatnonzero(meta[:, STATUS] == MISSING)
         if not todo.size:
+            return {}
+        if self._pull(shard):
             return {}
         for path in shard_paths(self.folder, shard):  # temporary files of a killed writer (Zarr's, ours)
             for pattern in (f"{path.stem}.*.partial", f".{path.name}.*.tmp"):
@@ -346,7 +372,40 @@ class ImageCache:
         if errors:
             atomic_write_text(self.folder / "errors" / f"{shard}.json", json.dumps(errors))
         meta_array[start:stop] = meta  # last: this commits the rows
+        self._unshared.add(shard)
         return failures
+
+    # -- the shared tier -------------------------------------------------------------------
+    def _pull(self, shard: int) -> bool:
+        """Take ``shard`` from the shared tier if it is there; the caller holds its exclusive lock."""
+        if self.shared is None:
+            return False
+        try:
+            return self.shared.pull(self.folder, shard)
+        except Exception as error:  # a network failure: fetch the images from their sources instead
+            log.warning("could not download shard %d from %s (%s); fetching its images", shard, self.shared.url, error)
+            return False
+
+    def _share(self, shard: int) -> bool:
+        """Upload ``shard`` to the shared tier if it was filled here and is now complete; True if uploaded."""
+        if self.shared is None or shard not in self._unshared:
+            return False
+        self._unshared.discard(shard)
+        start, stop = self.shard_rows(shard)
+        with file_lock(self._lock(shard), exclusive=False):
+            if (self._arrays()[1][start:stop, STATUS] == MISSING).any():
+                return False  # an image failed for now (not for good): share it once complete
+            try:
+                return self.shared.publish(self.folder, shard)
+            except Exception as error:  # the trial goes on with its local copy
+                log.warning("could not upload shard %d to %s: %s", shard, self.shared.url, error)
+                return False
+
+    def share_all(self) -> int:
+        """Upload every complete shard of this machine that the shared tier lacks (a cache filled
+        before it had one); return how many were uploaded."""
+        self._unshared.update(range(self.shard_count))
+        return sum(self._share(shard) for shard in range(self.shard_count))
 
     def _decode(self, url: str, data: bytes) -> _Decoded:
         """Decode like :func:`~automl_nb.data.images.open_image`, then shrink to fit the resolution."""
@@ -409,4 +468,21 @@ class ImageCache:
 
     def __repr__(self) -> str:
         return (f"ImageCache({str(self.folder)!r}, images={self.count}, resolution={self.resolution}, "
-                f"chunk={self.images_per_chunk}, shard={self.images_per_shard})")
+                f"chunk={self.images_per_chunk}, shard={self.images_per_shard}, shared={self.shared})")
+
+
+def _attach_shared(url: str, folder: Path) -> SharedFolder | None:
+    """The shared folder at ``url`` for the local ``folder`` (its layout uploaded if it has none), or
+    None with a warning when its layout differs from the local one or the store cannot be reached."""
+    shared = SharedFolder(url)
+    try:
+        if not shared.is_ready():
+            shared.publish_metadata(folder)
+        if shared.matches(folder):
+            return shared
+        reason = "its chunk or shard layout differs from this machine's cache"
+    except Exception as error:  # unreachable, no access: the trial still has its local cache
+        reason = f"{type(error).__name__}: {error}"
+    warnings.warn(f"not sharing the image cache {folder.name} through {url}: {reason}; "
+                  "this machine fetches and decodes its images itself", stacklevel=3)
+    return None
