@@ -12,6 +12,9 @@ machine that drives or reads it (``$AUTOML_NB_RUN_MIRRORS/<key>``, else
 - A trial on a worker gets its folder's URL as ``output_dir`` and runs in a staging folder of its
   worker, downloading its resume point first and uploading as it goes
   (:mod:`automl_nb.sweep.remote_trial`, which also holds its lease as an object on the store).
+- Another process steers the run (a kernel, the CLI) with a request object of its own,
+  ``steering/<id>.json`` (:meth:`MirrorSync.post`): ``steering.jsonl`` is the driver's file, which
+  its upload would overwrite. Each sync merges the request objects into the mirror's log.
 
 Atomicity: each file is uploaded whole, in one PUT, from a complete local file; an object store
 replaces an object atomically, so a reader sees the old object or the new one, never half, and a
@@ -28,6 +31,7 @@ workers need the same configuration as the driver; nothing secret travels throug
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -35,10 +39,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from automl_nb._atomic import atomic_write_json, read_json
+from automl_nb._atomic import append_jsonl, atomic_write_json, read_json
 from automl_nb.errors import AutoMLError, RunFolderError
 from automl_nb.object_store import RemoteFolder, check_url
 from automl_nb.sweep.lease import LEASE
+from automl_nb.sweep.steering import STEERING_FILE, SteeringLog
 from automl_nb.sweep.store import IMAGE_CACHE, TRIAL_RECORD, RunStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,8 @@ SYNC_SECONDS = 1.0
 # worker reads them (the driver asks the listing whether last.pt is there).
 NOT_PULLED = ("last.pt", "checkpoint_epoch_")
 _MANIFEST = ".automl_nb_sync.json"  # in the mirror: the remote version of each file it holds
+# Steering requests of processes that do not drive the run, one object each (write-once names).
+REQUESTS = "steering"
 
 
 def mirror_folder(url: str) -> Path:
@@ -115,7 +122,8 @@ class MirrorSync:
             for rel, version in sorted(listing.items()):
                 if hidden(rel) or rel.rsplit("/", 1)[-1].startswith(NOT_PULLED) or rel.endswith("/" + LEASE):
                     continue
-                if not (everything or worker_owned(rel)) or (rel.endswith(".pt") and not (everything or checkpoints)):
+                if not (everything or worker_owned(rel) or rel.startswith(REQUESTS + "/")) or \
+                        (rel.endswith(".pt") and not (everything or checkpoints)):
                     continue
                 if self.pulled.get(rel) == version and (self.mirror / rel).exists():
                     continue
@@ -130,7 +138,27 @@ class MirrorSync:
                 del self.pulled[rel]
             if fetched or gone:
                 atomic_write_json(self.mirror / _MANIFEST, self.pulled)
+            if any(rel == STEERING_FILE or rel.startswith(REQUESTS + "/") for rel in fetched):
+                self._merge_requests()
             return fetched
+
+    def post(self, request: dict) -> None:
+        """Log a steering request of a process that does not drive the run: an object of its own, which
+        the driver's sync merges into its ``steering.jsonl`` (the driver's upload would overwrite ours)."""
+        self.remote.write_tagged(f"{REQUESTS}/{request['id']}.json", json.dumps(request).encode(), create=True)
+
+    def _merge_requests(self) -> None:
+        """Append to the mirror's steering log, in time order, the request objects it lacks."""
+        known = {row["id"] for row in SteeringLog(self.mirror).read_new()}
+        requests = []
+        for path in (self.mirror / REQUESTS).glob("*.json"):
+            try:
+                requests.append(read_json(path))
+            except RunFolderError:  # a damaged object: skipped, as a damaged log line is
+                continue
+        for request in sorted(requests, key=lambda row: row.get("time", 0)):
+            if isinstance(request, dict) and request.get("id") not in known:
+                append_jsonl(self.mirror / STEERING_FILE, request)
 
     def push(self) -> list[str]:
         """Upload the driver's files that changed since they were last uploaded; return their names."""

@@ -308,7 +308,10 @@ class Run:
         checked = check_request(SteeringContext.from_store(self.store), {"kind": kind, **arguments})
         if kind == "narrow":
             arguments["search_space"] = space_yaml(checked)  # the log holds plain YAML data
-        return append_request(self.folder, kind, **arguments)["id"]
+        request = append_request(self.folder, kind, **arguments)
+        if self.store.remote is not None and not self.running:  # a run on a URL that another process drives
+            self.store.remote.post(request)
+        return request["id"]
 
     @property
     def client(self):

@@ -257,3 +257,27 @@ def test_an_in_process_executor_stages_trials_of_a_run_on_s3_too(s3, data, mirro
     assert {"trials/0/metrics.jsonl", "trials/0/model_best.pt", "trials/0/status.json"} <= stored
     assert "trials/0/last.pt" not in stored
     assert run.best_trial.best_metric == 0.6 and run.best_model_path.exists()
+
+
+def test_another_process_steers_a_run_on_s3_through_a_request_object_of_its_own(s3, data, mirrors):
+    from automl_nb.sweep.executor import InProcessExecutor
+
+    url = f"s3://{BUCKET}/runs/steered"
+    job = load_job(JOB.format(data=data, concurrent=1).replace("max_trials: 3", "max_trials: 1")
+                   .replace("number_of_epochs: 4", "number_of_epochs: 60"))
+    run = job.submit(url, check_data=False, executor=InProcessExecutor(ScriptedTrial([0.2], seconds_per_epoch=0.1)))
+    wait_until(lambda: run.metrics("0"))  # the trial reports
+    mirrors()
+    other = load_run(url)  # another process: its own mirror, and it does not drive the run
+    assert other.folder != run.folder and not other.running
+    other.stop_trial("0")
+    (request,) = [name for name in objects(s3, url) if name.startswith("steering/")]
+    assert run.wait(60) in ("Completed", "Canceled")
+    (trial,) = run.trials()
+    assert trial.status == "Canceled" and "stopped by the user" in trial.notes
+    assert len(run.metrics("0")) < 60
+    # The driver merged the request into its log, applied it, and uploaded both.
+    request_id = request.removeprefix("steering/").removesuffix(".json")
+    logged = [json.loads(line) for line in s3.cat_file(f"{BUCKET}/runs/steered/steering.jsonl").splitlines()]
+    assert [row["id"] for row in logged] == [request_id]
+    assert bucket_json(s3, url, "run.json")["steering"][request_id]["outcome"] == "applied"
