@@ -87,7 +87,12 @@ class TrialStage:
             state = file_state(path)  # taken before the upload: a change meanwhile goes next time
             if hidden(rel) or state is None or self.sent.get(rel) == state:
                 continue
-            self.remote.put(path, rel)
+            try:
+                self.remote.put(path, rel)
+            except FileNotFoundError:
+                if path.exists():  # the store's (no such bucket...)
+                    raise
+                continue  # removed since listed (last.pt as the trial completes): deleted next time
             self.sent[rel] = state
             changed.append(rel)
         removed = [rel for rel in self.sent if rel not in files]
