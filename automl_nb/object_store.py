@@ -122,6 +122,11 @@ class RemoteFolder:
         fs, root = self._fs_and_root()
         fs.put_file(str(local), f"{root}/{rel}")
 
+    def version(self, rel: str) -> Any:
+        """An object's version as :meth:`listing` gives it (ETag, else size and time)."""
+        fs, root = self._fs_and_root()
+        return _version(fs.info(f"{root}/{rel}"))
+
     def get(self, rel: str, local: Path) -> None:
         """Download one object into ``local`` (a temporary file renamed into place)."""
         fs, root = self._fs_and_root()

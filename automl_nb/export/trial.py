@@ -177,7 +177,10 @@ def export_run(run: Any, trial_id: str | int | None = None, output: str | os.Pat
     if not TrialFolder(folder).has_best_model():
         raise TrialError(f"trial {trial_id}: no trained model yet (no model_best.pt in {folder}); "
                          "a trial writes it at its first evaluation")
-    return export_trial(folder, output, **options)
+    result = export_trial(folder, output, **options)
+    if output is None:  # in the trial's folder: a run on a URL keeps it there too, for every machine
+        run.store.upload((Path(folder) / layout.EXPORT_FOLDER).relative_to(run.store.folder).as_posix())
+    return result
 
 
 def _detector_name(params: dict) -> str | None:

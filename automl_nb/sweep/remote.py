@@ -142,6 +142,21 @@ class MirrorSync:
                 self._merge_requests()
             return fetched
 
+    def upload(self, folder: str) -> list[str]:
+        """Upload every file under the mirror's ``folder`` (e.g. a trial's ONNX export, made after its
+        sweep); they count as pulled, so the next sync does not download them back. Returns their names."""
+        with self._lock:
+            sent = []
+            for path in sorted((self.mirror / folder).rglob("*")):
+                rel = path.relative_to(self.mirror).as_posix()
+                if path.is_file() and not hidden(rel):
+                    self.remote.put(path, rel)
+                    self.pulled[rel] = self.remote.version(rel)
+                    sent.append(rel)
+            if sent:
+                atomic_write_json(self.mirror / _MANIFEST, self.pulled)
+            return sent
+
     def post(self, request: dict) -> None:
         """Log a steering request of a process that does not drive the run: an object of its own, which
         the driver's sync merges into its ``steering.jsonl`` (the driver's upload would overwrite ours)."""

@@ -149,6 +149,11 @@ class RunStore:
         if self.remote is not None:
             self.remote.stop(pull=pull)
 
+    def upload(self, folder: str) -> None:
+        """Put the files under ``folder`` (relative to the run folder) on the run's URL, if it has one."""
+        if self.remote is not None:
+            self.remote.upload(folder)
+
     def refresh(self) -> None:
         """Bring the mirror up to what the store holds now (e.g. before resume)."""
         if self.remote is not None:

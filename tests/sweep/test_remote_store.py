@@ -259,6 +259,28 @@ def test_an_in_process_executor_stages_trials_of_a_run_on_s3_too(s3, data, mirro
     assert run.best_trial.best_metric == 0.6 and run.best_model_path.exists()
 
 
+def test_an_export_into_a_trial_of_a_run_on_s3_goes_up_to_the_bucket(s3, data, mirrors, monkeypatch):
+    import automl_nb.export.trial as export
+    from automl_nb.sweep.executor import InProcessExecutor
+
+    def fake_export(folder, output, **options):  # the ONNX export itself is tested in tests/export
+        (Path(folder) / "onnx").mkdir()
+        for name in ("model.onnx", "parity.json"):
+            (Path(folder) / "onnx" / name).write_text(name)
+        return "exported"
+
+    monkeypatch.setattr(export, "export_trial", fake_export)
+    url = f"s3://{BUCKET}/runs/exported"
+    job = load_job(JOB.format(data=data, concurrent=1).replace("max_trials: 3", "max_trials: 1"))
+    run = job.submit(url, check_data=False, executor=InProcessExecutor(ScriptedTrial([0.3])))
+    assert run.wait(60) == "Completed"
+    assert export.export_run(run) == "exported"
+    assert {"trials/0/onnx/model.onnx", "trials/0/onnx/parity.json"} <= objects(s3, url)
+    assert not [name for name in run.store.remote.pull(everything=True) if "onnx" in name]  # not downloaded back
+    mirrors()
+    assert (load_run(url).folder / "trials/0/onnx/model.onnx").read_text() == "model.onnx"  # another machine's view
+
+
 def test_another_process_steers_a_run_on_s3_through_a_request_object_of_its_own(s3, data, mirrors):
     from automl_nb.sweep.executor import InProcessExecutor
 
