@@ -12,9 +12,11 @@ machine and each protocol's own credentials; nothing is passed from a job.
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Collection
@@ -22,6 +24,8 @@ from typing import Any, Collection
 from automl_nb._atomic import atomic_writer
 from automl_nb.errors import AutoMLError
 
+# Reads of an object that keeps being replaced while it is read, before giving up.
+READ_ATTEMPTS = 5
 # The object stores allowed, and the package that gives fsspec each one.
 SCHEMES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "abfs": "adlfs", "abfss": "adlfs",
            "az": "adlfs"}
@@ -128,10 +132,22 @@ class RemoteFolder:
         return _version(fs.info(f"{root}/{rel}"))
 
     def get(self, rel: str, local: Path) -> None:
-        """Download one object into ``local`` (a temporary file renamed into place)."""
+        """Download one object into ``local`` (a temporary file renamed into place).
+
+        An object replaced while it is read (s3fs reads with ``If-Match`` on the ETag it opened, and
+        raises EBUSY) is read again, up to :data:`READ_ATTEMPTS` times: a trial rewrites its
+        ``metrics.jsonl`` at every evaluation while other machines download it.
+        """
         fs, root = self._fs_and_root()
-        with fs.open(f"{root}/{rel}", "rb") as source, atomic_writer(local) as target:
-            shutil.copyfileobj(source, target, 1 << 20)
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                with fs.open(f"{root}/{rel}", "rb") as source, atomic_writer(local) as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
+                return
+            except OSError as error:
+                if error.errno != errno.EBUSY or attempt == READ_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))  # past the writer's next upload, most likely
 
     def remove(self, rel: str) -> None:
         fs, root = self._fs_and_root()
