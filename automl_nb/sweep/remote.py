@@ -33,9 +33,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,16 +107,18 @@ class MirrorSync:
         self._lock = threading.Lock()  # one sync at a time (the thread's, and the driver's own)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._caught_up = -math.inf  # when catch_up() last pulled (monotonic seconds)
 
     @property
     def url(self) -> str:
         return self.remote.url
 
-    def pull(self, everything: bool = False, checkpoints: bool = False) -> list[str]:
+    def pull(self, everything: bool = False, checkpoints: bool | None = None) -> list[str]:
         """Download the objects that changed on the store: the trials' files, or with ``everything``
-        the driver's files too (opening a run). Checkpoints (``model_best.pt``) come only with
-        ``everything`` or ``checkpoints`` (the sweep's end): while trials run they change at every
-        improvement and nothing on the driver's side reads them. Returns the names downloaded."""
+        the driver's files too (opening a run). Checkpoints (``model_best.pt``) come with
+        ``checkpoints`` (default: with ``everything``; the sweep's end): while trials run they change
+        at every improvement and nothing on the driver's side reads them. Returns the names downloaded."""
+        checkpoints = everything if checkpoints is None else checkpoints
         with self._lock:
             listing = self.remote.listing(skip=(IMAGE_CACHE,))
             self.present = set(listing)
@@ -123,7 +127,7 @@ class MirrorSync:
                 if hidden(rel) or rel.rsplit("/", 1)[-1].startswith(NOT_PULLED) or rel.endswith("/" + LEASE):
                     continue
                 if not (everything or worker_owned(rel) or rel.startswith(REQUESTS + "/")) or \
-                        (rel.endswith(".pt") and not (everything or checkpoints)):
+                        (rel.endswith(".pt") and not checkpoints):
                     continue
                 if self.pulled.get(rel) == version and (self.mirror / rel).exists():
                     continue
@@ -190,6 +194,16 @@ class MirrorSync:
                 self.pushed[rel] = state
                 sent.append(rel)
             return sent
+
+    def catch_up(self) -> list[str]:
+        """For a process that reads a run another one drives: download what changed, the driver's records
+        too but no checkpoints, at most once every ``SYNC_SECONDS``; nothing while this process drives
+        (its own thread syncs). Returns the names downloaded."""
+        if (self._thread is not None and self._thread.is_alive()) or \
+                time.monotonic() - self._caught_up < SYNC_SECONDS:
+            return []
+        self._caught_up = time.monotonic()
+        return self.pull(everything=True, checkpoints=False)
 
     def sync(self, checkpoints: bool = False) -> None:
         """Push, then pull the trials' files (with their checkpoints, if asked)."""

@@ -154,6 +154,12 @@ class RunStore:
         if self.remote is not None:
             self.remote.upload(folder)
 
+    def catch_up(self) -> None:
+        """A run on a URL that another process drives: bring the mirror's records and metrics up to
+        what the store holds (not checkpoints), at most once a second; a no-op otherwise."""
+        if self.remote is not None:
+            self.remote.catch_up()
+
     def refresh(self) -> None:
         """Bring the mirror up to what the store holds now (e.g. before resume)."""
         if self.remote is not None:

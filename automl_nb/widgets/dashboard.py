@@ -321,6 +321,7 @@ class SweepDashboard(widgets.VBox):
         less a drawing of the parallel coordinates (those keep their own pace, see _draw_curves)."""
         drawn = self._curves_drawn
         self._refresh_seconds = 0.0
+        self.run.store.catch_up()  # a run on a URL that another process drives: its news, from the store
         self.refresh()
         return self._refresh_seconds - (self._curves_seconds if self._curves_drawn != drawn else 0.0)
 

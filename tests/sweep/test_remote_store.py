@@ -283,6 +283,7 @@ def test_an_export_into_a_trial_of_a_run_on_s3_goes_up_to_the_bucket(s3, data, m
 
 def test_another_process_steers_a_run_on_s3_through_a_request_object_of_its_own(s3, data, mirrors):
     from automl_nb.sweep.executor import InProcessExecutor
+    from automl_nb.widgets.dashboard import SweepDashboard
 
     url = f"s3://{BUCKET}/runs/steered"
     job = load_job(JOB.format(data=data, concurrent=1).replace("max_trials: 3", "max_trials: 1")
@@ -292,9 +293,15 @@ def test_another_process_steers_a_run_on_s3_through_a_request_object_of_its_own(
     mirrors()
     other = load_run(url)  # another process: its own mirror, and it does not drive the run
     assert other.folder != run.folder and not other.running
+    dashboard = SweepDashboard(other)
+    assert dashboard.refresh().rows[0].status == "Running"
     other.stop_trial("0")
     (request,) = [name for name in objects(s3, url) if name.startswith("steering/")]
     assert run.wait(60) in ("Completed", "Canceled")
+    # The other process's dashboard catches up with the store at its refreshes, as its mirror does.
+    wait_until(lambda: dashboard._step() is not None and dashboard.snapshot.rows[0].status == "Canceled")
+    assert other.trials()[0].status == "Canceled"
+    dashboard.close()
     (trial,) = run.trials()
     assert trial.status == "Canceled" and "stopped by the user" in trial.notes
     assert len(run.metrics("0")) < 60
