@@ -95,6 +95,24 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def random_state() -> dict:
+    """This process's global random streams (torch's CPU one, numpy's, Python's), as a resume point keeps them."""
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def rank_random_state(saved: Mapping, rank: int, world_size: int) -> Mapping | None:
+    """The random state that rank ``rank`` of ``world_size`` resumes with, from a resume point's ``rng``.
+
+    Each rank draws its own augmentations, so each resumes its own stream (``saved["ranks"]``). Rank
+    0's is also ``saved`` itself (so a resume point made before ranks kept theirs still serves it);
+    None: a resume point made by another number of ranks, for a rank above 0.
+    """
+    ranks = saved.get("ranks")
+    if ranks is not None and len(ranks) == world_size:
+        return ranks[rank]
+    return saved if rank == 0 else None
+
+
 def effective_seed(trial: Trial, params: Mapping) -> int:
     """The user's ``random_seed``, else one derived from the trial id (stable across retries)."""
     if params["random_seed"] is not None:
@@ -222,11 +240,13 @@ class _Training:
                 metric = row.get(self.adapter.primary_metric)
                 if self.params["early_stopping"] and metric is not None and self.stopper.update(metric):
                     stopped_early = True
-                if not (stopped_early or epoch == last_epoch):
-                    # Resume points sit at evaluations, where metrics.jsonl has its rows.
-                    self._save_last(epoch)
-                    self.folder.write_status("Running", epoch=epoch, best_metric=self.best_metric, started=self.started)
-                    canceled = self.reporter.should_stop()
+            # Every rank's random streams as they are now (rank 0's after validating), for the resume point.
+            random_states = self.ranks.gather([random_state()])
+            if writes and not (stopped_early or epoch == last_epoch):
+                # Resume points sit at evaluations, where metrics.jsonl has its rows.
+                self._save_last(epoch, random_states)
+                self.folder.write_status("Running", epoch=epoch, best_metric=self.best_metric, started=self.started)
+                canceled = self.reporter.should_stop()
             stopped_early, canceled = self.ranks.verdict(stopped_early, canceled)
             if stopped_early or epoch == last_epoch:
                 break  # complete: a stop asked for now comes too late to matter
@@ -313,13 +333,13 @@ class _Training:
         return {"model": self.network.state_dict(), "epoch": epoch, "task": self.trial.task,
                 "params": self.params, "labels": self.adapter.classes, "metric": self.best_metric}
 
-    def _save_last(self, epoch: int) -> None:
+    def _save_last(self, epoch: int, random_states: list[dict]) -> None:
+        """The resume point; ``random_states``: each rank's :func:`random_state`, rank 0's first."""
         state = self._model_state(epoch)
         state.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                      scaler=self.scaler.state_dict(), stopper=self.stopper.state_dict(),
                      best_metric=self.best_metric, best_epoch=self.best_epoch,
-                     rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                          "python": random.getstate(), "loader": self.train_loader.generator.get_state()})
+                     rng={**random_states[0], "ranks": random_states, "loader": self.train_loader.generator.get_state()})
         self.folder.save_checkpoint(LAST_CHECKPOINT, state)
 
     def _resume(self) -> None:
@@ -330,9 +350,13 @@ class _Training:
         self.scaler.load_state_dict(state["scaler"])
         self.stopper.load_state_dict(state["stopper"])
         self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        np.random.set_state(state["rng"]["numpy"])
-        random.setstate(state["rng"]["python"])
+        own = rank_random_state(state["rng"], self.ranks.rank, self.ranks.world_size)
+        if own is None:  # saved by another number of ranks: this rank's own stream, new
+            seed_everything(self.seed + self.ranks.rank + 7919 * state["epoch"])
+        else:
+            torch.set_rng_state(own["torch"].cpu())
+            np.random.set_state(own["numpy"])
+            random.setstate(own["python"])
         self.train_loader.generator.set_state(state["rng"]["loader"].cpu())
         self.start_epoch = state["epoch"] + 1
         if self.ranks.writes:

@@ -14,6 +14,7 @@ from automl_nb.train import Trial, run_trial
 from automl_nb.train.distributed import PROCESSES_VARIABLE, check_node_count, processes_for_trial, run_distributed_trial
 from automl_nb.train.folder import TrialFolder
 from automl_nb.train.ranks import StepBatchSampler
+from automl_nb.train.trainer import rank_random_state
 
 # Tolerances of "the same loss curve" (relative, per evaluated epoch), and why they differ:
 # - classifier with its convolutional trunk frozen (batch norm in eval mode): every step sees the
@@ -88,6 +89,19 @@ def test_two_processes_follow_the_one_process_loss_curve_and_stop_together(multi
     assert one[1]["train_loss"] < one[0]["train_loss"]  # the curve moves: equal curves are not two flat lines
     assert [row["accuracy"] for row in two] == [row["accuracy"] for row in one[:2]]
     assert TrialFolder(result.output_dir).read_json("status.json")["status"] == "Canceled"
+    # The resume point keeps each rank's random streams (each draws its own augmentations), rank 0's first.
+    saved = TrialFolder(result.output_dir).load_checkpoint("last.pt", torch.device("cpu"))["rng"]
+    assert len(saved["ranks"]) == 2 and torch.equal(saved["torch"], saved["ranks"][0]["torch"])
+    assert not torch.equal(saved["ranks"][0]["torch"], saved["ranks"][1]["torch"])
+
+
+def test_each_rank_resumes_its_own_random_streams():
+    states = [{"torch": "rank 0's"}, {"torch": "rank 1's"}]
+    saved = {**states[0], "ranks": states, "loader": "the loader's"}
+    assert [rank_random_state(saved, rank, 2) for rank in (0, 1)] == states
+    before = {"torch": "rank 0's", "loader": "the loader's"}  # one process, or before ranks kept theirs
+    assert rank_random_state(before, 0, 2) is before and rank_random_state(before, 1, 2) is None
+    assert rank_random_state(saved, 0, 3) is saved and rank_random_state(saved, 2, 3) is None  # more ranks now
 
 
 @pytest.mark.slow
