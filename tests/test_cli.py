@@ -137,3 +137,32 @@ def test_readme_yaml_example_loads_and_validates(tmp_path):
     example = re.search(r"```yaml\n(# job.yml.*?)```", readme, re.S).group(1)
     job = load_job(example)
     assert job.resolved_training_parameters()["model_name"] == "resnet18"
+
+
+AUTOMODE_JOB = """\
+task: image_classification
+training_data: {path: ./shapes, type: mltable}
+limits: {max_trials: 4, timeout_minutes: 5}
+"""
+
+
+def test_a_dry_run_of_an_automode_job_shows_its_plan_and_first_trials(tmp_path, capsys, monkeypatch):
+    from automl_nb.spec import load_job
+    from automl_nb.sweep import plan
+
+    make_dataset("image_classification", 24, 32, tmp_path / "shapes", seed=0)
+    (tmp_path / "job.yml").write_text(AUTOMODE_JOB)
+    assert cli.main(["run", str(tmp_path / "job.yml"), "--dry-run", "--no-estimate"]) == 0
+    out = capsys.readouterr().out
+    assert "AutoMode plan on cpu: 24 training images, median side 32 px; 1 trial(s) at a time; epochs as each " \
+           "model's defaults" in out
+    first = re.findall(r"^  trial (\d): model_name (\w+), learning_rate", out, re.M)
+    assert [index for index, _ in first] == ["0", "1"] and first[0][1] != first[1][1]  # the baselines, in order
+    assert re.search(r"^  then 2 trial\(s\) drawn by TPE \(bayesian\) from .*, steered by the results$", out, re.M)
+    assert not (tmp_path / "runs").exists()
+
+    # With a budget, the planned epochs are what the first trials run (the planning itself times models).
+    monkeypatch.setattr(plan, "_planned_schedule", lambda job, device, budget, can_focus: ({first[0][1]: 7}, 1))
+    lines = plan.automode_plan_lines(load_job(tmp_path / "job.yml"), "cpu")
+    assert f"epochs planned for the 5-minute budget: {first[0][1]} 7" in lines[0]
+    assert lines[1].startswith(f"  trial 0: model_name {first[0][1]}") and lines[1].endswith("number_of_epochs 7")

@@ -18,6 +18,7 @@ entry point.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -178,22 +179,36 @@ def _parser() -> argparse.ArgumentParser:
 def _run_command(args) -> int:
     from automl_nb.data.check import check_job_data
     from automl_nb.spec import load_job
-    from automl_nb.sweep.estimate import estimate_sweep, estimate_wanted
+    from automl_nb.sweep.estimate import NO_ESTIMATE_VARIABLE, estimate_sweep, estimate_wanted
     from automl_nb.sweep.store import free_folder
 
     job = load_job(args.job)  # validates
     check_job_data(job)  # a data problem exits 2, one line each, before anything is timed or made
+    if args.no_estimate:  # as its help says: the same as the variable, so AutoMode's planning times nothing either
+        os.environ[NO_ESTIMATE_VARIABLE] = "1"
     if estimate_wanted(args.no_estimate):
         estimate = estimate_sweep(job, cluster=args.cluster, check_data=False,
                                   announce=lambda line: print(line, flush=True))
         print("\n".join(estimate.lines()), flush=True)
     if args.dry_run:
+        if job.run_mode == "automode":
+            print("\n".join(_automode_plan_lines(job, args.cluster)), flush=True)
         print(f"{args.job}: a valid {job.task} job ({job.run_mode}, {job.limits.max_trials} trial(s)), its data "
               "checked; dry run: nothing trained, no run folder made")
         return 0
     name = job.name or job.experiment_name or Path(args.job).stem
     run = run_job(job, args.output or free_folder(Path("runs") / name), cluster=args.cluster, check_data=False)
     return _exit_code(run.status)
+
+
+def _automode_plan_lines(job, cluster: str | None) -> list[str]:
+    """AutoMode's plan as the sweep would make it on this machine's local cluster (a remote
+    cluster's workers may have other devices: the plan then assumes this machine's)."""
+    from automl_nb.cluster import gpu_count
+    from automl_nb.sweep.plan import automode_plan_lines
+
+    device = "cuda" if gpu_count() else "cpu"
+    return automode_plan_lines(job, device, can_focus=device == "cpu" and not (cluster or job.cluster))
 
 
 def _resume_command(args) -> int:

@@ -80,14 +80,47 @@ def automode_plan(job, store: RunStore, device: str, budget_seconds: float, *, c
     saved = store.run_info().get("automode_plan")
     if saved is not None:
         return saved
+    plan = new_automode_plan(job, device, budget_seconds, can_focus=can_focus)
+    store.write_run(automode_plan=plan)
+    return plan
+
+
+def new_automode_plan(job, device: str, budget_seconds: float, *, can_focus: bool = False) -> dict:
+    """AutoMode's plan for ``job`` made now (see :func:`automode_plan`, which keeps it with the run)."""
     from automl_nb.sweep.automode_plan import data_profile
 
     profile = data_profile(job_records(job))
     epochs, concurrency = _planned_schedule(job, device, budget_seconds, can_focus)
-    plan = {"n_images": profile.n_images, "side": profile.side, "object_side": profile.object_side,
+    return {"n_images": profile.n_images, "side": profile.side, "object_side": profile.object_side,
             "epochs": epochs, "concurrency": concurrency}
-    store.write_run(automode_plan=plan)
-    return plan
+
+
+def automode_plan_lines(job, device: str, *, can_focus: bool = False) -> list[str]:
+    """What an AutoMode job would run (for a dry run): its plan, its first trials (the portfolio's
+    baselines, in order) and what TPE draws from after them."""
+    from automl_nb.spec import Choice
+    from automl_nb.sweep.automode import automode_portfolio
+
+    plan = new_automode_plan(job, device, job.limits.timeout_minutes * 60, can_focus=can_focus)
+    baselines, subspaces = automode_portfolio(job.task, job.training_parameters, n_images=plan["n_images"],
+                                              device=device, side=plan["side"], object_side=plan.get("object_side"),
+                                              epochs=plan["epochs"])
+    epochs = ", ".join(f"{model} {count}" for model, count in plan["epochs"].items())
+    side = f", median side {plan['side']} px" if plan["side"] else ""
+    lines = [f"AutoMode plan on {device}: {plan['n_images']} training images{side}; "
+             f"{plan['concurrency']} trial(s) at a time; epochs "
+             + (f"planned for the {job.limits.timeout_minutes}-minute budget: {epochs}" if epochs else
+                "as each model's defaults (plans them only for a timeout_minutes below the default, with the "
+                "estimate on)")]
+    trials = job.limits.max_trials
+    for index, point in enumerate(baselines[:trials]):
+        lines.append(f"  trial {index}: " + ", ".join(f"{key} {value}" for key, value in point.items()))
+    if subspaces and trials > len(baselines):
+        models = [value for subspace in subspaces for choice in [subspace.get("model_name")]
+                  if isinstance(choice, Choice) for value in choice.values]
+        lines.append(f"  then {trials - len(baselines)} trial(s) drawn by TPE (bayesian) from "
+                     f"{', '.join(dict.fromkeys(models))}, steered by the results")
+    return lines
 
 
 def _planned_schedule(job, device: str, budget_seconds: float, can_focus: bool) -> tuple[dict[str, int], int]:
