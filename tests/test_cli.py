@@ -163,6 +163,6 @@ def test_a_dry_run_of_an_automode_job_shows_its_plan_and_first_trials(tmp_path, 
 
     # With a budget, the planned epochs are what the first trials run (the planning itself times models).
     monkeypatch.setattr(plan, "_planned_schedule", lambda job, device, budget, can_focus: ({first[0][1]: 7}, 1))
-    lines = plan.automode_plan_lines(load_job(tmp_path / "job.yml"), "cpu")
+    lines = plan.automode_plan_lines(load_job(tmp_path / "job.yml"), device="cpu")
     assert f"epochs planned for the 5-minute budget: {first[0][1]} 7" in lines[0]
     assert lines[1].startswith(f"  trial 0: model_name {first[0][1]}") and lines[1].endswith("number_of_epochs 7")

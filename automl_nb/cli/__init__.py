@@ -180,6 +180,7 @@ def _run_command(args) -> int:
     from automl_nb.data.check import check_job_data
     from automl_nb.spec import load_job
     from automl_nb.sweep.estimate import NO_ESTIMATE_VARIABLE, estimate_sweep, estimate_wanted
+    from automl_nb.sweep.plan import automode_plan_lines
     from automl_nb.sweep.store import free_folder
 
     job = load_job(args.job)  # validates
@@ -192,23 +193,13 @@ def _run_command(args) -> int:
         print("\n".join(estimate.lines()), flush=True)
     if args.dry_run:
         if job.run_mode == "automode":
-            print("\n".join(_automode_plan_lines(job, args.cluster)), flush=True)
+            print("\n".join(automode_plan_lines(job, args.cluster)), flush=True)
         print(f"{args.job}: a valid {job.task} job ({job.run_mode}, {job.limits.max_trials} trial(s)), its data "
               "checked; dry run: nothing trained, no run folder made")
         return 0
     name = job.name or job.experiment_name or Path(args.job).stem
     run = run_job(job, args.output or free_folder(Path("runs") / name), cluster=args.cluster, check_data=False)
     return _exit_code(run.status)
-
-
-def _automode_plan_lines(job, cluster: str | None) -> list[str]:
-    """AutoMode's plan as the sweep would make it on this machine's local cluster (a remote
-    cluster's workers may have other devices: the plan then assumes this machine's)."""
-    from automl_nb.cluster import gpu_count
-    from automl_nb.sweep.plan import automode_plan_lines
-
-    device = "cuda" if gpu_count() else "cpu"
-    return automode_plan_lines(job, device, can_focus=device == "cpu" and not (cluster or job.cluster))
 
 
 def _resume_command(args) -> int:

@@ -68,6 +68,10 @@ class AutoMLMagics(Magics):
         if args.dry_run:  # a data problem shows in the estimate: the data may live where the workers are
             estimate = estimate_sweep(job, cluster=args.cluster, announce=print) if wanted else None
             display(JobSummary(job, cluster=args.cluster, expanded=True, estimate=estimate))
+            if job.run_mode == "automode":
+                from automl_nb.sweep.plan import automode_plan_lines
+
+                print("\n".join(automode_plan_lines(job, args.cluster)))
             if args.out:
                 self.shell.user_ns[args.out] = job
             return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from automl_nb.errors import AutoMLError
 from automl_nb.sweep.driver import SweepDriver
 from automl_nb.sweep.executor import Executor
 from automl_nb.sweep.store import RunStore
@@ -95,13 +96,24 @@ def new_automode_plan(job, device: str, budget_seconds: float, *, can_focus: boo
             "epochs": epochs, "concurrency": concurrency}
 
 
-def automode_plan_lines(job, device: str, *, can_focus: bool = False) -> list[str]:
+def automode_plan_lines(job, cluster: str | None = None, device: str | None = None) -> list[str]:
     """What an AutoMode job would run (for a dry run): its plan, its first trials (the portfolio's
-    baselines, in order) and what TPE draws from after them."""
+    baselines, in order) and what TPE draws from after them.
+
+    Planned as the sweep would plan it on this machine's local cluster (``device``: cuda when this
+    machine has a GPU); with a ``cluster`` (or the job's), whose workers may have other devices, it
+    assumes this machine's.
+    """
+    from automl_nb.cluster import gpu_count
     from automl_nb.spec import Choice
     from automl_nb.sweep.automode import automode_portfolio
 
-    plan = new_automode_plan(job, device, job.limits.timeout_minutes * 60, can_focus=can_focus)
+    device = device or ("cuda" if gpu_count() else "cpu")
+    can_focus = device == "cpu" and not (cluster or job.cluster)  # a local CPU cluster can focus
+    try:
+        plan = new_automode_plan(job, device, job.limits.timeout_minutes * 60, can_focus=can_focus)
+    except (AutoMLError, OSError) as error:  # a dry run in a notebook does not stop on the data
+        return [f"AutoMode plan: not made, the data cannot be read here: {str(error).splitlines()[0]}"]
     baselines, subspaces = automode_portfolio(job.task, job.training_parameters, n_images=plan["n_images"],
                                               device=device, side=plan["side"], object_side=plan.get("object_side"),
                                               epochs=plan["epochs"])

@@ -146,6 +146,14 @@ def test_dry_run_binds_the_validated_job_and_submits_nothing(shell, tmp_path, mo
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_dry_run_of_an_automode_cell_without_its_data_here_says_so(shell, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the data may live where a cluster's workers are: no stop, a line
+    shell.run_cell_magic("automl", "--dry-run", "task: image_classification\n"
+                                                 "training_data: {path: data/shapes, type: mltable}\n"
+                                                 "limits: {max_trials: 4}\n")
+    assert "AutoMode plan: not made, the data cannot be read here: " in capsys.readouterr().out
+
+
 def test_dry_run_shows_the_resolved_job(shell):
     from automl_nb.magics.summary import JobSummary
 
