@@ -122,16 +122,16 @@ def automode_plan_lines(job, cluster: str | None = None, device: str | None = No
     lines = [f"AutoMode plan on {device}: {plan['n_images']} training images{side}; "
              f"{plan['concurrency']} trial(s) at a time; epochs "
              + (f"planned for the {job.limits.timeout_minutes}-minute budget: {epochs}" if epochs else
-                "as each model's defaults (plans them only for a timeout_minutes below the default, with the "
-                "estimate on)")]
+                "as each model's defaults (planned only for a timeout_minutes below the default, from the "
+                "models' timings)")]
     trials = job.limits.max_trials
     for index, point in enumerate(baselines[:trials]):
         lines.append(f"  trial {index}: " + ", ".join(f"{key} {value}" for key, value in point.items()))
     if subspaces and trials > len(baselines):
         models = [value for subspace in subspaces for choice in [subspace.get("model_name")]
                   if isinstance(choice, Choice) for value in choice.values]
-        lines.append(f"  then {trials - len(baselines)} trial(s) drawn by TPE (bayesian) from "
-                     f"{', '.join(dict.fromkeys(models))}, steered by the results")
+        among = f" from {', '.join(dict.fromkeys(models))}" if models else ""
+        lines.append(f"  then {trials - len(baselines)} trial(s) drawn by TPE (bayesian){among}, steered by the results")
     return lines
 
 

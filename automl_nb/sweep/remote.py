@@ -38,14 +38,16 @@ import os
 import shutil
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from automl_nb._atomic import append_jsonl, atomic_write_json, read_json
+from automl_nb._atomic import atomic_write_json, read_json
+from automl_nb.data.cache.locks import file_lock
 from automl_nb.errors import AutoMLError, RunFolderError
 from automl_nb.object_store import RemoteFolder, check_url
 from automl_nb.sweep.lease import LEASE
-from automl_nb.sweep.steering import STEERING_FILE, SteeringLog
+from automl_nb.sweep.steering import SteeringLog, log_request
 from automl_nb.sweep.store import IMAGE_CACHE, TRIAL_RECORD, RunStore
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,9 @@ SYNC_SECONDS = 1.0
 # worker reads them (the driver asks the listing whether last.pt is there).
 NOT_PULLED = ("last.pt", "checkpoint_epoch_")
 _MANIFEST = ".automl_nb_sync.json"  # in the mirror: the remote version of each file it holds
+# In the mirror: held (flock) while a process drives the run from it, so another process of the
+# machine reading the same mirror does not download the store's older copies over the driver's.
+_DRIVING_LOCK = ".automl_nb_driving.lock"
 # Steering requests of processes that do not drive the run, one object each (write-once names).
 REQUESTS = "steering"
 
@@ -108,6 +113,7 @@ class MirrorSync:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._caught_up = -math.inf  # when catch_up() last pulled (monotonic seconds)
+        self._driving: ExitStack | None = None  # the driving lock, from start() to stop(ended=True)
 
     @property
     def url(self) -> str:
@@ -140,10 +146,9 @@ class MirrorSync:
             for rel in gone:  # the trial removed it (a fresh start); an empty listing proves nothing
                 (self.mirror / rel).unlink(missing_ok=True)
                 del self.pulled[rel]
+            self._merge_requests()  # before the manifest says the request objects are here
             if fetched or gone:
                 atomic_write_json(self.mirror / _MANIFEST, self.pulled)
-            if any(rel == STEERING_FILE or rel.startswith(REQUESTS + "/") for rel in fetched):
-                self._merge_requests()
             return fetched
 
     def upload(self, folder: str) -> list[str]:
@@ -168,6 +173,8 @@ class MirrorSync:
 
     def _merge_requests(self) -> None:
         """Append to the mirror's steering log, in time order, the request objects it lacks."""
+        if not (self.mirror / REQUESTS).is_dir():
+            return
         known = {row["id"] for row in SteeringLog(self.mirror).read_new()}
         requests = []
         for path in (self.mirror / REQUESTS).glob("*.json"):
@@ -177,7 +184,7 @@ class MirrorSync:
                 continue
         for request in sorted(requests, key=lambda row: row.get("time", 0)):
             if isinstance(request, dict) and request.get("id") not in known:
-                append_jsonl(self.mirror / STEERING_FILE, request)
+                log_request(self.mirror, request)
 
     def push(self) -> list[str]:
         """Upload the driver's files that changed since they were last uploaded; return their names."""
@@ -199,11 +206,11 @@ class MirrorSync:
         """For a process that reads a run another one drives: download what changed, the driver's records
         too but no checkpoints, at most once every ``SYNC_SECONDS``; nothing while this process drives
         (its own thread syncs). Returns the names downloaded."""
-        if (self._thread is not None and self._thread.is_alive()) or \
-                time.monotonic() - self._caught_up < SYNC_SECONDS:
+        if time.monotonic() - self._caught_up < SYNC_SECONDS:
             return []
         self._caught_up = time.monotonic()
-        return self.pull(everything=True, checkpoints=False)
+        with file_lock(self.mirror / _DRIVING_LOCK, exclusive=False, blocking=False) as free:
+            return self.pull(everything=True, checkpoints=False) if free else []
 
     def sync(self, checkpoints: bool = False) -> None:
         """Push, then pull the trials' files (with their checkpoints, if asked)."""
@@ -216,23 +223,32 @@ class MirrorSync:
 
     # -- the background thread -----------------------------------------------------------
     def start(self, seconds: float = SYNC_SECONDS) -> None:
-        """Sync every ``seconds`` on a thread until :meth:`stop`."""
+        """Sync every ``seconds`` on a thread until :meth:`stop`; this process drives the run from its mirror
+        until ``stop(ended=True)``."""
         if self._thread is not None and self._thread.is_alive():
             return
+        if self._driving is None:
+            self._driving = ExitStack()
+            self._driving.enter_context(file_lock(self.mirror / _DRIVING_LOCK, exclusive=True))
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, args=(seconds,), name="automl-run-sync", daemon=True)
         self._thread.start()
 
-    def stop(self, pull: bool = True) -> None:
+    def stop(self, pull: bool = True, ended: bool = False) -> None:
         """Stop the thread, then sync a last time, checkpoints too (``pull=False``: only upload;
-        errors raise here)."""
+        errors raise here). ``ended``: the drive is over; other processes may update the mirror."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        self.push()
-        if pull:
-            self.pull(checkpoints=True)
+        try:
+            self.push()
+            if pull:
+                self.pull(checkpoints=True)
+        finally:
+            if ended and self._driving is not None:
+                self._driving.close()
+                self._driving = None
 
     def _loop(self, seconds: float) -> None:
         while not self._stop.wait(seconds):

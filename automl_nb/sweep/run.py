@@ -303,15 +303,15 @@ class Run:
 
     def _request(self, kind: str, **arguments: Any) -> str:
         """Check a steering request against the run folder, log it, and return its id."""
-        from automl_nb.sweep.steering import SteeringContext, append_request, check_request, space_yaml
+        from automl_nb.sweep.steering import SteeringContext, check_request, log_request, new_request, space_yaml
 
         checked = check_request(SteeringContext.from_store(self.store), {"kind": kind, **arguments})
         if kind == "narrow":
             arguments["search_space"] = space_yaml(checked)  # the log holds plain YAML data
-        request = append_request(self.folder, kind, **arguments)
+        request = new_request(kind, **arguments)
         if self.store.remote is not None and not self.running:  # a run on a URL that another process drives
-            self.store.remote.post(request)
-        return request["id"]
+            self.store.remote.post(request)  # first: a request that did not reach the store is not logged
+        return log_request(self.folder, request)["id"]
 
     @property
     def client(self):
@@ -372,7 +372,7 @@ class Run:
             self.store.write_run(status="Failed", error=f"{type(error).__name__}: {error}")
         finally:
             try:
-                self.store.stop_sync(pull=False)  # the summary (or the failure) goes up too
+                self.store.stop_sync(pull=False, ended=True)  # the summary (or the failure) goes up too
             except Exception as error:  # the store is out of reach: wait() says so
                 self._error = self._error or error
 

@@ -33,15 +33,27 @@ STEERING_FILE = "steering.jsonl"
 KINDS = ("stop", "extend", "clone", "requeue", "limits", "narrow")
 
 
+def new_request(kind: str, **arguments: Any) -> dict:
+    """A request as the log keeps it: a new id, the time, the kind and its arguments.
+
+    Example:
+        >>> sorted(new_request("extend", trial="3", epochs=2))
+        ['epochs', 'id', 'kind', 'time', 'trial']
+    """
+    return {"id": uuid.uuid4().hex[:8], "time": time.time(), "kind": kind, **arguments}
+
+
 def append_request(folder: str | Path, kind: str, **arguments: Any) -> dict:
-    """Append one request to the run folder's log (a single whole-line write) and return it.
+    """Append a :func:`new_request` to the run folder's log and return it.
 
     Example:
         >>> request = append_request("runs/shapes", "extend", trial="3", epochs=2)
-        >>> sorted(request)
-        ['epochs', 'id', 'kind', 'time', 'trial']
     """
-    request = {"id": uuid.uuid4().hex[:8], "time": time.time(), "kind": kind, **arguments}
+    return log_request(folder, new_request(kind, **arguments))
+
+
+def log_request(folder: str | Path, request: dict) -> dict:
+    """Append ``request`` to the run folder's log (a single whole-line write) and return it."""
     append_jsonl(Path(folder) / STEERING_FILE, request)
     return request
 

@@ -144,10 +144,11 @@ class RunStore:
         if self.remote is not None:
             self.remote.start()
 
-    def stop_sync(self, pull: bool = True) -> None:
-        """Stop the background sync and sync a last time (``pull=False``: only upload)."""
+    def stop_sync(self, pull: bool = True, ended: bool = False) -> None:
+        """Stop the background sync and sync a last time (``pull=False``: only upload; ``ended``: the
+        drive is over, so other processes of this machine may update the mirror again)."""
         if self.remote is not None:
-            self.remote.stop(pull=pull)
+            self.remote.stop(pull=pull, ended=ended)
 
     def upload(self, folder: str) -> None:
         """Put the files under ``folder`` (relative to the run folder) on the run's URL, if it has one."""

@@ -310,3 +310,22 @@ def test_another_process_steers_a_run_on_s3_through_a_request_object_of_its_own(
     logged = [json.loads(line) for line in s3.cat_file(f"{BUCKET}/runs/steered/steering.jsonl").splitlines()]
     assert [row["id"] for row in logged] == [request_id]
     assert bucket_json(s3, url, "run.json")["steering"][request_id]["outcome"] == "applied"
+
+
+def test_a_mirror_a_process_drives_from_is_not_caught_up_by_another_reader_of_it(s3, tmp_path):
+    """Two processes of one machine share a run's mirror: a reader's catch-up must not download the store's
+    older copies over the files the driver has not uploaded yet."""
+    from automl_nb.object_store import RemoteFolder
+    from automl_nb.sweep.remote import MirrorSync
+
+    url = f"s3://{BUCKET}/runs/shared-mirror"
+    s3.pipe_file(f"{BUCKET}/runs/shared-mirror/run.json", b'{"status": "Running"}')
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "run.json").write_text('{"status": "Completed"}')  # the driver's news, not uploaded yet
+    driver, reader = MirrorSync(RemoteFolder(url), mirror), MirrorSync(RemoteFolder(url), mirror)
+    driver.start(seconds=3600)  # drives (its sync thread waits an hour)
+    assert reader.catch_up() == [] and "Completed" in (mirror / "run.json").read_text()
+    driver.stop(pull=False, ended=True)  # uploads the news, and the drive is over
+    reader._caught_up = -1e9
+    assert reader.catch_up() == ["run.json"] and "Completed" in (mirror / "run.json").read_text()

@@ -163,18 +163,25 @@ class SharedFolder:
         files = _shard_files(local, shard)
         if self.remote.exists(files[0]) or not self._claim(shard, files[0]):
             return False
-        for rel in reversed(files):  # meta last: it commits the shard
-            if (local / rel).exists():
-                self.remote.put(local / rel, rel)
+        try:
+            for rel in reversed(files):  # meta last: it commits the shard
+                if (local / rel).exists():
+                    self.remote.put(local / rel, rel)
+        except BaseException:
+            self.remote.remove(_claim_file(shard))  # let another worker publish it now, not in 15 minutes
+            raise
         return True
 
     def published(self) -> int:
-        """How many shards this folder holds."""
-        return sum(1 for rel in self.remote.listing() if rel.startswith("images.zarr/meta/c/"))
+        """How many shards this folder holds (one ``meta`` chunk folder each)."""
+        try:
+            return len(self.remote.fs.ls(f"{self.remote.root}/images.zarr/meta/c"))
+        except FileNotFoundError:
+            return 0
 
     def _claim(self, shard: int, meta: str) -> bool:
         """Become the shard's one publisher: create its claim, or take over a stale one."""
-        rel = f"claims/{shard}.json"
+        rel = _claim_file(shard)
         body = json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "time": time.time()}).encode()
         try:
             self.remote.write_tagged(rel, body, create=True)
@@ -185,6 +192,8 @@ class SharedFolder:
         if tagged is None:
             return False  # removed meanwhile (the cache was cleared): leave the shard to a later fill
         data, etag = tagged
+        if etag is None:  # no version to take it over on: leave it
+            return False
         try:
             age = time.time() - float(json.loads(data)["time"])
         except (ValueError, KeyError, TypeError):
@@ -197,6 +206,10 @@ class SharedFolder:
             return False
         log.info("took over the stale claim of shard %d of %s (%.0f s old)", shard, self.url, age)
         return True
+
+
+def _claim_file(shard: int) -> str:
+    return f"claims/{shard}.json"
 
 
 def _shard_files(local: Path, shard: int) -> list[str]:

@@ -208,12 +208,7 @@ class ImageCache:
         key = dataset_key(urls)
         folder = cls.find(root, key, resolution)
         if folder is None and shared_url:
-            name = SharedFolder.find(shared_url, key, resolution)
-            if name is not None:  # another machine made it: take its layout, so shards copy as they are
-                folder = root / name
-                with file_lock(folder / "locks" / "create.lock", exclusive=True):
-                    if not (folder / URLS_FILE).exists():
-                        SharedFolder(f"{shared_url}/{name}").download_metadata(folder)
+            folder = _copy_shared_layout(root, shared_url, key, resolution)
         if folder is None:
             folder = root / f"{key}-{resolution}px"
             with file_lock(folder / "locks" / "create.lock", exclusive=True):
@@ -469,6 +464,24 @@ class ImageCache:
     def __repr__(self) -> str:
         return (f"ImageCache({str(self.folder)!r}, images={self.count}, resolution={self.resolution}, "
                 f"chunk={self.images_per_chunk}, shard={self.images_per_shard}, shared={self.shared})")
+
+
+def _copy_shared_layout(root: Path, shared_url: str, key: str, resolution: int) -> Path | None:
+    """A local folder made from the shared cache's folder of dataset ``key`` (another machine's layout,
+    so shards copy as they are), or None: there is none, or the store cannot be reached (a warning)."""
+    try:
+        name = SharedFolder.find(shared_url, key, resolution)
+        if name is None:
+            return None
+        folder = root / name
+        with file_lock(folder / "locks" / "create.lock", exclusive=True):
+            if not (folder / URLS_FILE).exists():
+                SharedFolder(f"{shared_url}/{name}").download_metadata(folder)
+        return folder
+    except Exception as error:  # the trial still has its local cache
+        warnings.warn(f"could not read the shared image cache {shared_url} ({type(error).__name__}: {error}); "
+                      "this machine fetches and decodes its images itself", stacklevel=3)
+        return None
 
 
 def _attach_shared(url: str, folder: Path) -> SharedFolder | None:

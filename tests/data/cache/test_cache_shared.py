@@ -121,6 +121,26 @@ def test_one_publisher_per_shard_and_a_stale_claim_is_taken_over(serve_dataset, 
     assert json.loads(s3.cat_file(claim))["holder"] != "other:1"
 
 
+def test_a_publisher_whose_upload_fails_gives_its_claim_back(serve_dataset, tmp_path, shared, s3, monkeypatch):
+    from automl_nb.object_store import RemoteFolder
+
+    _, _, _, remote = serve_dataset("image_classification", 8, 32)
+    mine = ImageCache.open(tmp_path / "a", [r.image_url for r in remote], 64, **LAYOUT)
+    mine.fill_shard(0)
+    folder = SharedFolder(f"{shared}/{mine.folder.name}")
+    folder.publish_metadata(mine.folder)
+
+    def lost_connection(self, local, rel):
+        raise ConnectionError("the store went away")
+
+    monkeypatch.setattr(RemoteFolder, "put", lost_connection)
+    with pytest.raises(ConnectionError):
+        folder.publish(mine.folder, 0)
+    assert not s3.exists(f"{folder.remote.root}/claims/0.json")  # another worker may publish it at once
+    monkeypatch.undo()
+    assert folder.publish(mine.folder, 0) and folder.published() == 1
+
+
 def test_a_cache_of_another_layout_is_not_shared_and_says_so(serve_dataset, tmp_path, shared):
     _, _, _, remote = serve_dataset("image_classification", 12, 32)
     urls = [r.image_url for r in remote]
