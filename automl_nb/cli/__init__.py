@@ -193,7 +193,7 @@ def _run_command(args) -> int:
         print("\n".join(estimate.lines()), flush=True)
     if args.dry_run:
         if job.run_mode == "automode":
-            print("\n".join(automode_plan_lines(job, args.cluster)), flush=True)
+            print("\n".join(automode_plan_lines(job, args.cluster, no_estimate=args.no_estimate)), flush=True)
         print(f"{args.job}: a valid {job.task} job ({job.run_mode}, {job.limits.max_trials} trial(s)), its data "
               "checked; dry run: nothing trained, no run folder made")
         return 0

@@ -71,7 +71,7 @@ class AutoMLMagics(Magics):
             if job.run_mode == "automode":
                 from automl_nb.sweep.plan import automode_plan_lines
 
-                print("\n".join(automode_plan_lines(job, args.cluster)))
+                print("\n".join(automode_plan_lines(job, args.cluster, no_estimate=not wanted)))
             if args.out:
                 self.shell.user_ns[args.out] = job
             return None

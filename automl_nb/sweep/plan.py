@@ -86,23 +86,26 @@ def automode_plan(job, store: RunStore, device: str, budget_seconds: float, *, c
     return plan
 
 
-def new_automode_plan(job, device: str, budget_seconds: float, *, can_focus: bool = False) -> dict:
-    """AutoMode's plan for ``job`` made now (see :func:`automode_plan`, which keeps it with the run)."""
+def new_automode_plan(job, device: str, budget_seconds: float, *, can_focus: bool = False,
+                      no_estimate: bool = False) -> dict:
+    """AutoMode's plan for ``job`` made now (see :func:`automode_plan`, which keeps it with the run);
+    ``no_estimate``: time no models (every model keeps the spec's epochs), as ``--no-estimate``."""
     from automl_nb.sweep.automode_plan import data_profile
 
     profile = data_profile(job_records(job))
-    epochs, concurrency = _planned_schedule(job, device, budget_seconds, can_focus)
+    epochs, concurrency = _planned_schedule(job, device, budget_seconds, can_focus, no_estimate)
     return {"n_images": profile.n_images, "side": profile.side, "object_side": profile.object_side,
             "epochs": epochs, "concurrency": concurrency}
 
 
-def automode_plan_lines(job, cluster: str | None = None, device: str | None = None) -> list[str]:
+def automode_plan_lines(job, cluster: str | None = None, device: str | None = None, *,
+                        no_estimate: bool = False) -> list[str]:
     """What an AutoMode job would run (for a dry run): its plan, its first trials (the portfolio's
     baselines, in order) and what TPE draws from after them.
 
     Planned as the sweep would plan it on this machine's local cluster (``device``: cuda when this
     machine has a GPU); with a ``cluster`` (or the job's), whose workers may have other devices, it
-    assumes this machine's.
+    assumes this machine's. ``no_estimate``: see :func:`new_automode_plan`.
     """
     from automl_nb.cluster import gpu_count
     from automl_nb.spec import Choice
@@ -111,7 +114,8 @@ def automode_plan_lines(job, cluster: str | None = None, device: str | None = No
     device = device or ("cuda" if gpu_count() else "cpu")
     can_focus = device == "cpu" and not (cluster or job.cluster)  # a local CPU cluster can focus
     try:
-        plan = new_automode_plan(job, device, job.limits.timeout_minutes * 60, can_focus=can_focus)
+        plan = new_automode_plan(job, device, job.limits.timeout_minutes * 60, can_focus=can_focus,
+                                 no_estimate=no_estimate)
     except (AutoMLError, OSError) as error:  # a dry run in a notebook does not stop on the data
         return [f"AutoMode plan: not made, the data cannot be read here: {str(error).splitlines()[0]}"]
     baselines, subspaces = automode_portfolio(job.task, job.training_parameters, n_images=plan["n_images"],
@@ -135,7 +139,8 @@ def automode_plan_lines(job, cluster: str | None = None, device: str | None = No
     return lines
 
 
-def _planned_schedule(job, device: str, budget_seconds: float, can_focus: bool) -> tuple[dict[str, int], int]:
+def _planned_schedule(job, device: str, budget_seconds: float, can_focus: bool,
+                      no_estimate: bool = False) -> tuple[dict[str, int], int]:
     """Epochs per portfolio model and trials at once, from the estimate's timings (none: spec epochs)."""
     from automl_nb.spec import get_parameter
     from automl_nb.spec.limits import DEFAULT_TIMEOUT_MINUTES
@@ -146,7 +151,8 @@ def _planned_schedule(job, device: str, budget_seconds: float, can_focus: bool) 
 
     concurrency = job.limits.max_concurrent_trials
     fixed = {get_parameter(key).maps_to or key for key in job.training_parameters}
-    if "number_of_epochs" in fixed or job.limits.timeout_minutes >= DEFAULT_TIMEOUT_MINUTES or not estimate_wanted():
+    if "number_of_epochs" in fixed or job.limits.timeout_minutes >= DEFAULT_TIMEOUT_MINUTES or \
+            not estimate_wanted(no_estimate):
         return {}, concurrency
     from automl_nb.train.estimate import TimingCache
 

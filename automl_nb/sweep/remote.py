@@ -47,7 +47,7 @@ from automl_nb.data.cache.locks import file_lock
 from automl_nb.errors import AutoMLError, RunFolderError
 from automl_nb.object_store import RemoteFolder, check_url
 from automl_nb.sweep.lease import LEASE
-from automl_nb.sweep.steering import SteeringLog, log_request
+from automl_nb.sweep.steering import STEERING_FILE, SteeringLog, log_request
 from automl_nb.sweep.store import IMAGE_CACHE, TRIAL_RECORD, RunStore
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,20 @@ class MirrorSync:
         ``checkpoints`` (default: with ``everything``; the sweep's end): while trials run they change
         at every improvement and nothing on the driver's side reads them. Returns the names downloaded."""
         checkpoints = everything if checkpoints is None else checkpoints
+        if everything and self._driving is None:
+            # The driver's files: never over those of a process that drives from this same mirror.
+            with file_lock(self.mirror / _DRIVING_LOCK, exclusive=False, blocking=False) as free:
+                return self._pull(everything, checkpoints) if free else []
+        return self._pull(everything, checkpoints)
+
+    def driven_here(self) -> bool:
+        """Whether a process of this machine (this one or another) drives the run from this mirror now."""
+        if self._driving is not None:
+            return True
+        with file_lock(self.mirror / _DRIVING_LOCK, exclusive=False, blocking=False) as free:
+            return not free
+
+    def _pull(self, everything: bool, checkpoints: bool) -> list[str]:
         with self._lock:
             listing = self.remote.listing(skip=(IMAGE_CACHE,))
             self.present = set(listing)
@@ -146,7 +160,8 @@ class MirrorSync:
             for rel in gone:  # the trial removed it (a fresh start); an empty listing proves nothing
                 (self.mirror / rel).unlink(missing_ok=True)
                 del self.pulled[rel]
-            self._merge_requests()  # before the manifest says the request objects are here
+            if any(rel == STEERING_FILE or rel.startswith(REQUESTS + "/") for rel in fetched):
+                self._merge_requests()  # before the manifest says they are here
             if fetched or gone:
                 atomic_write_json(self.mirror / _MANIFEST, self.pulled)
             return fetched
@@ -209,8 +224,7 @@ class MirrorSync:
         if time.monotonic() - self._caught_up < SYNC_SECONDS:
             return []
         self._caught_up = time.monotonic()
-        with file_lock(self.mirror / _DRIVING_LOCK, exclusive=False, blocking=False) as free:
-            return self.pull(everything=True, checkpoints=False) if free else []
+        return self.pull(everything=True, checkpoints=False)
 
     def sync(self, checkpoints: bool = False) -> None:
         """Push, then pull the trials' files (with their checkpoints, if asked)."""
@@ -228,8 +242,7 @@ class MirrorSync:
         if self._thread is not None and self._thread.is_alive():
             return
         if self._driving is None:
-            self._driving = ExitStack()
-            self._driving.enter_context(file_lock(self.mirror / _DRIVING_LOCK, exclusive=True))
+            self._driving = self._take_driving_lock()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, args=(seconds,), name="automl-run-sync", daemon=True)
         self._thread.start()
@@ -249,6 +262,23 @@ class MirrorSync:
             if ended and self._driving is not None:
                 self._driving.close()
                 self._driving = None
+
+    def _take_driving_lock(self, wait_s: float = 30.0) -> ExitStack:
+        """The mirror's driving lock, once a reader's pull of it ends (seconds at most).
+
+        Raises:
+            AutoMLError: another process of this machine drives the run from this mirror.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            stack = ExitStack()
+            if stack.enter_context(file_lock(self.mirror / _DRIVING_LOCK, exclusive=True, blocking=False)):
+                return stack
+            stack.close()
+            if time.monotonic() > deadline:
+                raise AutoMLError(f"{self.url}: another process of this machine drives the run from its mirror "
+                                  f"{self.mirror}; steer it from there, or wait for it to end")
+            time.sleep(0.1)
 
     def _loop(self, seconds: float) -> None:
         while not self._stop.wait(seconds):

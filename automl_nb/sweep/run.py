@@ -309,8 +309,10 @@ class Run:
         if kind == "narrow":
             arguments["search_space"] = space_yaml(checked)  # the log holds plain YAML data
         request = new_request(kind, **arguments)
-        if self.store.remote is not None and not self.running:  # a run on a URL that another process drives
-            self.store.remote.post(request)  # first: a request that did not reach the store is not logged
+        if self.store.remote is not None and not self.store.remote.driven_here():
+            # A run on a URL that a process of another machine drives (or none): the request goes up
+            # first, so one that did not reach the store is not logged.
+            self.store.remote.post(request)
         return log_request(self.folder, request)["id"]
 
     @property

@@ -6,11 +6,11 @@ driver: ~1 ms, no round trip). The driver answers each report with a verdict in 
 on epoch e's metrics ends the trial right there.
 
 A trial can outlive its driver (a killed kernel): Dask forgets the task but cannot stop its
-thread. So the driver's executor beats a heartbeat ``Variable``, and each trial notes, by its
-own machine's monotonic clock, when it first saw the beat's current value (no clocks are compared
-between machines). A trial whose verdict is late, and whose driver's beat has not changed for
-``Timing.driver_gone``, has lost its driver: it stops Canceled at that evaluation, its
-``status.json`` saying why; ``resume()`` continues it from that checkpoint. Each copy of a trial holds its folder's lease
+thread. So the driver's executor beats a heartbeat ``Variable``. A trial whose verdict is late
+watches the beat, by its own machine's monotonic clock (no clocks are compared between machines):
+a change means the driver is alive (busy); no change for ``Timing.driver_gone`` means it is gone,
+and the trial stops Canceled at that evaluation, its ``status.json`` saying why; ``resume()``
+continues it from that checkpoint. Each copy of a trial holds its folder's lease
 (:mod:`automl_nb.sweep.lease`) while it runs, so a resumed copy never writes beside an orphan.
 
 A trial of a run on a URL (its ``output_dir`` is ``s3://.../trials/<id>``) runs in a staging folder
@@ -48,8 +48,8 @@ class Timing:
     Attributes:
         verdict_wait: a trial's wait for the verdict on each report.
         heartbeat: between two beats of the driver's heartbeat.
-        driver_gone: a trial whose verdict is late and whose driver's heartbeat has not changed
-            for this long (as the trial saw it) stops (an orphan).
+        driver_gone: a trial whose verdict is late and whose driver's heartbeat then does not change
+            for this long stops (an orphan).
         lease: how each copy of a trial holds its folder.
 
     Example:
@@ -102,8 +102,6 @@ class DaskReporter:
         self.worker = get_worker()
         self.verdict = Variable(channel.verdict, client=get_client())
         self.heartbeat = Variable(channel.heartbeat, client=get_client()) if channel.heartbeat else None
-        self._beat: tuple[Any, float] | None = None  # the driver's beat as last seen, and since when (monotonic)
-        self._silence()
         self.last_epoch = 0
         self.stop_reason: str | None = None
         self.lease: Lease | None = None
@@ -120,7 +118,6 @@ class DaskReporter:
         if self.lease is not None and self.lease.lost.is_set():
             self.stop_reason = f"another copy of the trial took over its folder ({self.lease.path})"
             return True
-        self._silence()  # at every report, so a late verdict knows how long the beat has been still
         timing = self.channel.timing
         deadline = time.monotonic() + (timing.verdict_wait if self.channel.wait_for_verdict else 0.0)
         while True:
@@ -138,30 +135,28 @@ class DaskReporter:
         return self.stop_reason is not None
 
     def driver_gone(self) -> str | None:
-        """Why the driver is gone (its heartbeat still for longer than ``timing.driver_gone``), or None."""
-        silence = self._silence()
-        if silence is None:
-            return None
-        if silence == float("inf"):
-            return "driver gone: its heartbeat was removed (the sweep ended)"
-        if silence > self.channel.timing.driver_gone:
-            return (f"driver gone: its heartbeat has not changed for {silence:.0f} s "
-                    f"(limit {self.channel.timing.driver_gone:g} s)")
-        return None
-
-    def _silence(self) -> float | None:
-        """Seconds, by this machine's monotonic clock, for which the driver's heartbeat has been what it is
-        now (at least since this trial first saw it); inf once it was removed; None without one."""
+        """Why the driver is gone (its heartbeat removed, or still for ``timing.driver_gone``), or None
+        (no heartbeat to watch, or it changed: the driver is alive). Waits for a change: a beat at most."""
         if self.heartbeat is None:
             return None
+        timing = self.channel.timing
+        started = time.monotonic()
+        first = self._beat()
+        while first is not None:
+            time.sleep(min(timing.heartbeat, max(0.0, started + timing.driver_gone - time.monotonic())))
+            beat = self._beat()
+            if beat != first:
+                return None if beat is not None else "driver gone: its heartbeat was removed (the sweep ended)"
+            if time.monotonic() - started >= timing.driver_gone:
+                return f"driver gone: its heartbeat did not change in {timing.driver_gone:g} s"
+        return "driver gone: its heartbeat was removed (the sweep ended)"
+
+    def _beat(self) -> Any:
+        """The driver's heartbeat now (an opaque value that changes at each beat), or None once removed."""
         try:
-            beat = self.heartbeat.get(timeout=1.0)
+            return self.heartbeat.get(timeout=1.0)
         except TimeoutError:
-            return float("inf")
-        now = time.monotonic()
-        if self._beat is None or beat != self._beat[0]:
-            self._beat = (beat, now)
-        return now - self._beat[1]
+            return None
 
 
 def run_sweep_trial(trial: Trial, channel: Channel, threads: int | None = None,

@@ -325,7 +325,11 @@ def test_a_mirror_a_process_drives_from_is_not_caught_up_by_another_reader_of_it
     (mirror / "run.json").write_text('{"status": "Completed"}')  # the driver's news, not uploaded yet
     driver, reader = MirrorSync(RemoteFolder(url), mirror), MirrorSync(RemoteFolder(url), mirror)
     driver.start(seconds=3600)  # drives (its sync thread waits an hour)
-    assert reader.catch_up() == [] and "Completed" in (mirror / "run.json").read_text()
+    assert reader.catch_up() == [] and reader.pull(everything=True) == []  # a dashboard's, load_run's
+    assert "Completed" in (mirror / "run.json").read_text() and reader.driven_here()
+    with pytest.raises(AutoMLError, match="another process of this machine drives the run from its mirror"):
+        reader._take_driving_lock(wait_s=0.2)  # a second driver of one mirror says so, never hangs
     driver.stop(pull=False, ended=True)  # uploads the news, and the drive is over
     reader._caught_up = -1e9
     assert reader.catch_up() == ["run.json"] and "Completed" in (mirror / "run.json").read_text()
+    assert not reader.driven_here()

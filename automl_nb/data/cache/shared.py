@@ -168,7 +168,7 @@ class SharedFolder:
                 if (local / rel).exists():
                     self.remote.put(local / rel, rel)
         except BaseException:
-            self.remote.remove(_claim_file(shard))  # let another worker publish it now, not in 15 minutes
+            self._give_back(shard)  # so another worker may publish it now, not in 15 minutes
             raise
         return True
 
@@ -182,7 +182,7 @@ class SharedFolder:
     def _claim(self, shard: int, meta: str) -> bool:
         """Become the shard's one publisher: create its claim, or take over a stale one."""
         rel = _claim_file(shard)
-        body = json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "time": time.time()}).encode()
+        body = json.dumps({"holder": _holder(), "time": time.time()}).encode()
         try:
             self.remote.write_tagged(rel, body, create=True)
             return True
@@ -206,6 +206,20 @@ class SharedFolder:
             return False
         log.info("took over the stale claim of shard %d of %s (%.0f s old)", shard, self.url, age)
         return True
+
+
+    def _give_back(self, shard: int) -> None:
+        """Remove the shard's claim if it is still this process's (one taken over meanwhile is another's)."""
+        try:
+            tagged = self.remote.read_tagged(_claim_file(shard))
+            if tagged is not None and json.loads(tagged[0]).get("holder") == _holder():
+                self.remote.remove(_claim_file(shard))
+        except Exception:  # the store is out of reach: the claim goes stale in CLAIM_STALE_SECONDS
+            pass
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _claim_file(shard: int) -> str:
