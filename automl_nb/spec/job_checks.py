@@ -266,14 +266,15 @@ def warn_rungs_out_of_reach(task: str, training_parameters: Mapping[str, Any],
               f"evaluation_frequency {frequency}), and a rung at a trial's last report stops nothing; set "
               f"number_of_epochs above {first * frequency}{fewer}{lower}")
         return
-    try:  # unset, max_resource is the job's number_of_epochs, as the sweep driver gives it to the policy
-        bound = early_termination.max_resource or resolve_parameters(task, training_parameters)["number_of_epochs"]
+    try:  # unset, max_resource is how many times the job's fixed parameters report, as the driver gives it
+        fixed = resolve_parameters(task, training_parameters)
+        bound = early_termination.max_resource or trial_reports(fixed["number_of_epochs"], fixed["evaluation_frequency"])
     except SpecError:
         return
     if bound <= first:
-        _warn(f"{where}, but rungs come only below max_resource, which is unset and so the job's number_of_epochs "
-              f"({bound}), though trials report up to {reports} times; set max_resource above {first} (e.g. "
-              f"{reports}), or number_of_epochs in training_parameters")
+        _warn(f"{where}, but rungs come only below max_resource, which is unset and so the number of times the "
+              f"job's own training_parameters report ({bound}), though trials report up to {reports} times; set "
+              f"max_resource above {first} (e.g. {reports}), or number_of_epochs in training_parameters")
 
 
 def _our_name(key: str) -> str:

@@ -154,7 +154,8 @@ class AshaPolicy(_Policy):
     Attributes:
         reduction_factor: eta, int >= 2 (default 3): about 1 in eta trials goes on at each rung.
         min_resource: the grace period: the first rung's report, int >= 1 (default 2).
-        max_resource: int > min_resource, or None (default): the job's ``number_of_epochs``.
+        max_resource: int > min_resource, or None (default): how many times the job's trials report
+            (its ``number_of_epochs``, fewer with an ``evaluation_frequency`` above 1).
 
     Example:
         >>> AshaPolicy(reduction_factor="2").to_dict()

@@ -19,7 +19,7 @@ from typing import Callable
 
 from automl_nb.errors import AutoMLError, SpecError
 from automl_nb.sweep.executor import Executor, Outcome
-from automl_nb.sweep.policies import POLICY_NOTE
+from automl_nb.sweep.policies import POLICY_NOTE, trial_report_count
 from automl_nb.sweep.steer import SteeringMixin
 from automl_nb.sweep.steering import SteeringLog
 from automl_nb.sweep.store import (
@@ -167,7 +167,7 @@ class SweepDriver(SteeringMixin):
         info = self.store.run_info()
         if hasattr(self.policy, "restore"):  # ASHA's rung results, from run.json (None on a fresh run)
             self.policy_state = info.get("policy_state")
-            self.policy.restore(self.policy_state, epochs=self._epochs())
+            self.policy.restore(self.policy_state, reports=trial_report_count(self.job))
         for record in self.store.trials():
             self.records[record.trial_id] = record
             self.next_index = max(self.next_index, record.index + 1)
@@ -325,13 +325,6 @@ class SweepDriver(SteeringMixin):
         if state != self.policy_state:
             self.store.write_run(policy_state=state)
             self.policy_state = state
-
-    def _epochs(self) -> int | None:
-        """The job's number_of_epochs (a policy's default max_resource); None when it cannot be resolved."""
-        try:
-            return int(self.job.trial_parameters({})["number_of_epochs"])
-        except (SpecError, KeyError, TypeError, ValueError):
-            return None
 
     # -- trials that ended -----------------------------------------------------------------
     def _collect_done(self) -> None:

@@ -35,6 +35,7 @@ from operator import itemgetter
 from typing import AbstractSet, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from automl_nb.errors import SpecError
+from automl_nb.spec.job_checks import trial_reports
 from automl_nb.spec.sweep_settings import (
     AshaPolicy, BanditPolicy, HyperbandPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, as_policy,
     bracket_count,
@@ -613,15 +614,16 @@ class Asha(_Scheduled):
         return {"type": self.name, "max_resource": self.limit, "bracket_of": dict(self._bracket_of),
                 "rungs": list(self.rows)}
 
-    def restore(self, state: Mapping[str, Any] | None, *, epochs: int | None = None) -> None:
+    def restore(self, state: Mapping[str, Any] | None, *, reports: int | None = None) -> None:
         """Take up the state an earlier session saved, or start fresh (called once, before any report).
 
         Args:
             state: what :meth:`state` returned, or None for a fresh sweep.
-            epochs: the trials' number_of_epochs: the bound of the rungs when max_resource is not set.
+            reports: how many times the trials report (:func:`trial_report_count`): the bound of the
+                rungs when max_resource is not set.
         """
         if not state or state.get("type") != self.name:
-            self.limit = self.max_resource or epochs
+            self.limit = self.max_resource or reports
             return
         self.limit = state.get("max_resource")
         self._bracket_of = {str(trial): int(bracket) for trial, bracket in state.get("bracket_of", {}).items()}
@@ -789,3 +791,13 @@ class Hyperband(Asha):
 
     def _arguments(self) -> dict[str, Any]:
         return {**super()._arguments(), "brackets": self.brackets}
+
+
+def trial_report_count(job) -> int | None:
+    """How many times a trial of ``job``'s fixed parameters reports (its validations): a rung policy's
+    default max_resource. None when they do not resolve (e.g. epochs sampled per trial)."""
+    try:
+        params = job.trial_parameters({})
+        return trial_reports(int(params["number_of_epochs"]), int(params["evaluation_frequency"]))
+    except (SpecError, KeyError, TypeError, ValueError):
+        return None

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import yaml
 
 from automl_nb.errors import RunFolderError, SpecError
-from automl_nb.sweep.policies import EarlyTermination, make_policy
+from automl_nb.sweep.policies import EarlyTermination, make_policy, trial_report_count
 from automl_nb.sweep.simulate import Simulation, TrialCurve, policy_judge, simulate
 from automl_nb.sweep.store import CANCELED, COMPLETED, FAILED, STOPPED_BY_POLICY, RunStore
 
@@ -97,19 +97,19 @@ def _cut_short(record) -> str:
 
 
 # -- the replay --------------------------------------------------------------------------------
-def prepare_policy(policy: Any, epochs: int | None = None) -> EarlyTermination | None:
+def prepare_policy(policy: Any, reports: int | None = None) -> EarlyTermination | None:
     """A policy ready to judge a replay, as the driver prepares one for a fresh sweep.
 
     Args:
         policy: anything :func:`~automl_nb.sweep.policies.make_policy` takes, a policy object
             (copied: the caller's is not changed), a text as :func:`parse_policy_text` takes, or None.
-        epochs: the trials' number_of_epochs: a stateful policy's (ASHA's) default max_resource.
+        reports: how many times the trials report: a stateful policy's (ASHA's) default max_resource.
 
     Raises:
         SpecError: not a valid policy.
 
     Example:
-        >>> prepare_policy({"type": "asha", "min_resource": 1}, epochs=9).rungs()
+        >>> prepare_policy({"type": "asha", "min_resource": 1}, reports=9).rungs()
         [1, 3]
     """
     if policy is None or isinstance(policy, EarlyTermination):
@@ -118,8 +118,8 @@ def prepare_policy(policy: Any, epochs: int | None = None) -> EarlyTermination |
         policy = parse_policy_text(policy)
     else:
         policy = make_policy(policy)
-    if hasattr(policy, "restore"):  # a fresh state, bounded by the epochs, as the driver does
-        policy.restore(None, epochs=epochs)
+    if hasattr(policy, "restore"):  # a fresh state, bounded by the reports, as the driver does
+        policy.restore(None, reports=reports)
     return policy
 
 
@@ -176,7 +176,7 @@ def replay(run: Any, policy: Any, *, max_concurrent: int | None = None) -> "Repl
     prepare_policy(policy)  # a bad policy fails before the run folder is read
     curves, job, timed = read_curves(run)
     slots = max_concurrent or job.limits.max_concurrent_trials
-    judged = prepare_policy(policy, _job_epochs(job))
+    judged = prepare_policy(policy, trial_report_count(job))
     recorded = simulate(curves, None, slots=slots)
     replayed = simulate(curves, policy_judge(judged), slots=slots)
     return ReplayResult(curves, recorded, replayed, judged, job.primary_metric, slots, timed)
@@ -189,13 +189,6 @@ def replay_from_text(run: Any, text: str, *, max_concurrent: int | None = None) 
         >>> replay_from_text(run, "type: bandit, slack_factor: 0.1")
     """
     return replay(run, parse_policy_text(text), max_concurrent=max_concurrent)
-
-
-def _job_epochs(job) -> int | None:
-    try:
-        return int(job.trial_parameters({})["number_of_epochs"])
-    except (SpecError, KeyError, TypeError, ValueError):  # sampled per trial: no single bound
-        return None
 
 
 # -- the result --------------------------------------------------------------------------------

@@ -69,8 +69,8 @@ def test_a_search_space_warns_only_when_no_trial_reports_past_the_first_rung():
 
 
 def test_the_model_default_epochs_and_the_default_max_resource_count():
-    """Unset epochs are each model's default; unset max_resource is the job's number_of_epochs (the sweep gives the
-    policy the fixed parameters' number), so a model with more default epochs reports past a rung no trial gets."""
+    """Unset epochs are each model's default; unset max_resource is how many times the job's fixed parameters report
+    (what the sweep gives the policy), so a model with more default epochs reports past a rung no trial gets."""
     ours, yolo = default_value("number_of_epochs", DETECTION), default_value("number_of_epochs", DETECTION, "yolov5")
     assert ours < yolo  # what this test needs of the table
     models = "{{model_name: {{type: choice, values: [{}]}}}}"
@@ -79,9 +79,9 @@ def test_the_model_default_epochs_and_the_default_max_resource_count():
     assert f"at most {ours} times" in notice
     (notice,) = _warnings(_job(f"type: asha, min_resource: {ours}", search_space=models.format("yolov5"),
                                task=DETECTION))
-    assert notice.endswith(f"max_resource, which is unset and so the job's number_of_epochs ({ours}), though trials "
-                           f"report up to {yolo} times; set max_resource above {ours} (e.g. {yolo}), or "
-                           "number_of_epochs in training_parameters")
+    assert notice.endswith(f"max_resource, which is unset and so the number of times the job's own "
+                           f"training_parameters report ({ours}), though trials report up to {yolo} times; set "
+                           f"max_resource above {ours} (e.g. {yolo}), or number_of_epochs in training_parameters")
     assert _warnings(_job(f"type: asha, min_resource: {ours}, max_resource: {yolo}",
                           search_space=models.format("yolov5"), task=DETECTION)) == []
 

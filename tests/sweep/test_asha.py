@@ -110,7 +110,7 @@ def test_asha_state_round_trips_through_json_and_a_restored_policy_judges_the_sa
         report(policy, curves, trial_id, value)
     saved = json.loads(json.dumps(policy.state()))
     again = Asha(**R1, max_resource=9)
-    again.restore(saved, epochs=50)  # the saved bound wins over the epochs
+    again.restore(saved, reports=50)  # the saved bound wins over the reports
     assert again.state() == saved and again.limit == 9
     # b was stopped at rung 1: replaying its report (a resumed trial) gives the same stop.
     assert again.should_stop("b", {"b": [0.99]}, set()) is True
@@ -120,12 +120,12 @@ def test_asha_state_round_trips_through_json_and_a_restored_policy_judges_the_sa
     assert again.state() == policy.state()
 
 
-def test_restore_without_state_takes_the_epochs_as_max_resource():
+def test_restore_without_state_takes_the_reports_as_max_resource():
     policy = Asha(**R1)
-    policy.restore(None, epochs=9)
+    policy.restore(None, reports=9)
     assert policy.rungs() == [1, 3]
     bounded = Asha(**R1, max_resource=4)
-    bounded.restore(None, epochs=9)
+    bounded.restore(None, reports=9)
     assert bounded.rungs() == [1, 3]  # max_resource, when set, wins
 
 
@@ -148,7 +148,7 @@ def test_hyperband_brackets_have_growing_grace_periods():
     assert [policy.rungs(s) for s in range(3)] == [[1, 3], [3], []]
     assert Hyperband(**R1, max_resource=8).bracket_total() == 2  # grace 1, 3 (9 > 8)
     policy = Hyperband(**R1)
-    policy.restore(None, epochs=27)
+    policy.restore(None, reports=27)
     assert policy.bracket_total() == 4
     with pytest.raises(SpecError, match="^brackets: none given and no max_resource"):
         Hyperband().bracket_total()
@@ -266,3 +266,14 @@ training_parameters: {{number_of_epochs: 4}}
     assert trials["3"].stopped_by == "policy" and trials["3"].epochs == 3
     assert trials["3"].notes[-1] == ("early termination: asha: 0.650 < 0.700 = cut-off for the top 1 of 3 at "
                                      "rung 3 (1/3 continue) at report 3")
+
+
+def test_the_default_max_resource_counts_reports_not_epochs():
+    from automl_nb.spec import load_job
+    from automl_nb.sweep.policies import trial_report_count
+    from automl_nb.sweep.replay import prepare_policy
+
+    job = load_job("task: image_classification\ntraining_data: {path: data, type: mltable}\n"
+                   "training_parameters: {number_of_epochs: 20, evaluation_frequency: 2}\n")
+    assert trial_report_count(job) == 10  # validations at epochs 2, 4, ..., 20
+    assert prepare_policy({"type": "asha"}, trial_report_count(job)).rungs() == [2, 6]  # 18 is never reached
