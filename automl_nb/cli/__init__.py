@@ -18,7 +18,6 @@ entry point.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -179,14 +178,12 @@ def _parser() -> argparse.ArgumentParser:
 def _run_command(args) -> int:
     from automl_nb.data.check import check_job_data
     from automl_nb.spec import load_job
-    from automl_nb.sweep.estimate import NO_ESTIMATE_VARIABLE, estimate_sweep, estimate_wanted
+    from automl_nb.sweep.estimate import estimate_sweep, estimate_wanted
     from automl_nb.sweep.plan import automode_plan_lines
     from automl_nb.sweep.store import free_folder
 
     job = load_job(args.job)  # validates
     check_job_data(job)  # a data problem exits 2, one line each, before anything is timed or made
-    if args.no_estimate:  # as its help says: the same as the variable, so AutoMode's planning times nothing either
-        os.environ[NO_ESTIMATE_VARIABLE] = "1"
     if estimate_wanted(args.no_estimate):
         estimate = estimate_sweep(job, cluster=args.cluster, check_data=False,
                                   announce=lambda line: print(line, flush=True))
@@ -198,7 +195,8 @@ def _run_command(args) -> int:
               "checked; dry run: nothing trained, no run folder made")
         return 0
     name = job.name or job.experiment_name or Path(args.job).stem
-    run = run_job(job, args.output or free_folder(Path("runs") / name), cluster=args.cluster, check_data=False)
+    run = run_job(job, args.output or free_folder(Path("runs") / name), cluster=args.cluster, check_data=False,
+                  no_estimate=args.no_estimate)
     return _exit_code(run.status)
 
 

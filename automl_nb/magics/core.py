@@ -79,7 +79,7 @@ class AutoMLMagics(Magics):
         estimate = estimate_sweep(job, cluster=args.cluster, check_data=False, announce=print) if wanted else None
         folder = args.output or _default_folder(job)  # a URL (s3://...) stays a string
         display(JobSummary(job, folder, cluster=args.cluster, estimate=estimate))
-        return self._adopt(job.submit(folder, cluster=args.cluster, check_data=False), args)
+        return self._adopt(job.submit(folder, cluster=args.cluster, check_data=False, no_estimate=not wanted), args)
 
     def _dashboard(self, run):
         from automl_nb.widgets.dashboard import SweepDashboard

@@ -67,7 +67,8 @@ def job_records(job) -> list:
     return records
 
 
-def automode_plan(job, store: RunStore, device: str, budget_seconds: float, *, can_focus: bool = False) -> dict:
+def automode_plan(job, store: RunStore, device: str, budget_seconds: float, *, can_focus: bool = False,
+                  no_estimate: bool = False) -> dict:
     """AutoMode's plan: the data's size (count, median sides of images and objects), epochs per model, trials at once.
 
     Made once per run and kept in ``run.json`` (``automode_plan``), so a resumed sweep draws the
@@ -81,7 +82,7 @@ def automode_plan(job, store: RunStore, device: str, budget_seconds: float, *, c
     saved = store.run_info().get("automode_plan")
     if saved is not None:
         return saved
-    plan = new_automode_plan(job, device, budget_seconds, can_focus=can_focus)
+    plan = new_automode_plan(job, device, budget_seconds, can_focus=can_focus, no_estimate=no_estimate)
     store.write_run(automode_plan=plan)
     return plan
 
@@ -178,10 +179,11 @@ def _planned_schedule(job, device: str, budget_seconds: float, can_focus: bool,
 
 
 def make_driver(job, store: RunStore, executor: Executor, *, time_budget_seconds: float | None = None,
-                listeners: list[Callable[[dict], None]] | None = None) -> SweepDriver:
+                listeners: list[Callable[[dict], None]] | None = None, no_estimate: bool = False) -> SweepDriver:
     """A driver for the next session of ``job``'s sweep in ``store``.
 
-    The time budget is the job's ``timeout_minutes`` less what earlier sessions used.
+    The time budget is the job's ``timeout_minutes`` less what earlier sessions used; ``no_estimate``:
+    see :func:`new_automode_plan`.
     """
     from automl_nb.sweep.policies import make_policy
 
@@ -192,7 +194,8 @@ def make_driver(job, store: RunStore, executor: Executor, *, time_budget_seconds
     planning = time.monotonic()
     plan = None
     if job.run_mode == "automode":
-        plan = automode_plan(job, store, device, time_budget_seconds, can_focus=executor.can_focus)
+        plan = automode_plan(job, store, device, time_budget_seconds, can_focus=executor.can_focus,
+                             no_estimate=no_estimate)
     time_budget_seconds -= time.monotonic() - planning  # the timing behind the plan is part of the budget
     concurrency = plan.get("concurrency", job.limits.max_concurrent_trials) if plan else job.limits.max_concurrent_trials
     if concurrency < job.limits.max_concurrent_trials:

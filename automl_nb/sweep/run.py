@@ -346,13 +346,14 @@ class Run:
         return self
 
     def _start(self, job, *, cluster: str | None = None, client: Any = None, trial_function: Callable | None = None,
-               time_budget_seconds: float | None = None, executor: Executor | None = None) -> None:
+               time_budget_seconds: float | None = None, executor: Executor | None = None,
+               no_estimate: bool = False) -> None:
         from automl_nb.sweep.plan import make_driver
 
         executor = executor or _dask_executor(job, cluster, client, trial_function)
         try:
             self._driver = make_driver(job, self.store, executor, time_budget_seconds=time_budget_seconds,
-                                       listeners=self.listeners)
+                                       listeners=self.listeners, no_estimate=no_estimate)
         except BaseException:
             executor.close()
             raise
@@ -419,9 +420,10 @@ def submit(job, output: str | os.PathLike | None = None, *, cluster: str | None 
             is reported, all of it, before anything starts. ``False`` skips it, e.g. for a
             large data set on a remote store you trust: reading every header there costs a
             request per image. Trials still fail on bad data, one mistake at a time.
-        options: for tests and benchmarks: ``trial_function`` (what a worker runs instead of
-            ``run_trial``), ``time_budget_seconds`` (instead of timeout_minutes), ``executor``
-            (an :class:`~automl_nb.sweep.executor.Executor` instead of the Dask cluster).
+        options: ``no_estimate`` (True: AutoMode plans no epochs from timing its models, as
+            ``--no-estimate``); for tests and benchmarks: ``trial_function`` (what a worker runs
+            instead of ``run_trial``), ``time_budget_seconds`` (instead of timeout_minutes),
+            ``executor`` (an :class:`~automl_nb.sweep.executor.Executor` instead of the Dask cluster).
 
     Returns:
         The :class:`Run`, already running.

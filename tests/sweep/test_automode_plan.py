@@ -168,3 +168,14 @@ def test_automode_starts_no_trial_the_budget_has_no_room_for(shapes, tmp_path):
     assert trials[0].status == "Completed" and len(trials) <= 2
     assert RunStore(run.folder).run_info()["ended_because"] in (
         "the time budget had no room for another trial", "the time budget (timeout_minutes) ended the AutoMode sweep")
+
+
+def test_no_estimate_keeps_automode_from_timing_its_models(shapes, tmp_path, monkeypatch):
+    monkeypatch.delenv("AUTOML_NB_NO_ESTIMATE")  # the option alone (the magic's and the CLI's --no-estimate)
+    job = load_job("task: image_classification\ntarget_column_name: label\n"
+                   f"training_data: {{path: {shapes}, type: mltable}}\n"
+                   "limits: {max_trials: 2, max_concurrent_trials: 1, timeout_minutes: 5}\n"
+                   "training_parameters: {use_pretrained_model: false}\n")  # a budget, epochs not fixed
+    run = job.submit(tmp_path / "run", no_estimate=True, executor=InProcessExecutor(ScriptedTrial([0.5])))
+    assert run.wait(60) == "Completed"
+    assert RunStore(run.folder).run_info()["automode_plan"]["epochs"] == {}  # every model keeps the spec's epochs
