@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 from automl_nb._atomic import atomic_write_json, read_json
-from automl_nb.data.cache.locks import file_lock
 from automl_nb.errors import AutoMLError, RunFolderError
 from automl_nb.object_store import RemoteFolder, check_url
 from automl_nb.sweep.lease import LEASE
@@ -127,7 +126,7 @@ class MirrorSync:
         checkpoints = everything if checkpoints is None else checkpoints
         if everything and self._driving is None:
             # The driver's files: never over those of a process that drives from this same mirror.
-            with file_lock(self.mirror / _DRIVING_LOCK, exclusive=False, blocking=False) as free:
+            with self._driving_lock(exclusive=False) as free:
                 return self._pull(everything, checkpoints) if free else []
         return self._pull(everything, checkpoints)
 
@@ -135,8 +134,14 @@ class MirrorSync:
         """Whether a process of this machine (this one or another) drives the run from this mirror now."""
         if self._driving is not None:
             return True
-        with file_lock(self.mirror / _DRIVING_LOCK, exclusive=False, blocking=False) as free:
+        with self._driving_lock(exclusive=False) as free:
             return not free
+
+    def _driving_lock(self, exclusive: bool):
+        """The mirror's driving lock, without waiting (yields whether it is held)."""
+        from automl_nb.data.cache.locks import file_lock  # here: the data package loads numpy and PIL
+
+        return file_lock(self.mirror / _DRIVING_LOCK, exclusive=exclusive, blocking=False)
 
     def _pull(self, everything: bool, checkpoints: bool) -> list[str]:
         with self._lock:
@@ -221,7 +226,7 @@ class MirrorSync:
         """For a process that reads a run another one drives: download what changed, the driver's records
         too but no checkpoints, at most once every ``SYNC_SECONDS``; nothing while this process drives
         (its own thread syncs). Returns the names downloaded."""
-        if time.monotonic() - self._caught_up < SYNC_SECONDS:
+        if self._driving is not None or time.monotonic() - self._caught_up < SYNC_SECONDS:
             return []
         self._caught_up = time.monotonic()
         return self.pull(everything=True, checkpoints=False)
@@ -272,7 +277,7 @@ class MirrorSync:
         deadline = time.monotonic() + wait_s
         while True:
             stack = ExitStack()
-            if stack.enter_context(file_lock(self.mirror / _DRIVING_LOCK, exclusive=True, blocking=False)):
+            if stack.enter_context(self._driving_lock(exclusive=True)):
                 return stack
             stack.close()
             if time.monotonic() > deadline:
