@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from automl_nb._atomic import atomic_write_json, atomic_write_text, read_json
-from automl_nb.data.records import is_url
 from automl_nb.errors import RunFolderError
 
 # Trial statuses, as Azure names its child runs.
@@ -300,6 +299,8 @@ def is_remote(location: Any) -> bool:
 
     ``file://`` URLs are local folders; Path objects are always local.
     """
+    from automl_nb.data.records import is_url  # here: the data package loads numpy and PIL
+
     return isinstance(location, str) and is_url(location) and not location.startswith("file://")
 
 
