@@ -76,8 +76,7 @@ def load_predictions(source: Any, trial: str | int) -> TrialPredictions:
     from automl_nb.sweep.run import as_run
     from automl_nb.train.folder import LABELS, PARAMS, TrialFolder
 
-    if isinstance(source, (str, os.PathLike)) and (Path(source) / "run.json").exists():
-        source = as_run(source)
+    source = as_run(source)  # a folder or URL: its Run says so when it is not a run
     if not isinstance(source, Run):
         raise AutoMLError(f"{source!r} is neither a Run nor a run folder (a folder with run.json)")
     folder = TrialFolder(source.store.trial_folder(str(trial)))
