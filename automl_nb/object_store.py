@@ -176,9 +176,7 @@ class RemoteFolder:
         conditions = {"IfMatch": if_match} if if_match and fs.protocol[0] in ("s3", "s3a") else {}
         try:
             out = fs.pipe_file(f"{root}/{rel}", data, mode="create" if create else "overwrite", **conditions)
-        except FileExistsError:
-            raise
-        except OSError as error:
+        except OSError as error:  # FileExistsError (``create``) goes up as it is
             if conditions and _precondition_failed(error):
                 raise PermissionError(f"{self.url}/{rel}: changed since ETag {if_match}") from None
             raise

@@ -109,7 +109,7 @@ def automode_plan_lines(job, cluster: str | None = None, device: str | None = No
     assumes this machine's. ``no_estimate``: see :func:`new_automode_plan`.
     """
     from automl_nb.cluster import gpu_count
-    from automl_nb.spec import Choice
+    from automl_nb.spec import MODEL_NAME, Choice
     from automl_nb.sweep.automode import automode_portfolio
 
     device = device or ("cuda" if gpu_count() else "cpu")
@@ -133,7 +133,7 @@ def automode_plan_lines(job, cluster: str | None = None, device: str | None = No
     for index, point in enumerate(baselines[:trials]):
         lines.append(f"  trial {index}: " + ", ".join(f"{key} {value}" for key, value in point.items()))
     if subspaces and trials > len(baselines):
-        models = [value for subspace in subspaces for choice in [subspace.get("model_name")]
+        models = [value for subspace in subspaces for choice in [subspace.get(MODEL_NAME)]
                   if isinstance(choice, Choice) for value in choice.values]
         among = f" from {', '.join(dict.fromkeys(models))}" if models else ""
         lines.append(f"  then {trials - len(baselines)} trial(s) drawn by TPE (bayesian){among}, steered by the results")

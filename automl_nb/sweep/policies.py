@@ -581,7 +581,7 @@ class Asha(_Scheduled):
         reduction_factor: eta, int >= 2.
         min_resource: the first rung (grace period), in reports, int >= 1.
         max_resource: no rung at or above it, int > min_resource; None (default): the
-            ``epochs`` given to :meth:`restore` (the job's number_of_epochs), else no limit.
+            ``reports`` given to :meth:`restore` (how many times the job's trials report), else no limit.
         Left None, reduction_factor and min_resource take :class:`AshaPolicy`'s defaults.
 
     Raises:

@@ -48,6 +48,7 @@ from automl_nb.object_store import RemoteFolder, check_url
 from automl_nb.sweep.lease import LEASE
 from automl_nb.sweep.steering import STEERING_FILE, SteeringLog, log_request
 from automl_nb.sweep.store import IMAGE_CACHE, TRIAL_RECORD, RunStore
+from automl_nb.train.folder import EPOCH_CHECKPOINT_PREFIX, LAST_CHECKPOINT
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 SYNC_SECONDS = 1.0
 # Trial files the driver does not download: the resume point and kept epochs are large and only a
 # worker reads them (the driver asks the listing whether last.pt is there).
-NOT_PULLED = ("last.pt", "checkpoint_epoch_")
+NOT_PULLED = (LAST_CHECKPOINT, EPOCH_CHECKPOINT_PREFIX)
 _MANIFEST = ".automl_nb_sync.json"  # in the mirror: the remote version of each file it holds
 # In the mirror: held (flock) while a process drives the run from it, so another process of the
 # machine reading the same mirror does not download the store's older copies over the driver's.

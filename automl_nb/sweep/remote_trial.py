@@ -30,6 +30,7 @@ from automl_nb.sweep.lease import LEASE, Lease, LeaseTimes, describe
 from automl_nb.object_store import RemoteFolder, check_url
 from automl_nb.sweep.remote import file_state, hidden
 from automl_nb.sweep.store import IMAGE_CACHE, TRIAL_RECORD, is_remote
+from automl_nb.train.folder import EPOCH_CHECKPOINT_PREFIX, EXPORT_FOLDER
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ class TrialStage:
         self.local.mkdir(parents=True, exist_ok=True)
         names = []
         for rel in sorted(self.remote.listing()):
-            if hidden(rel) or rel in (TRIAL_RECORD, LEASE) or rel.startswith(("checkpoint_epoch_", "onnx/")):
+            kept_epoch_or_export = rel.startswith((EPOCH_CHECKPOINT_PREFIX, EXPORT_FOLDER + "/"))
+            if hidden(rel) or rel in (TRIAL_RECORD, LEASE) or kept_epoch_or_export:
                 continue
             self.remote.get(rel, self.local / rel)
             self.sent[rel] = file_state(self.local / rel)

@@ -55,9 +55,12 @@ _TRIAL_FIELDS = ("trial_id", "task", "parameters", "training_data", "validation_
                  "target_column_name")
 
 
+EPOCH_CHECKPOINT_PREFIX = "checkpoint_epoch_"
+
+
 def epoch_checkpoint(epoch: int) -> str:
     """The file name of the checkpoint kept at ``epoch`` (``checkpoint_frequency``)."""
-    return f"checkpoint_epoch_{epoch}.pt"
+    return f"{EPOCH_CHECKPOINT_PREFIX}{epoch}.pt"
 
 
 class TrialFolder:
