@@ -114,7 +114,7 @@ def split_threads(cpus: int, trials: int) -> int:
 
 
 def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: int | None = None,
-                  gpus_per_trial: int = 1) -> ClusterHandle:
+                  distributed: bool = False) -> ClusterHandle:
     """Start a LocalCluster sized for a sweep.
 
     Args:
@@ -122,8 +122,9 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
         gpus: GPUs to use (default: all visible). With GPUs there is one worker per GPU and
             at most that many trials at once.
         cpus: CPU cores to split between CPU trials (default: all this process may use).
-        gpus_per_trial: GPUs each worker owns (a ``GPU`` resource of that many; worker ``n`` has
-            GPUs ``n * gpus_per_trial`` onwards), for trials with ``distributed: true``.
+        distributed: the trials train with DDP (``distributed: true``): the GPUs are shared out
+            between ``max_concurrent_trials`` workers, each owning a ``GPU`` resource of that many
+            (worker ``n`` has GPUs ``n * owned`` onwards), instead of one worker per GPU.
 
     Returns:
         A handle owning the cluster.
@@ -133,7 +134,7 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
 
     gpus = gpu_count() if gpus is None else gpus
     cpus = cpus or usable_cpus()
-    gpus_per_trial = max(1, min(gpus_per_trial, gpus)) if gpus else 1
+    gpus_per_trial = max(1, gpus // max(max_concurrent_trials, 1)) if distributed and gpus else 1
     workers = gpus // gpus_per_trial if gpus else max_concurrent_trials
     threads = split_threads(cpus, workers)
     options: dict[str, Any] = {"resources": {GPU: gpus_per_trial}} if gpus else {}
@@ -142,7 +143,7 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
         # Dask's default worker environment sets MALLOC_TRIM_THRESHOLD_=65536, which makes
         # glibc hand memory back to the OS on every free: PyTorch training on CPU ran at half
         # speed with it (measured here). We keep glibc's default and set the math threads.
-        "distributed.nanny.pre-spawn-environ": {name: str(threads) for name in _THREAD_VARIABLES},
+        "distributed.nanny.pre-spawn-environ": thread_environment(threads),
         # The worker's statistical profiler samples every thread's stack every 10 ms, taking
         # the GIL from the trial's Python data loading.
         "distributed.worker.profile.enabled": False,
@@ -151,7 +152,7 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
         config["distributed.worker.multiprocessing-method"] = "forkserver"
     # The nanny prefers this process's environment over its config, and copies its settings
     # into this process's environment: set ours for the start, then put everything back.
-    with dask.config.set(config), _environment({name: str(threads) for name in _THREAD_VARIABLES},
+    with dask.config.set(config), _environment(thread_environment(threads),
                                                unset=("MALLOC_TRIM_THRESHOLD_",)):
         if FORK_SERVER:
             _preload_fork_server()
@@ -165,7 +166,10 @@ def local_cluster(max_concurrent_trials: int, *, gpus: int | None = None, cpus: 
                          gpus_per_trial=gpus_per_trial)
 
 
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+def thread_environment(threads: int) -> dict[str, str]:
+    """The math libraries' thread variables set to ``threads`` (for a process about to start)."""
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
 
 # On Linux, worker processes are forked from a fork server that imported torch and torchvision
 # once (multiprocessing's "forkserver"), instead of each spawned worker importing them afresh:
@@ -202,7 +206,7 @@ def _environment(values: dict[str, str], unset: tuple[str, ...] = ()) -> Iterato
 
 
 def connect(address: str | Mapping[str, str] | None = None, client: Any = None, *,
-            max_concurrent_trials: int = Limits.max_concurrent_trials, gpus_per_trial: int = 1) -> ClusterHandle:
+            max_concurrent_trials: int = Limits.max_concurrent_trials, distributed: bool = False) -> ClusterHandle:
     """The cluster a sweep runs on: ``client`` if given, else ``address``, else a new local one.
 
     Args:
@@ -211,7 +215,9 @@ def connect(address: str | Mapping[str, str] | None = None, client: Any = None, 
             ``ImageJob.cluster_connection()`` gives it): encryption is then required.
         client: a ``distributed.Client`` of the user's (not closed with the handle).
         max_concurrent_trials: sizes a local cluster.
-        gpus_per_trial: GPUs each worker of a local cluster owns (see :func:`local_cluster`).
+        distributed: the trials train with DDP on every GPU of their worker: a local cluster gives
+            each worker several (see :func:`local_cluster`), and each trial asks for all its
+            worker's GPUs (the fewest any GPU worker has), so two never share a worker's GPUs.
 
     Raises:
         AutoMLError: the scheduler at ``address`` cannot be reached, or refused our TLS.
@@ -221,9 +227,9 @@ def connect(address: str | Mapping[str, str] | None = None, client: Any = None, 
         ...          "tls_client_cert": "client.pem", "tls_client_key": "client.key"})
     """
     if client is not None:
-        return ClusterHandle(client, uses_gpus=_has_gpu_workers(client), owns_client=False)
+        return _remote_handle(client, distributed, owns_client=False)
     if address is None:
-        return local_cluster(max_concurrent_trials, gpus_per_trial=gpus_per_trial)
+        return local_cluster(max_concurrent_trials, distributed=distributed)
     from distributed import Client
 
     target, security = _target(address)
@@ -232,7 +238,15 @@ def connect(address: str | Mapping[str, str] | None = None, client: Any = None, 
     except (OSError, TimeoutError) as error:
         raise AutoMLError(f"cluster: cannot reach the Dask scheduler at {target!r} ({error}); "
                           f"{_hint(target, security)}") from None
-    return ClusterHandle(remote, uses_gpus=_has_gpu_workers(remote))
+    return _remote_handle(remote, distributed)
+
+
+def _remote_handle(client: Any, distributed: bool, owns_client: bool = True) -> ClusterHandle:
+    """The handle of a cluster someone else started: its workers' GPU resources say what a trial asks for."""
+    gpus = [worker.get("resources", {}).get(GPU) for worker in client.scheduler_info().get("workers", {}).values()]
+    gpus = [int(count) for count in gpus if count]
+    per_trial = min(gpus) if distributed and gpus else 1
+    return ClusterHandle(client, uses_gpus=bool(gpus), owns_client=owns_client, gpus_per_trial=max(1, per_trial))
 
 
 def _target(address: str | Mapping[str, str]) -> tuple[str, Any]:
@@ -260,9 +274,14 @@ def _hint(address: str, security: Any) -> str:
     return "start it with `dask scheduler`, or leave out cluster: for a local one"
 
 
-def _has_gpu_workers(client: Any) -> bool:
-    workers = client.scheduler_info().get("workers", {})
-    return any(GPU in worker.get("resources", {}) for worker in workers.values())
+def worker_gpus(default: int) -> int:
+    """The GPUs the Dask worker running this owns (its ``GPU`` resource), or ``default`` outside one."""
+    try:
+        from distributed import get_worker
+
+        return int(get_worker().state.total_resources.get(GPU, default))
+    except (ImportError, ValueError):  # not in a Dask worker
+        return default
 
 
 def pick_gpu() -> None:
@@ -274,6 +293,6 @@ def pick_gpu() -> None:
     from distributed import get_worker
 
     worker = get_worker()
-    owned = int(worker.state.total_resources.get(GPU, 1))  # local_cluster's gpus_per_trial
+    owned = worker_gpus(1)  # local_cluster's GPUs per worker
     if isinstance(worker.name, int) or str(worker.name).isdigit():
         torch.cuda.set_device(int(worker.name) * owned % torch.cuda.device_count())

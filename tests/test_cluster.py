@@ -60,12 +60,22 @@ def test_gpu_cluster_has_one_worker_per_gpu_advertising_it():
         handle.close()
 
 
+def test_a_gpu_cluster_for_ddp_trials_shares_the_gpus_out_between_its_workers():
+    handle = local_cluster(2, gpus=4, cpus=2, distributed=True)
+    try:
+        workers = handle.client.scheduler_info()["workers"].values()
+        assert len(workers) == 2 and all(w["resources"] == {GPU: 2} for w in workers)
+        assert handle.trial_resources == {GPU: 2}
+    finally:
+        handle.close()
+
+
 @pytest.mark.slow
 def test_a_scheduler_address_is_used_and_left_running():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR,
-                      resources={GPU: 1}) as theirs:
+                      resources={GPU: 2}) as theirs:
         handle = connect(theirs.scheduler_address)
         assert not handle.owned and handle.uses_gpus  # learnt from the workers' resources
         handle.close()
@@ -73,6 +83,9 @@ def test_a_scheduler_address_is_used_and_left_running():
             assert len(client.scheduler_info()["workers"]) == 1  # our close did not stop their cluster
             given = connect(client=client)
             given.close()
+            assert given.trial_resources == {GPU: 1}  # a trial on one GPU: its worker may run two
+            # A DDP trial asks for all its worker's GPUs, so two never train on the same ones.
+            assert connect(client=client, distributed=True).trial_resources == {GPU: 2}
             assert client.status == "running"  # a client the user gave is not ours to close
 
 

@@ -394,14 +394,11 @@ def _dask_executor(job, cluster: str | None, client: Any, trial_function: Callab
     from automl_nb.cluster import connect
     from automl_nb.sweep.executor import DaskExecutor
 
-    concurrent = job.limits.max_concurrent_trials
-    gpus_per_trial = 1
-    if job.training_parameters.get("distributed"):  # a local cluster's GPUs, shared out between the trials
-        from automl_nb.cluster import gpu_count
+    from automl_nb.spec.job_checks import fixed_values
 
-        gpus_per_trial = max(1, gpu_count() // concurrent)
-    handle = connect(cluster or job.cluster_connection(), client, max_concurrent_trials=concurrent,
-                     gpus_per_trial=gpus_per_trial)
+    distributed = any(value for _, value in fixed_values("distributed", job.training_parameters, job.search_space))
+    handle = connect(cluster or job.cluster_connection(), client, max_concurrent_trials=job.limits.max_concurrent_trials,
+                     distributed=distributed)
     return DaskExecutor(handle, trial_function)
 
 

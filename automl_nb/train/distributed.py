@@ -44,6 +44,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from automl_nb.cluster import thread_environment, worker_gpus
 from automl_nb.errors import AutoMLError, TrialError
 from automl_nb.train.trial import Reporter, Trial, TrialResult
 
@@ -96,16 +97,8 @@ def worker_devices() -> list[int]:
     """
     import torch
 
-    from automl_nb.cluster import GPU
-
     count = torch.cuda.device_count()
-    owned = count
-    try:
-        from distributed import get_worker
-
-        owned = int(get_worker().state.total_resources.get(GPU, count))
-    except (ImportError, ValueError):  # not in a Dask worker
-        pass
+    owned = worker_gpus(count)
     first = torch.cuda.current_device()
     return [(first + i) % count for i in range(min(owned, count))]
 
@@ -292,7 +285,7 @@ def _rank_environment(rank: int, world_size: int, port: int, devices: list[int],
     if devices:
         env["AUTOML_NB_RANK_DEVICE"] = str(devices[rank])
     else:
-        env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+        env.update(thread_environment(threads))
         env["AUTOML_NB_RANK_THREADS"] = str(threads)
     # gloo finds its interface from the host name, which a container may not resolve: the ranks
     # of a trial share one machine, so the loopback device always works.

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from automl_nb._atomic import atomic_write_json
+from automl_nb.cluster import thread_environment
 from automl_nb.data.jsonl import record_from_json
 from automl_nb.data.records import ImageRecord
 from automl_nb.spec.inputs import DEFAULT_TARGET_COLUMN_NAME
@@ -64,7 +65,6 @@ TIME_BUDGET_SECONDS = 20.0
 CACHE_FILE = "step_timings.json"
 CACHE_VERSION = 1
 MAX_CACHE_ENTRIES = 500  # the oldest go first
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -652,7 +652,7 @@ def _time_in_child(requests: Sequence[TimingRequest], device: str, threads: int,
                    copies: int) -> tuple[list, float | None]:
     """Time ``requests`` in ``copies`` processes at once (``python -m automl_nb.train.estimate``), each
     with a sweep worker's thread settings; each request's timing is the copies' mean."""
-    env = {**os.environ, **{name: str(threads) for name in _THREAD_VARIABLES}}
+    env = {**os.environ, **thread_environment(threads)}
     env.pop("MALLOC_TRIM_THRESHOLD_", None)  # as automl_nb.cluster keeps it out of the workers
     with tempfile.TemporaryDirectory(prefix="automl-nb-estimate-") as folder:
         request_file = Path(folder) / "requests.json"
