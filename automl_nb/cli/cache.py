@@ -177,9 +177,9 @@ def _shared_info(url: str) -> int:
     for name in SharedFolder.folders(url):
         folder = SharedFolder(f"{url}/{name}")
         attributes = folder.attributes()
-        shards = -(-attributes.get("count", 0) // max(attributes.get("images_per_shard", 1), 1))
         rows.append({"dataset": name, "resolution": attributes.get("resolution", "-"),
-                     "images": attributes.get("count", "-"), "shards": shards, "shared": folder.published(),
+                     "images": attributes.get("count", "-"), "shards": folder.shard_count(),
+                     "shared": folder.published(),
                      "ready": "yes" if folder.is_ready() else "no"})
     columns = ["dataset", "resolution", "images", "shards", "shared", "ready"]
     print(format_table(rows, columns) if rows else f"no cached datasets in {url}")

@@ -27,6 +27,7 @@ from automl_nb.spec.distributions import Choice, Distribution
 from automl_nb.spec.parameter import MODEL_NAME
 from automl_nb.spec.properties import NODE_COUNT_PER_TRIAL, misspelt_properties, node_count_per_trial
 from automl_nb.spec.resolve import resolve_parameters, resolve_with_sampled
+from automl_nb.spec.search_space import own_name
 from automl_nb.spec.sweep_settings import AshaPolicy
 from automl_nb.spec.table import PARAMETERS
 
@@ -243,7 +244,7 @@ def warn_rungs_out_of_reach(task: str, training_parameters: Mapping[str, Any],
     """
     if not isinstance(early_termination, AshaPolicy):  # HyperbandPolicy is one too
         return
-    if planned_epochs and "number_of_epochs" not in {_our_name(key) for key in training_parameters}:
+    if planned_epochs and "number_of_epochs" not in {own_name(key) for key in training_parameters}:
         return
     counts = []
     for given, sampled in _trial_settings(training_parameters, search_space):
@@ -277,12 +278,6 @@ def warn_rungs_out_of_reach(task: str, training_parameters: Mapping[str, Any],
               f"max_resource above {first} (e.g. {reports}), or number_of_epochs in training_parameters")
 
 
-def _our_name(key: str) -> str:
-    """A parameter's own name for a SageMaker alias (``epochs`` -> ``number_of_epochs``)."""
-    parameter = PARAMETERS.get(key)
-    return (parameter.maps_to if parameter is not None else None) or key
-
-
 def _trial_settings(training_parameters: Mapping[str, Any],
                     search_space: Sequence[Mapping[str, Any]]) -> Iterator[tuple[dict | None, frozenset]]:
     """Each set of the values that decide a trial's reports, with the keys left to sampling: per subspace,
@@ -292,7 +287,7 @@ def _trial_settings(training_parameters: Mapping[str, Any],
         fixed = {**training_parameters, **{key: value for key, value in subspace.items()
                                            if not isinstance(value, Distribution)}}
         sampled = frozenset(key for key, value in subspace.items() if isinstance(value, Distribution))
-        choices = {key: subspace[key] for key in sampled if _our_name(key) in _REPORT_KEYS}
+        choices = {key: subspace[key] for key in sampled if own_name(key) in _REPORT_KEYS}
         if any(not isinstance(choice, Choice) for choice in choices.values()):
             yield None, sampled
             continue

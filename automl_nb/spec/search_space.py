@@ -104,8 +104,10 @@ def check_search_space(task: str, subspaces: list[Mapping[str, Any]],
     return checked
 
 
-def _our_name(key: str) -> str:
-    return PARAMETERS[key].maps_to or key
+def own_name(key: str) -> str:
+    """A parameter's own name: a SageMaker alias's (``epochs`` -> ``number_of_epochs``), else ``key``."""
+    parameter = PARAMETERS.get(key)
+    return (parameter.maps_to if parameter is not None else None) or key
 
 
 def _check_subspace(task: str, subspace: Mapping[str, Any], training_parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -121,13 +123,13 @@ def _check_subspace(task: str, subspace: Mapping[str, Any], training_parameters:
         result[MODEL_NAME] = check_distribution(PARAMETERS[MODEL_NAME], model, task)
     models = subspace_models(task, result, training_parameters)
     sagemaker_mode = is_sagemaker_mode({**training_parameters, **subspace})
-    fixed_names = {_our_name(key) for key in training_parameters}
+    fixed_names = {own_name(key) for key in training_parameters}
     seen: dict[str, str] = {}
     for key, value in subspace.items():
         if key == MODEL_NAME:
             continue
         param = get_parameter(key, value)
-        ours = _our_name(key)
+        ours = own_name(key)
         if ours in fixed_names:
             fail(key, f"{show(_plain(value))} is also set in training_parameters; set it in one place")
         if ours in seen:
@@ -155,7 +157,7 @@ def _check_fixed_part(task: str, subspace: Mapping[str, Any], training_parameter
         if key == MODEL_NAME:
             continue
         if isinstance(value, Distribution):
-            sampled.add(_our_name(key))
+            sampled.add(own_name(key))
         else:
             fixed[key] = value
     # A subspace that names no model leaves it unnamed, as its trials will (SageMaker's SSD may train).

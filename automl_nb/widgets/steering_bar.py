@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
+from automl_nb.widgets.editors import to_text
 from automl_nb.widgets.snapshot import RunSnapshot
 
 # Trials that can run on: a Completed one (a warm start) or one stopped (from its last checkpoint).
@@ -194,7 +195,7 @@ class CloneForm:
 
     def _fill(self) -> None:
         values = self._values(self._rows.get(self.trial.value))
-        self.prefilled = {name: _text(values.get(name)) for name in self.fields}
+        self.prefilled = {name: to_text(values.get(name)) for name in self.fields}
         for name, box in self.fields.items():
             box.value = self.prefilled[name]
 
@@ -289,12 +290,3 @@ def _current_space(job: Any, run: Any) -> str:
     narrowed = [request["search_space"] for request in run.steering()
                 if request.get("kind") == "narrow" and request.get("outcome") != "refused"]
     return search_space_text(narrowed[-1] if narrowed else job.search_space)
-
-
-def _text(value: Any) -> str:
-    """A value as a field shows it (read back by YAML, so ``true`` stays a bool)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

@@ -107,6 +107,11 @@ class SharedFolder:
         tagged = self.remote.read_tagged(ZARR_METADATA[0])
         return {} if tagged is None else json.loads(tagged[0]).get("attributes", {})
 
+    def shard_count(self) -> int:
+        """How many shards the dataset has (published or not), from the folder's attributes."""
+        attributes = self.attributes()
+        return shard_count(attributes.get("count", 0), attributes.get("images_per_shard", 1))
+
     def clear(self) -> None:
         """Delete the whole folder from the store."""
         try:
@@ -216,6 +221,11 @@ class SharedFolder:
                 self.remote.remove(_claim_file(shard))
         except Exception:  # the store is out of reach: the claim goes stale in CLAIM_STALE_SECONDS
             pass
+
+
+def shard_count(images: int, images_per_shard: int) -> int:
+    """How many shards hold ``images`` rows, ``images_per_shard`` to a shard (the last one may be short)."""
+    return -(-images // max(images_per_shard, 1))
 
 
 def _holder() -> str:

@@ -45,7 +45,7 @@ from automl_nb._atomic import atomic_write_text
 from automl_nb.data.cache.evict import enforce_bound, shard_paths
 from automl_nb.data.cache.fetch import Fetcher, FetchFailure
 from automl_nb.data.cache.locks import file_lock
-from automl_nb.data.cache.shared import URLS_FILE, SharedFolder
+from automl_nb.data.cache.shared import URLS_FILE, SharedFolder, shard_count
 from automl_nb.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -275,7 +275,7 @@ class ImageCache:
 
     @property
     def shard_count(self) -> int:
-        return -(-self.count // self.images_per_shard)
+        return shard_count(self.count, self.images_per_shard)
 
     def chunk_rows(self, chunk: int) -> tuple[int, int]:
         start = chunk * self.images_per_chunk
