@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 # A classification trial that takes seconds on a CPU: small crops, random weights (no
 # network), and a higher learning rate than the defaults meant for pretrained models.
@@ -178,3 +179,40 @@ def png_bytes(seed: int, size: tuple[int, int] = (48, 40)) -> bytes:
 def scoring_request(*entries) -> dict:
     """Azure's scoring request body holding ``entries`` (base64 images or JSON entries)."""
     return {"input_data": {"columns": ["image"], "data": list(entries)}}
+
+
+@contextmanager
+def moto_s3() -> Iterator[Any]:
+    """moto's S3 server on 127.0.0.1 for the block, with the environment every process reads it by
+    (the endpoint through fsspec's configuration, credentials as for any S3: moto takes any);
+    yields an s3fs filesystem on it. The environment is put back after.
+
+    Example:
+        >>> with moto_s3() as fs:
+        ...     fs.mkdir("bucket")
+    """
+    import os
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    from automl_nb.object_store import RemoteFolder
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    settings = {"FSSPEC_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield RemoteFolder("s3://any").fs
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        server.stop()

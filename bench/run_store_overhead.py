@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -63,12 +62,6 @@ class _BallastReporter:
         return self.reporter.should_stop()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def sweep(output, data: Path, client, args) -> list[float]:
     """Run the sweep to ``output``; return each trial's seconds (start on a worker to end)."""
     from automl_nb.spec import load_job
@@ -91,24 +84,17 @@ def main(argv: list[str] | None = None) -> None:
 
     import cloudpickle
     from distributed import Client, LocalCluster
-    from moto.server import ThreadedMotoServer
 
     from automl_nb.data.synthetic import make_dataset
+    from automl_nb.testing import moto_s3
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this script
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ.update(FSSPEC_S3_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
-                      AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
-    with tempfile.TemporaryDirectory() as tmp:
+    with moto_s3() as fs, tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         os.environ["AUTOML_NB_RUN_MIRRORS"] = str(tmp / "mirrors")
         data = tmp / "data"
         make_dataset("image_classification", 12, 16, data, seed=0)
-        from automl_nb.object_store import RemoteFolder
-
-        RemoteFolder("s3://bench").fs.mkdir("bench")
+        fs.mkdir("bench")
         cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, local_directory=str(tmp / "workers"),
                                dashboard_address=None)
         client = Client(cluster)
@@ -121,7 +107,6 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             client.close()
             cluster.close()
-            server.stop()
     local_mean, remote_mean = statistics.mean(local), statistics.mean(remote)
     overhead = remote_mean - local_mean
     share = overhead / 30.0

@@ -21,18 +21,10 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import os
-import socket
 import statistics
 import tempfile
 import time
 from pathlib import Path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def photo(rng, width: int, height: int) -> bytes:
@@ -71,37 +63,27 @@ def main(argv: list[str] | None = None) -> None:
     width, height = (int(n) for n in args.size.split("x"))
 
     import numpy as np
-    from moto.server import ThreadedMotoServer
+
+    from automl_nb.testing import moto_s3
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ.update(FSSPEC_S3_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
-                      AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
-    from automl_nb.object_store import RemoteFolder
-
-    fs = RemoteFolder("s3://bench").fs
-    fs.mkdir("bench")
-    rng = np.random.default_rng(0)
-    jpeg_bytes = 0
-    for i in range(args.images):
-        data = photo(rng, width, height)
-        jpeg_bytes += len(data)
-        fs.pipe_file(f"bench/images/{i:05d}.jpg", data)
     baseline, publishing, downloading = [], [], []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            for n in range(args.rounds):
-                urls = [f"s3://bench/images/{i:05d}.jpg" for i in range(args.images)]
-                shared = f"s3://bench/shared-{n}"  # a new shared cache each round, and new machines
-                baseline.append(fill(tmp / f"alone-{n}", urls, args.resolution, None))
-                publishing.append(fill(tmp / f"a-{n}", urls, args.resolution, shared))
-                downloading.append(fill(tmp / f"b-{n}", urls, args.resolution, shared))
-            shard_bytes = sum(info["size"] for info in fs.find("bench/shared-0", detail=True).values())
-    finally:
-        server.stop()
+    with moto_s3() as fs, tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        fs.mkdir("bench")
+        rng = np.random.default_rng(0)
+        jpeg_bytes = 0
+        for i in range(args.images):
+            data = photo(rng, width, height)
+            jpeg_bytes += len(data)
+            fs.pipe_file(f"bench/images/{i:05d}.jpg", data)
+        for n in range(args.rounds):
+            urls = [f"s3://bench/images/{i:05d}.jpg" for i in range(args.images)]
+            shared = f"s3://bench/shared-{n}"  # a new shared cache each round, and new machines
+            baseline.append(fill(tmp / f"alone-{n}", urls, args.resolution, None))
+            publishing.append(fill(tmp / f"a-{n}", urls, args.resolution, shared))
+            downloading.append(fill(tmp / f"b-{n}", urls, args.resolution, shared))
+        shard_bytes = sum(info["size"] for info in fs.find("bench/shared-0", detail=True).values())
     alone, first, second = (statistics.median(x) for x in (baseline, publishing, downloading))
     print(f"{args.images} JPEGs of {width}x{height} on S3 (moto on 127.0.0.1), cache resolution "
           f"{args.resolution} px, median of {args.rounds} rounds")

@@ -1,7 +1,6 @@
 """Shared test set-up: no network, tiny synthetic datasets made once per session."""
 
 import os
-import socket
 
 # timm otherwise retries hub downloads for about 50 s before failing.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -119,24 +118,11 @@ def record_learning(request):
 
 @pytest.fixture(scope="module")
 def s3_server():
-    """moto's S3 server on 127.0.0.1 and the environment every process reads it by; yields an s3fs
-    filesystem on it. Each module makes (and removes) its own buckets: moto keeps buckets in this
-    process, not in the server, so they would outlive the module's server."""
+    """moto's S3 server on 127.0.0.1 (``automl_nb.testing.moto_s3``); yields an s3fs filesystem on it.
+    Each module makes (and removes) its own buckets: moto keeps buckets in this process, not in the
+    server, so they would outlive the module's server."""
     pytest.importorskip("s3fs")
-    from moto.server import ThreadedMotoServer
+    from automl_nb.testing import moto_s3
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    with pytest.MonkeyPatch.context() as patch:
-        # What s3fs reads in this process and in each worker (they inherit it): the endpoint through
-        # fsspec's configuration, credentials as for any S3 (moto accepts any).
-        for name, value in {"FSSPEC_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-                            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-            patch.setenv(name, value)
-        from automl_nb.object_store import RemoteFolder
-
-        yield RemoteFolder("s3://any").fs
-    server.stop()
+    with moto_s3() as fs:
+        yield fs
